@@ -1,0 +1,28 @@
+#![doc = include_str!("../README.md")]
+
+mod login;
+mod repo_name;
+mod topic;
+pub mod wire;
+
+pub use login::Login;
+pub use repo_name::RepoFullName;
+pub use topic::Topic;
+
+/// Why a value from outside was refused. The message is safe to show a client:
+/// it says what the rule is, never echoes secrets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what}: {reason}")]
+pub struct ParseError {
+    pub what: &'static str,
+    pub reason: String,
+}
+
+impl ParseError {
+    pub(crate) fn new(what: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            what,
+            reason: reason.into(),
+        }
+    }
+}

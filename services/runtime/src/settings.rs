@@ -1,0 +1,111 @@
+use std::path::Path;
+
+use config::{Config, Environment, File, FileFormat};
+use serde::de::DeserializeOwned;
+
+/// What stops a binary at start-up. Displayed as one line that names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration: key `{key}`: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+/// Checks that go beyond types (ranges, URL schemes, non-empty secrets).
+pub trait Validate {
+    fn validate(&self) -> Result<(), SettingsError>;
+}
+
+/// Loads a binary's settings in three layers, later ones winning: the built-in
+/// `defaults` (TOML shipped in the binary), then `file` when given (it must
+/// exist if named), then `HUBPULSE__SECTION__KEY` environment variables.
+pub fn load_settings<T>(defaults: &str, file: Option<&Path>) -> Result<T, SettingsError>
+where
+    T: DeserializeOwned + Validate,
+{
+    let mut builder = Config::builder().add_source(File::from_str(defaults, FileFormat::Toml));
+    if let Some(path) = file {
+        builder = builder.add_source(File::from(path).required(true));
+    }
+    let settings: T = builder
+        .add_source(
+            Environment::with_prefix("HUBPULSE")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        )
+        .build()?
+        .try_deserialize()?;
+    settings.validate()?;
+    Ok(settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use std::io::Write;
+
+    #[derive(Debug, Deserialize)]
+    struct Sample {
+        server: Server,
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Server {
+        port: u16,
+        name: String,
+    }
+
+    impl Validate for Sample {
+        fn validate(&self) -> Result<(), SettingsError> {
+            if self.server.port == 0 {
+                return Err(SettingsError::Invalid {
+                    key: "server.port",
+                    reason: "must not be 0".into(),
+                });
+            }
+            Ok(())
+        }
+    }
+
+    const DEFAULTS: &str = "[server]\nport = 3000\nname = \"a\"\n";
+
+    #[test]
+    fn file_overrides_defaults() {
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        writeln!(file, "[server]\nport = 4000").unwrap();
+        let s: Sample = load_settings(DEFAULTS, Some(file.path())).unwrap();
+        assert_eq!(s.server.port, 4000);
+        assert_eq!(s.server.name, "a");
+    }
+
+    #[test]
+    fn a_wrong_value_names_its_key_in_one_line() {
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        writeln!(file, "[server]\nport = \"eighty\"").unwrap();
+        let err = load_settings::<Sample>(DEFAULTS, Some(file.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.port"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn validation_names_its_key() {
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        writeln!(file, "[server]\nport = 0").unwrap();
+        let err = load_settings::<Sample>(DEFAULTS, Some(file.path()))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "configuration: key `server.port`: must not be 0");
+    }
+
+    #[test]
+    fn a_named_file_that_is_missing_stops_loading() {
+        let err = load_settings::<Sample>(DEFAULTS, Some(Path::new("/nonexistent/hubpulse.toml")))
+            .unwrap_err();
+        assert!(err.to_string().contains("hubpulse.toml"), "{err}");
+    }
+}
