@@ -1,1 +1,5 @@
 #![doc = include_str!("../README.md")]
+
+mod settings;
+
+pub use settings::GithubSettings;
