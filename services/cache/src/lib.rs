@@ -1,14 +1,20 @@
 #![doc = include_str!("../README.md")]
 
 mod settings;
+mod view;
 
 use std::time::Duration;
 
-use fred::prelude::{ClientLike, Config, Error as FredError, Pool, ReconnectPolicy};
+use bytes::Bytes;
+use fred::prelude::{
+    ClientLike, Config, Error as FredError, HashesInterface, KeysInterface, Pool, ReconnectPolicy,
+};
 use fred::types::Builder;
+use hubpulse_domain::Topic;
 use secrecy::ExposeSecret;
 
 pub use settings::RedisSettings;
+pub use view::{Encoding, View, ViewError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
@@ -17,6 +23,31 @@ pub enum CacheError {
     Unavailable(String),
     #[error("redis configuration: {0}")]
     Config(String),
+    #[error("{0}")]
+    View(#[from] ViewError),
+}
+
+/// The three orderings of a topic's repositories that are served as views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ViewKind {
+    /// `/api/{topic}`: by full name.
+    ByName,
+    /// `/api/popularity/{topic}`: by stars, descending.
+    Popularity,
+    /// `/api/activity/{topic}`: by last push, descending.
+    Activity,
+}
+
+impl ViewKind {
+    pub const ALL: [ViewKind; 3] = [Self::ByName, Self::Popularity, Self::Activity];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ByName => "name",
+            Self::Popularity => "popularity",
+            Self::Activity => "activity",
+        }
+    }
 }
 
 impl From<FredError> for CacheError {
@@ -85,6 +116,69 @@ impl Cache {
     /// several deployments (or tests) can share one Redis.
     pub fn key(&self, suffix: &str) -> String {
         format!("{}:{}", self.key_prefix, suffix)
+    }
+
+    /// One key per view; the braces are a Redis Cluster hash tag, so a
+    /// topic's views live on one slot.
+    fn view_key(&self, topic: &Topic, kind: ViewKind) -> String {
+        format!("{}:view:{{{}}}:{}", self.key_prefix, topic, kind.as_str())
+    }
+
+    /// Replaces a view in one `HSET`: readers see the old one or the new one.
+    pub async fn put_view(
+        &self,
+        topic: &Topic,
+        kind: ViewKind,
+        view: &View,
+    ) -> Result<(), CacheError> {
+        let fields: Vec<(&str, Bytes)> = vec![
+            ("etag", view.etag.clone()),
+            ("plain", view.plain.clone()),
+            ("gzip", view.gzip.clone()),
+            ("br", view.brotli.clone()),
+            ("ends", view.ends_to_bytes()),
+        ];
+        let () = self
+            .pool
+            .next()
+            .hset(self.view_key(topic, kind), fields)
+            .await?;
+        Ok(())
+    }
+
+    /// `Ok(None)` when Redis holds no such view; `Err` when Redis cannot be asked.
+    pub async fn get_view(
+        &self,
+        topic: &Topic,
+        kind: ViewKind,
+    ) -> Result<Option<View>, CacheError> {
+        if !self.is_connected() {
+            return Err(CacheError::Unavailable("not connected".into()));
+        }
+        let fields: Vec<Option<Bytes>> = self
+            .pool
+            .next()
+            .hmget(
+                self.view_key(topic, kind),
+                vec!["etag", "plain", "gzip", "br", "ends"],
+            )
+            .await?;
+        match <[Option<Bytes>; 5]>::try_from(fields) {
+            Ok([Some(etag), Some(plain), Some(gzip), Some(br), Some(ends)]) => {
+                Ok(Some(View::from_stored(etag, plain, gzip, br, &ends)?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Drops a topic's views (an untracked topic, or a test of the cold path).
+    pub async fn delete_views(&self, topic: &Topic) -> Result<(), CacheError> {
+        let keys: Vec<String> = ViewKind::ALL
+            .iter()
+            .map(|k| self.view_key(topic, *k))
+            .collect();
+        let _: i64 = self.pool.next().del(keys).await?;
+        Ok(())
     }
 
     pub fn pool(&self) -> &Pool {

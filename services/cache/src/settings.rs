@@ -25,7 +25,10 @@ impl RedisSettings {
             return Err(("redis.pool_size", "must be at least 1".into()));
         }
         if self.key_prefix.is_empty() || self.key_prefix.contains(char::is_whitespace) {
-            return Err(("redis.key_prefix", "must be non-empty without spaces".into()));
+            return Err((
+                "redis.key_prefix",
+                "must be non-empty without spaces".into(),
+            ));
         }
         Ok(())
     }

@@ -1,0 +1,266 @@
+//! A cached view: one JSON array, serialized once, stored beside its gzip and
+//! brotli encodings and an ETag, so a reader never serializes or compresses.
+//! In Redis a view is ONE hash written by ONE `HSET`: readers see the old
+//! view or the new one, never a mix and never an empty gap.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    #[error("serializing a view item: {0}")]
+    Serialize(#[from] serde_json::Error),
+    #[error("compressing a view: {0}")]
+    Compress(#[from] std::io::Error),
+    #[error("a stored view is malformed: {0}")]
+    Malformed(&'static str),
+}
+
+/// Which body a client asked for, by `Accept-Encoding`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Identity,
+    Gzip,
+    Brotli,
+}
+
+impl Encoding {
+    pub fn header_value(self) -> Option<&'static str> {
+        match self {
+            Self::Identity => None,
+            Self::Gzip => Some("gzip"),
+            Self::Brotli => Some("br"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct View {
+    /// A strong ETag, quotes included, ready for the header.
+    pub etag: Bytes,
+    pub plain: Bytes,
+    pub gzip: Bytes,
+    pub brotli: Bytes,
+    /// `ends[i]` is the byte offset just past item `i` in `plain`: how `?limit=N`
+    /// is answered without parsing.
+    pub ends: Arc<[u32]>,
+}
+
+impl View {
+    pub fn from_items<T: Serialize>(items: &[T]) -> Result<Self, ViewError> {
+        let mut plain = Vec::with_capacity(items.len() * 512 + 2);
+        let mut ends = Vec::with_capacity(items.len());
+        plain.push(b'[');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                plain.push(b',');
+            }
+            serde_json::to_writer(&mut plain, item)?;
+            ends.push(
+                u32::try_from(plain.len()).map_err(|_| ViewError::Malformed("view over 4 GiB"))?,
+            );
+        }
+        plain.push(b']');
+        Self::from_parts(Bytes::from(plain), ends.into())
+    }
+
+    fn from_parts(plain: Bytes, ends: Arc<[u32]>) -> Result<Self, ViewError> {
+        let digest = Sha256::digest(&plain);
+        let etag = Bytes::from(format!("\"{}\"", hex::encode(&digest[..12])));
+        let mut gz = flate2::write::GzEncoder::new(
+            Vec::with_capacity(plain.len() / 4),
+            flate2::Compression::new(6),
+        );
+        gz.write_all(&plain)?;
+        let gzip = Bytes::from(gz.finish()?);
+        let mut br = Vec::with_capacity(plain.len() / 5);
+        {
+            let mut writer = brotli::CompressorWriter::new(&mut br, 16 * 1024, 9, 22);
+            writer.write_all(&plain)?;
+        }
+        Ok(Self {
+            etag,
+            plain,
+            gzip,
+            brotli: Bytes::from(br),
+            ends,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    pub fn body(&self, encoding: Encoding) -> Bytes {
+        match encoding {
+            Encoding::Identity => self.plain.clone(),
+            Encoding::Gzip => self.gzip.clone(),
+            Encoding::Brotli => self.brotli.clone(),
+        }
+    }
+
+    /// The JSON array of the first `limit` items (all of them when `limit` is larger).
+    pub fn first(&self, limit: usize) -> Bytes {
+        if limit >= self.len() {
+            return self.plain.clone();
+        }
+        if limit == 0 {
+            return Bytes::from_static(b"[]");
+        }
+        let end = self.ends[limit - 1] as usize;
+        let mut out = BytesMut::with_capacity(end + 1);
+        out.put_slice(&self.plain[..end]);
+        out.put_u8(b']');
+        out.freeze()
+    }
+
+    pub(crate) fn ends_to_bytes(&self) -> Bytes {
+        let mut out = BytesMut::with_capacity(self.ends.len() * 4);
+        for end in self.ends.iter() {
+            out.put_u32_le(*end);
+        }
+        out.freeze()
+    }
+
+    /// Rebuilds a view read back from Redis, checking it hangs together.
+    pub(crate) fn from_stored(
+        etag: Bytes,
+        plain: Bytes,
+        gzip: Bytes,
+        brotli: Bytes,
+        ends: &[u8],
+    ) -> Result<Self, ViewError> {
+        if ends.len() % 4 != 0 {
+            return Err(ViewError::Malformed("item offsets"));
+        }
+        let ends: Arc<[u32]> = ends
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let last_ok = ends.last().is_none_or(|&end| (end as usize) < plain.len());
+        if etag.is_empty()
+            || plain.first() != Some(&b'[')
+            || plain.last() != Some(&b']')
+            || !last_ok
+        {
+            return Err(ViewError::Malformed("body"));
+        }
+        Ok(Self {
+            etag,
+            plain,
+            gzip,
+            brotli,
+            ends,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[derive(Serialize)]
+    struct Item {
+        id: u32,
+        name: String,
+    }
+
+    fn items(n: u32) -> Vec<Item> {
+        (0..n)
+            .map(|id| Item {
+                id,
+                name: format!("repo-{id}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bodies_decode_to_the_same_json() {
+        let view = View::from_items(&items(300)).unwrap();
+        let parsed: serde_json::Value = serde_json::from_slice(&view.plain).unwrap();
+        assert_eq!(parsed.as_array().unwrap().len(), 300);
+        let mut gunzipped = Vec::new();
+        flate2::read::GzDecoder::new(&view.gzip[..])
+            .read_to_end(&mut gunzipped)
+            .unwrap();
+        assert_eq!(gunzipped, view.plain);
+        let mut unbrotlied = Vec::new();
+        brotli::Decompressor::new(&view.brotli[..], 4096)
+            .read_to_end(&mut unbrotlied)
+            .unwrap();
+        assert_eq!(unbrotlied, view.plain);
+        assert!(view.brotli.len() < view.plain.len() / 3);
+    }
+
+    #[test]
+    fn first_n_is_a_valid_prefix() {
+        let view = View::from_items(&items(50)).unwrap();
+        for n in [0usize, 1, 2, 49, 50, 51, 500] {
+            let parsed: Vec<serde_json::Value> = serde_json::from_slice(&view.first(n)).unwrap();
+            assert_eq!(parsed.len(), n.min(50));
+            if n > 0 && n <= 50 {
+                assert_eq!(parsed[n - 1]["id"], (n - 1) as u64);
+            }
+        }
+    }
+
+    #[test]
+    fn etag_follows_content() {
+        let a = View::from_items(&items(10)).unwrap();
+        let b = View::from_items(&items(10)).unwrap();
+        let c = View::from_items(&items(11)).unwrap();
+        assert_eq!(a.etag, b.etag);
+        assert_ne!(a.etag, c.etag);
+        assert!(a.etag.starts_with(b"\"") && a.etag.ends_with(b"\""));
+    }
+
+    #[test]
+    fn an_empty_view_is_an_empty_array() {
+        let view = View::from_items::<Item>(&[]).unwrap();
+        assert_eq!(&view.plain[..], b"[]");
+        assert_eq!(&view.first(5)[..], b"[]");
+    }
+
+    #[test]
+    fn stored_round_trip_and_corruption_is_refused() {
+        let view = View::from_items(&items(20)).unwrap();
+        let back = View::from_stored(
+            view.etag.clone(),
+            view.plain.clone(),
+            view.gzip.clone(),
+            view.brotli.clone(),
+            &view.ends_to_bytes(),
+        )
+        .unwrap();
+        assert_eq!(back, view);
+        assert!(
+            View::from_stored(
+                view.etag.clone(),
+                view.plain.slice(..10),
+                view.gzip.clone(),
+                view.brotli.clone(),
+                &view.ends_to_bytes()
+            )
+            .is_err()
+        );
+        assert!(
+            View::from_stored(
+                view.etag.clone(),
+                view.plain.clone(),
+                view.gzip.clone(),
+                view.brotli.clone(),
+                &[1, 2, 3]
+            )
+            .is_err()
+        );
+    }
+}
