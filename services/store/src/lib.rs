@@ -1,1 +1,112 @@
 #![doc = include_str!("../README.md")]
+
+mod error;
+pub mod queue;
+mod settings;
+
+use std::time::Duration;
+
+use bb8::Pool;
+use bb8_postgres::PostgresConnectionManager;
+use secrecy::ExposeSecret;
+use tokio_postgres::NoTls;
+
+pub use error::StoreError;
+pub use settings::DatabaseSettings;
+
+mod embedded {
+    refinery::embed_migrations!("../../db/migrations");
+}
+
+pub type PgPool = Pool<PostgresConnectionManager<NoTls>>;
+pub type PgConnection<'a> = bb8::PooledConnection<'a, PostgresConnectionManager<NoTls>>;
+
+/// Any two processes that migrate take this lock first (an arbitrary,
+/// fixed number: "hubpulse" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6875_6270_756c_7365;
+
+/// PostgreSQL behind a pool that fills lazily: the service starts, and says
+/// it is not ready, while Postgres is down, and recovers by itself.
+#[derive(Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    pub fn connect(settings: &DatabaseSettings) -> Result<Self, StoreError> {
+        let mut config: tokio_postgres::Config =
+            settings.url.expose_secret().parse().map_err(|_| {
+                StoreError::Config("database.url is not a valid postgres:// URL".into())
+            })?;
+        config.connect_timeout(Duration::from_millis(settings.connect_timeout_ms));
+        config.options(format!(
+            "-c statement_timeout={}",
+            settings.statement_timeout_ms
+        ));
+        config.application_name("hubpulse");
+        let manager = PostgresConnectionManager::new(config, NoTls);
+        let pool = Pool::builder()
+            .max_size(settings.pool_size)
+            .min_idle(Some(0))
+            .connection_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+            .test_on_check_out(false)
+            .build_unchecked(manager);
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn conn(&self) -> Result<PgConnection<'_>, StoreError> {
+        self.pool.get().await.map_err(StoreError::from)
+    }
+
+    /// Applies pending migrations under a session advisory lock, so replicas
+    /// that start together apply them once, one after the other.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        conn.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        let outcome = embedded::migrations::runner()
+            .set_abort_divergent(true)
+            .run_async(&mut *conn)
+            .await;
+        let unlocked = conn
+            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+            .await;
+        outcome.map_err(|e| StoreError::Migration(e.to_string()))?;
+        unlocked?;
+        Ok(())
+    }
+
+    /// The newest migration this build knows.
+    pub fn latest_migration() -> i32 {
+        embedded::migrations::runner()
+            .get_migrations()
+            .iter()
+            .map(|m| m.version())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Postgres answers and every migration of this build is applied.
+    pub async fn readiness(&self) -> Result<(), StoreError> {
+        let conn = self.conn().await?;
+        let row = conn
+            .query_one(
+                "SELECT CASE WHEN to_regclass('refinery_schema_history') IS NULL THEN 0 \
+                 ELSE (SELECT COALESCE(MAX(version), 0) FROM refinery_schema_history) END",
+                &[],
+            )
+            .await?;
+        let applied: i32 = row.get(0);
+        let latest = Self::latest_migration();
+        if applied < latest {
+            return Err(StoreError::MigrationsPending(format!(
+                "applied version {applied}, this build needs {latest}"
+            )));
+        }
+        Ok(())
+    }
+}

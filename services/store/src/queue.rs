@@ -1,0 +1,376 @@
+//! The job queue, all of its SQL in one place. A job is claimed with
+//! `FOR UPDATE SKIP LOCKED` and then held by a lease (owner + expiry) rather
+//! than an open transaction, because jobs wait on GitHub's rate limits for
+//! minutes. Every change to a running job is guarded by the lease owner, so
+//! a worker that lost its lease cannot overwrite the work of the next one.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use tokio_postgres::Row;
+
+use crate::{Store, StoreError};
+
+pub type JobId = i64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Rescheduled,
+}
+
+impl JobStatus {
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        Ok(match text {
+            "queued" => Self::Queued,
+            "running" => Self::Running,
+            "succeeded" => Self::Succeeded,
+            "failed" => Self::Failed,
+            "rescheduled" => Self::Rescheduled,
+            other => return Err(StoreError::Database(format!("unknown job status {other}"))),
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Rescheduled => "rescheduled",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub kind: String,
+    pub payload: Value,
+    pub dedup_key: Option<String>,
+    pub priority: i16,
+    pub max_attempts: i32,
+    /// `None`: as soon as a worker is free.
+    pub run_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    New(JobId),
+    /// A live job with the same dedup key already exists.
+    Existing(JobId),
+}
+
+impl Enqueued {
+    pub fn id(self) -> JobId {
+        match self {
+            Self::New(id) | Self::Existing(id) => id,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub id: JobId,
+    pub kind: String,
+    pub payload: Value,
+    /// This attempt's number, from 1.
+    pub attempt: i32,
+    pub max_attempts: i32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JobRecord {
+    pub id: JobId,
+    pub kind: String,
+    pub payload: Value,
+    pub dedup_key: Option<String>,
+    pub status: JobStatus,
+    pub priority: i16,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub run_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub progress_done: Option<i64>,
+    pub progress_total: Option<i64>,
+    pub result: Option<Value>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const RECORD_COLUMNS: &str = "id, kind, payload, dedup_key, status::text, priority, attempts, max_attempts, run_at, \
+     last_error, progress_done, progress_total, result, created_at, started_at, finished_at, updated_at";
+
+impl JobRecord {
+    fn from_row(row: &Row) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: row.get(0),
+            kind: row.get(1),
+            payload: row.get(2),
+            dedup_key: row.get(3),
+            status: JobStatus::parse(row.get(4))?,
+            priority: row.get(5),
+            attempts: row.get(6),
+            max_attempts: row.get(7),
+            run_at: row.get(8),
+            last_error: row.get(9),
+            progress_done: row.get(10),
+            progress_total: row.get(11),
+            result: row.get(12),
+            created_at: row.get(13),
+            started_at: row.get(14),
+            finished_at: row.get(15),
+            updated_at: row.get(16),
+        })
+    }
+}
+
+/// How a failed attempt ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOutcome {
+    WillRetry,
+    Failed,
+    /// The lease had moved on: nothing was written.
+    LeaseLost,
+}
+
+fn secs(duration: Duration) -> f64 {
+    duration.as_secs_f64()
+}
+
+impl Store {
+    pub async fn enqueue(&self, job: &NewJob) -> Result<Enqueued, StoreError> {
+        let conn = self.conn().await?;
+        // The insert and the look-up race with a live job finishing; a few
+        // rounds settle it.
+        for _ in 0..5 {
+            let inserted = conn
+                .query_opt(
+                    "INSERT INTO jobs (kind, payload, dedup_key, priority, max_attempts, run_at) \
+                     VALUES ($1, $2, $3, $4, $5, COALESCE($6, now())) \
+                     ON CONFLICT (dedup_key) WHERE dedup_key IS NOT NULL \
+                         AND status IN ('queued', 'running', 'rescheduled') DO NOTHING \
+                     RETURNING id",
+                    &[
+                        &job.kind,
+                        &job.payload,
+                        &job.dedup_key,
+                        &job.priority,
+                        &job.max_attempts,
+                        &job.run_at,
+                    ],
+                )
+                .await?;
+            if let Some(row) = inserted {
+                return Ok(Enqueued::New(row.get(0)));
+            }
+            let existing = conn
+                .query_opt(
+                    "SELECT id FROM jobs WHERE dedup_key = $1 \
+                     AND status IN ('queued', 'running', 'rescheduled')",
+                    &[&job.dedup_key],
+                )
+                .await?;
+            if let Some(row) = existing {
+                return Ok(Enqueued::Existing(row.get(0)));
+            }
+        }
+        Err(StoreError::Conflict(
+            "could not enqueue: the dedup key kept changing hands".into(),
+        ))
+    }
+
+    /// Takes the next due job, or a running job whose lease expired (its
+    /// worker died), and leases it to `worker` for `lease`.
+    pub async fn claim(
+        &self,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Option<ClaimedJob>, StoreError> {
+        let conn = self.conn().await?;
+        // A job whose worker died on its last allowed attempt is failed, not run again.
+        conn.execute(
+            "UPDATE jobs SET status = 'failed', lease_owner = NULL, lease_expires_at = NULL, \
+                 finished_at = now(), updated_at = now(), \
+                 last_error = 'the worker running the last attempt stopped answering (lease expired)' \
+             WHERE status = 'running' AND lease_expires_at < now() AND attempts >= max_attempts",
+            &[],
+        )
+        .await?;
+        let row = conn
+            .query_opt(
+                "WITH next AS ( \
+                     SELECT id FROM jobs \
+                     WHERE (status IN ('queued', 'rescheduled') AND run_at <= now()) \
+                        OR (status = 'running' AND lease_expires_at < now()) \
+                     ORDER BY priority DESC, run_at, id \
+                     FOR UPDATE SKIP LOCKED \
+                     LIMIT 1) \
+                 UPDATE jobs j SET status = 'running', attempts = j.attempts + 1, \
+                     lease_owner = $1, lease_expires_at = now() + make_interval(secs => $2), \
+                     started_at = COALESCE(j.started_at, now()), updated_at = now() \
+                 FROM next WHERE j.id = next.id \
+                 RETURNING j.id, j.kind, j.payload, j.attempts, j.max_attempts",
+                &[&worker, &secs(lease)],
+            )
+            .await?;
+        Ok(row.map(|row| ClaimedJob {
+            id: row.get(0),
+            kind: row.get(1),
+            payload: row.get(2),
+            attempt: row.get(3),
+            max_attempts: row.get(4),
+        }))
+    }
+
+    /// False when the lease is no longer this worker's.
+    pub async fn renew_lease(
+        &self,
+        id: JobId,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let conn = self.conn().await?;
+        let n = conn
+            .execute(
+                "UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3), updated_at = now() \
+                 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+                &[&id, &worker, &secs(lease)],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    pub async fn set_progress(
+        &self,
+        id: JobId,
+        worker: &str,
+        done: i64,
+        total: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let conn = self.conn().await?;
+        let n = conn
+            .execute(
+                "UPDATE jobs SET progress_done = $3, progress_total = COALESCE($4, progress_total), updated_at = now() \
+                 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+                &[&id, &worker, &done, &total],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    pub async fn complete(
+        &self,
+        id: JobId,
+        worker: &str,
+        result: &Value,
+    ) -> Result<bool, StoreError> {
+        let conn = self.conn().await?;
+        let n = conn
+            .execute(
+                "UPDATE jobs SET status = 'succeeded', result = $3, finished_at = now(), updated_at = now(), \
+                     lease_owner = NULL, lease_expires_at = NULL \
+                 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+                &[&id, &worker, result],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Records a failed attempt: queued again at `retry_at` while attempts
+    /// remain (and `retryable`), failed for good otherwise.
+    pub async fn fail_attempt(
+        &self,
+        id: JobId,
+        worker: &str,
+        error: &str,
+        retryable: bool,
+        retry_at: DateTime<Utc>,
+    ) -> Result<FailOutcome, StoreError> {
+        let conn = self.conn().await?;
+        let row = conn
+            .query_opt(
+                "UPDATE jobs SET \
+                     status = CASE WHEN $4 AND attempts < max_attempts THEN 'queued' ELSE 'failed' END::job_status, \
+                     run_at = CASE WHEN $4 AND attempts < max_attempts THEN $5 ELSE run_at END, \
+                     finished_at = CASE WHEN $4 AND attempts < max_attempts THEN NULL ELSE now() END, \
+                     last_error = $3, lease_owner = NULL, lease_expires_at = NULL, updated_at = now() \
+                 WHERE id = $1 AND lease_owner = $2 AND status = 'running' \
+                 RETURNING status::text",
+                &[&id, &worker, &error, &retryable, &retry_at],
+            )
+            .await?;
+        Ok(match row.as_ref().map(|r| r.get::<_, &str>(0)) {
+            None => FailOutcome::LeaseLost,
+            Some("queued") => FailOutcome::WillRetry,
+            Some(_) => FailOutcome::Failed,
+        })
+    }
+
+    /// Puts the job back to run at `at` without spending an attempt: how
+    /// rate limits are honoured.
+    pub async fn reschedule(
+        &self,
+        id: JobId,
+        worker: &str,
+        at: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let conn = self.conn().await?;
+        let n = conn
+            .execute(
+                "UPDATE jobs SET status = 'rescheduled', run_at = $3, attempts = attempts - 1, \
+                     last_error = $4, lease_owner = NULL, lease_expires_at = NULL, updated_at = now() \
+                 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+                &[&id, &worker, &at, &reason],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Hands a job back at shutdown, its attempt returned.
+    pub async fn release(&self, id: JobId, worker: &str) -> Result<bool, StoreError> {
+        let conn = self.conn().await?;
+        let n = conn
+            .execute(
+                "UPDATE jobs SET status = 'queued', attempts = attempts - 1, run_at = now(), \
+                     lease_owner = NULL, lease_expires_at = NULL, updated_at = now() \
+                 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+                &[&id, &worker],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    pub async fn job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError> {
+        let conn = self.conn().await?;
+        let row = conn
+            .query_opt(
+                &format!("SELECT {RECORD_COLUMNS} FROM jobs WHERE id = $1"),
+                &[&id],
+            )
+            .await?;
+        row.as_ref().map(JobRecord::from_row).transpose()
+    }
+
+    /// Jobs by kind and status: queue depth for the metrics.
+    pub async fn job_counts(&self) -> Result<Vec<(String, JobStatus, i64)>, StoreError> {
+        let conn = self.conn().await?;
+        let rows = conn
+            .query(
+                "SELECT kind, status::text, count(*) FROM jobs GROUP BY kind, status",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.get(0), JobStatus::parse(row.get(1))?, row.get(2))))
+            .collect()
+    }
+}
