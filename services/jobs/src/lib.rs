@@ -1,1 +1,12 @@
 #![doc = include_str!("../README.md")]
+
+mod job;
+pub mod kinds;
+mod registry;
+mod settings;
+mod worker;
+
+pub use job::{Job, JobError, JobRun, Outcome, enqueue, enqueue_at};
+pub use registry::Registry;
+pub use settings::WorkerSettings;
+pub use worker::{JobObserver, WorkerPool, WorkerPoolHandle};

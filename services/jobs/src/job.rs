@@ -1,0 +1,109 @@
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hubpulse_store::queue::{Enqueued, JobId, NewJob};
+use hubpulse_store::{Store, StoreError};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A kind of background work. One kind per file under `kinds/`.
+///
+/// Handlers must be idempotent: a job runs at least once, and again when its
+/// worker dies mid-run or its lease is lost, so running it twice must leave
+/// the same state as running it once.
+pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// Stored in the `kind` column; never rename one that may be queued.
+    const KIND: &'static str;
+    const PRIORITY: i16 = 0;
+    const MAX_ATTEMPTS: i32 = 5;
+
+    /// What the handler needs (store, cache, GitHub client, ...).
+    type Context: Send + Sync + 'static;
+
+    /// Jobs with the same key are not queued twice while one is live.
+    fn dedup_key(&self) -> Option<String> {
+        None
+    }
+
+    fn run(
+        &self,
+        ctx: &Self::Context,
+        run: &JobRun,
+    ) -> impl Future<Output = Result<Outcome, JobError>> + Send;
+}
+
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Finished; the value is the job's result, shown at `/v1/tasks/{id}`.
+    Done(serde_json::Value),
+    /// Not now (a rate limit): run again at `at` without spending an attempt.
+    RescheduleAt { at: DateTime<Utc>, reason: String },
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum JobError {
+    /// Worth another attempt, after a backoff.
+    #[error("{0}")]
+    Retryable(String),
+    /// Another attempt cannot help.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl From<StoreError> for JobError {
+    fn from(err: StoreError) -> Self {
+        Self::Retryable(err.to_string())
+    }
+}
+
+/// What a running handler knows about its own run.
+#[derive(Clone)]
+pub struct JobRun {
+    pub id: JobId,
+    pub attempt: i32,
+    pub max_attempts: i32,
+    pub(crate) worker: String,
+    pub(crate) store: Store,
+}
+
+impl JobRun {
+    /// Records progress (shown at `/v1/tasks/{id}`). Best effort: a failure
+    /// to record progress does not fail the job.
+    pub async fn set_progress(&self, done: i64, total: Option<i64>) {
+        if let Err(err) = self
+            .store
+            .set_progress(self.id, &self.worker, done, total)
+            .await
+        {
+            tracing::warn!(job_id = self.id, error = %err, "could not record progress");
+        }
+    }
+}
+
+/// Queues `job` with the kind's priority, attempt limit and dedup key.
+pub async fn enqueue<J: Job>(store: &Store, job: &J) -> Result<Enqueued, StoreError> {
+    enqueue_at(store, job, None).await
+}
+
+pub async fn enqueue_at<J: Job>(
+    store: &Store,
+    job: &J,
+    delay: Option<Duration>,
+) -> Result<Enqueued, StoreError> {
+    let payload = serde_json::to_value(job)
+        .map_err(|e| StoreError::Database(format!("serializing a {} job: {e}", J::KIND)))?;
+    let run_at = delay
+        .and_then(|d| chrono::Duration::from_std(d).ok())
+        .map(|d| Utc::now() + d);
+    store
+        .enqueue(&NewJob {
+            kind: J::KIND.to_owned(),
+            payload,
+            dedup_key: job.dedup_key(),
+            priority: J::PRIORITY,
+            max_attempts: J::MAX_ATTEMPTS,
+            run_at,
+        })
+        .await
+}

@@ -1,0 +1,269 @@
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use hubpulse_store::Store;
+use hubpulse_store::queue::{ClaimedJob, FailOutcome};
+use rand::Rng;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::{JobError, JobRun, Outcome, Registry, WorkerSettings};
+
+/// Told about every finished attempt; how the API turns job runs into
+/// metrics without this crate knowing Prometheus.
+pub trait JobObserver: Send + Sync + 'static {
+    fn attempt_finished(&self, kind: &str, outcome: &'static str, duration: Duration);
+}
+
+pub struct WorkerPool<C> {
+    store: Store,
+    registry: Arc<Registry<C>>,
+    ctx: Arc<C>,
+    settings: WorkerSettings,
+    name: String,
+    observer: Option<Arc<dyn JobObserver>>,
+}
+
+pub struct WorkerPoolHandle {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl WorkerPoolHandle {
+    /// Resolves once every worker has stopped (after the shutdown token fired).
+    pub async fn join(self) {
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+
+    /// Kills the workers without releasing their jobs, as a crash would:
+    /// their leases expire and another worker takes the jobs up.
+    pub fn abort(&self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl<C: Send + Sync + 'static> WorkerPool<C> {
+    /// `name` identifies this process in lease owners (`name-1`, `name-2`, ...).
+    pub fn new(
+        store: Store,
+        registry: Registry<C>,
+        ctx: Arc<C>,
+        settings: WorkerSettings,
+        name: impl Into<String>,
+    ) -> Self {
+        Self {
+            store,
+            registry: Arc::new(registry),
+            ctx,
+            settings,
+            name: name.into(),
+            observer: None,
+        }
+    }
+
+    pub fn with_observer(mut self, observer: Arc<dyn JobObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    pub fn start(self, shutdown: CancellationToken) -> WorkerPoolHandle {
+        let pool = Arc::new(self);
+        // The process id keeps lease owners apart across restarts of one replica.
+        let pid = std::process::id();
+        let tasks = (1..=pool.settings.count)
+            .map(|n| {
+                let worker = Worker {
+                    pool: pool.clone(),
+                    id: format!("{}-{pid}-{n}", pool.name),
+                    shutdown: shutdown.clone(),
+                };
+                tokio::spawn(worker.run())
+            })
+            .collect();
+        WorkerPoolHandle { tasks }
+    }
+}
+
+struct Worker<C> {
+    pool: Arc<WorkerPool<C>>,
+    id: String,
+    shutdown: CancellationToken,
+}
+
+impl<C: Send + Sync + 'static> Worker<C> {
+    fn lease(&self) -> Duration {
+        Duration::from_secs(self.pool.settings.lease_secs)
+    }
+
+    async fn run(self) {
+        let poll = Duration::from_millis(self.pool.settings.poll_interval_ms);
+        tracing::debug!(worker = %self.id, "worker started");
+        while !self.shutdown.is_cancelled() {
+            match self.pool.store.claim(&self.id, self.lease()).await {
+                Ok(Some(job)) => {
+                    let span = tracing::info_span!("job", job_id = job.id, kind = %job.kind, attempt = job.attempt, worker = %self.id);
+                    self.run_job(job).instrument(span).await;
+                    continue;
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::warn!(worker = %self.id, error = %err, "could not claim a job")
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(poll) => {}
+                () = self.shutdown.cancelled() => {}
+            }
+        }
+        tracing::debug!(worker = %self.id, "worker stopped");
+    }
+
+    async fn run_job(&self, job: ClaimedJob) {
+        let started = Instant::now();
+        tracing::info!("job started");
+        let Some(runner) = self.pool.registry.runner(&job.kind) else {
+            let error = format!("no handler for job kind {:?} in this build", job.kind);
+            self.finish(&job, Err(JobError::Permanent(error)), started)
+                .await;
+            return;
+        };
+        let run = JobRun {
+            id: job.id,
+            attempt: job.attempt,
+            max_attempts: job.max_attempts,
+            worker: self.id.clone(),
+            store: self.pool.store.clone(),
+        };
+        let mut handler =
+            tokio::spawn(runner(self.pool.ctx.clone(), run, job.payload.clone()).in_current_span());
+        let mut renew = tokio::time::interval(self.lease() / 3);
+        renew.tick().await;
+        let grace = Duration::from_secs(self.pool.settings.shutdown_grace_secs);
+        let mut release_at: Option<tokio::time::Instant> = None;
+        loop {
+            tokio::select! {
+                joined = &mut handler => {
+                    let result = match joined {
+                        Ok(result) => result,
+                        Err(err) if err.is_panic() => Err(JobError::Retryable(format!("handler panicked: {}", panic_text(err)))),
+                        Err(_) => Err(JobError::Retryable("handler was cancelled".into())),
+                    };
+                    self.finish(&job, result, started).await;
+                    return;
+                }
+                _ = renew.tick() => match self.pool.store.renew_lease(job.id, &self.id, self.lease()).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        handler.abort();
+                        tracing::warn!("lease lost; abandoning the run, its result is not written");
+                        self.observe(&job, "lease_lost", started);
+                        return;
+                    }
+                    Err(err) => tracing::warn!(error = %err, "could not renew the lease; will try again"),
+                },
+                () = self.shutdown.cancelled(), if release_at.is_none() => {
+                    release_at = Some(tokio::time::Instant::now() + grace);
+                }
+                () = sleep_until_opt(release_at), if release_at.is_some() => {
+                    handler.abort();
+                    match self.pool.store.release(job.id, &self.id).await {
+                        Ok(_) => tracing::info!("shutdown: job released for another worker"),
+                        Err(err) => tracing::warn!(error = %err, "shutdown: could not release the job; its lease will expire"),
+                    }
+                    self.observe(&job, "released", started);
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn finish(&self, job: &ClaimedJob, result: Result<Outcome, JobError>, started: Instant) {
+        let store = &self.pool.store;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        let outcome = match result {
+            Ok(Outcome::Done(value)) => match store.complete(job.id, &self.id, &value).await {
+                Ok(true) => {
+                    tracing::info!(duration_ms, "job succeeded");
+                    "succeeded"
+                }
+                Ok(false) => "lease_lost",
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not record success; the job will run again when its lease expires");
+                    "unrecorded"
+                }
+            },
+            Ok(Outcome::RescheduleAt { at, reason }) => {
+                match store.reschedule(job.id, &self.id, at, &reason).await {
+                    Ok(_) => tracing::info!(duration_ms, run_at = %at, %reason, "job rescheduled"),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "could not reschedule; the lease will expire")
+                    }
+                }
+                "rescheduled"
+            }
+            Err(err) => {
+                let retryable = matches!(err, JobError::Retryable(_));
+                let retry_at = Utc::now()
+                    + chrono::Duration::from_std(self.backoff(job.attempt)).unwrap_or_default();
+                match store
+                    .fail_attempt(job.id, &self.id, &err.to_string(), retryable, retry_at)
+                    .await
+                {
+                    Ok(FailOutcome::WillRetry) => {
+                        tracing::warn!(duration_ms, error = %err, retry_at = %retry_at, "attempt failed; will retry");
+                        "retry"
+                    }
+                    Ok(FailOutcome::Failed) => {
+                        tracing::error!(duration_ms, error = %err, "job failed");
+                        "failed"
+                    }
+                    Ok(FailOutcome::LeaseLost) => "lease_lost",
+                    Err(store_err) => {
+                        tracing::warn!(error = %store_err, "could not record the failure; the lease will expire");
+                        "unrecorded"
+                    }
+                }
+            }
+        };
+        self.observe(job, outcome, started);
+    }
+
+    fn observe(&self, job: &ClaimedJob, outcome: &'static str, started: Instant) {
+        if let Some(observer) = &self.pool.observer {
+            observer.attempt_finished(&job.kind, outcome, started.elapsed());
+        }
+    }
+
+    /// Exponential backoff with jitter: a random wait between half and all
+    /// of `base * 2^(attempt-1)`, capped.
+    fn backoff(&self, attempt: i32) -> Duration {
+        let settings = &self.pool.settings;
+        let exponent = attempt.clamp(1, 20) as u32 - 1;
+        let bound_ms = settings
+            .backoff_base_ms
+            .saturating_mul(1u64 << exponent)
+            .min(settings.backoff_cap_secs.saturating_mul(1000));
+        Duration::from_millis(rand::rng().random_range(bound_ms / 2..=bound_ms))
+    }
+}
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn panic_text(err: tokio::task::JoinError) -> String {
+    let payload = err.into_panic();
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "non-string panic payload".into())
+}
