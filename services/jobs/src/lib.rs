@@ -1,11 +1,13 @@
 #![doc = include_str!("../README.md")]
 
+mod context;
 mod job;
 pub mod kinds;
 mod registry;
 mod settings;
 mod worker;
 
+pub use context::JobContext;
 pub use job::{Job, JobError, JobRun, Outcome, enqueue, enqueue_at};
 pub use registry::Registry;
 pub use settings::WorkerSettings;

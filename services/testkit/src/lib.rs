@@ -1,1 +1,9 @@
 #![doc = include_str!("../README.md")]
+
+mod app;
+mod db;
+mod servers;
+
+pub use app::{ADMIN_TOKEN, TestApp, test_settings};
+pub use db::{TestDb, TestRedis};
+pub use servers::{PrivatePostgres, private_postgres};

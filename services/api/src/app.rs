@@ -1,0 +1,261 @@
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use hubpulse_cache::Cache;
+use hubpulse_jobs::{JobContext, Registry, WorkerPool, kinds};
+use hubpulse_store::Store;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::middleware;
+use crate::routes;
+use crate::server::{ServeOptions, serve};
+use crate::settings::Settings;
+use crate::state::AppState;
+
+pub const REPLICA_HEADER: HeaderName = HeaderName::from_static("x-hubpulse-replica");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Store(#[from] hubpulse_store::StoreError),
+    #[error("{0}")]
+    Cache(#[from] hubpulse_cache::CacheError),
+    #[error("server.replica is not a valid header value")]
+    Replica,
+    #[error("serializing the OpenAPI document: {0}")]
+    OpenApi(String),
+}
+
+/// A built, bound, not yet running API: tests bind port 0 and read `local_addr`.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    router: Router,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        let addr = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(&addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        Self::with_listener(settings, listener).await
+    }
+
+    pub async fn with_listener(
+        settings: Settings,
+        listener: TcpListener,
+    ) -> Result<Self, StartError> {
+        let store = Store::connect(&settings.database)?;
+        let cache = Cache::connect(&settings.redis)?;
+        let metrics = Arc::new(Metrics::new(&settings.server.replica));
+        let state = AppState::new(settings, store, cache, metrics);
+        let router = build_router(state.clone(), routes::router())?;
+        Ok(Self {
+            listener,
+            state,
+            router,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound TCP listener has a local address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Applies migrations (retrying in the background while Postgres is
+    /// down, so the API still starts and says so on /ready), starts the job
+    /// workers, and serves until `shutdown` is cancelled.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let state = self.state.clone();
+        let migrations = tokio::spawn(migrate_until_done(state.store().clone(), shutdown.clone()));
+        let server = &state.settings().server;
+        let options = ServeOptions {
+            max_connections: server.max_connections,
+            header_read_timeout: Duration::from_millis(server.header_read_timeout_ms),
+            shutdown_grace: Duration::from_secs(server.shutdown_grace_secs),
+        };
+        let workers = WorkerPool::new(
+            state.store().clone(),
+            kinds::register_all(Registry::new()),
+            Arc::new(JobContext {
+                store: state.store().clone(),
+            }),
+            state.settings().workers.clone(),
+            state.replica(),
+        )
+        .with_observer(state.metrics().clone())
+        .start(shutdown.clone());
+        tracing::info!(addr = %self.local_addr(), replica = %state.replica(), "serving");
+        // The server drains its connections and the workers their jobs at the same time.
+        tokio::join!(
+            serve(self.listener, self.router, options, shutdown),
+            workers.join()
+        );
+        migrations.abort();
+        state.cache().quit().await;
+        tracing::info!("stopped");
+    }
+}
+
+async fn migrate_until_done(store: Store, shutdown: CancellationToken) {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match store.migrate().await {
+            Ok(()) => {
+                tracing::info!("migrations applied");
+                return;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "migrations not applied yet")
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shutdown.cancelled() => return,
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+fn build_router(state: AppState, routes: OpenApiRouter<AppState>) -> Result<Router, StartError> {
+    let server = &state.settings().server;
+    let replica = HeaderValue::from_str(&server.replica).map_err(|_| StartError::Replica)?;
+    let timeout = Duration::from_millis(server.request_timeout_ms);
+    let body_limit = server.body_limit_bytes;
+    let metrics = state.metrics().clone();
+
+    // Listed outermost first: the request id exists before the trace span
+    // opens, and every error below the JSON layer gets a JSON body.
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetResponseHeaderLayer::overriding(REPLICA_HEADER, replica))
+        .layer(TraceLayer::new_for_http().make_span_with(middleware::request_span))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            middleware::record_metrics,
+        ))
+        .layer(CompressionLayer::new())
+        .layer(axum::middleware::from_fn(middleware::json_errors))
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer(RequestBodyLimitLayer::new(body_limit));
+
+    let (routes, openapi) = routes.split_for_parts();
+    let document = serde_json::to_vec(&openapi).map_err(|e| StartError::OpenApi(e.to_string()))?;
+    Ok(routes
+        .fallback(not_found)
+        .with_state(state)
+        .layer(axum::Extension(routes::OpenApiDocument(document.into())))
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(layers))
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    // The path is echoed only when short and printable, so the body stays readable.
+    let path = uri.path();
+    if path.len() <= 200 && path.chars().all(|c| !c.is_control()) {
+        ApiError::NotFound(format!("no route for {path}"))
+    } else {
+        ApiError::NotFound("no such route".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Failure paths no production route can be asked to take: a handler that
+    //! panics and one that overruns the request timeout, served over real HTTP.
+    use super::*;
+    use axum::routing::get;
+
+    async fn panicking() -> &'static str {
+        panic!("boom with a secret inside")
+    }
+
+    async fn serve_with_test_routes() -> (SocketAddr, CancellationToken) {
+        let mut settings = Settings::load(None).unwrap();
+        settings.server.request_timeout_ms = 200;
+        settings.server.replica = "unit".into();
+        let state = AppState::new(
+            settings.clone(),
+            Store::connect(&settings.database).unwrap(),
+            Cache::connect(&settings.redis).unwrap(),
+            Arc::new(Metrics::new("unit")),
+        );
+        let routes = routes::router().route("/panic", get(panicking)).route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        );
+        let router = build_router(state, routes).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let options = ServeOptions {
+            max_connections: 16,
+            header_read_timeout: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(1),
+        };
+        tokio::spawn(serve(listener, router, options, shutdown.clone()));
+        (addr, shutdown)
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_a_500_json_error_without_the_panic_text() {
+        let (addr, shutdown) = serve_with_test_routes().await;
+        let resp = reqwest::get(format!("http://{addr}/panic")).await.unwrap();
+        assert_eq!(resp.status(), 500);
+        assert_eq!(resp.headers()["x-hubpulse-replica"], "unit");
+        let body = resp.text().await.unwrap();
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["error"]["code"], "internal");
+        assert!(!body.contains("secret"), "{body}");
+        // The server is still up after the panic.
+        let resp = reqwest::get(format!("http://{addr}/health")).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_request_past_the_timeout_is_a_503_json_error() {
+        let (addr, shutdown) = serve_with_test_routes().await;
+        let started = std::time::Instant::now();
+        let resp = reqwest::get(format!("http://{addr}/slow")).await.unwrap();
+        assert_eq!(resp.status(), 503);
+        assert!(started.elapsed() < Duration::from_secs(2));
+        let json: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(json["error"]["code"], "unavailable");
+        shutdown.cancel();
+    }
+}

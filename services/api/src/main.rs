@@ -1,0 +1,47 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use hubpulse_api::{Application, Settings};
+use tokio_util::sync::CancellationToken;
+
+fn config_path() -> Result<Option<PathBuf>, String> {
+    let mut args = std::env::args_os().skip(1);
+    match (args.next(), args.next()) {
+        (None, _) => Ok(std::env::var_os("HUBPULSE_CONFIG").map(PathBuf::from)),
+        (Some(flag), Some(path)) if flag == "--config" => Ok(Some(PathBuf::from(path))),
+        _ => Err("usage: hubpulse-api [--config PATH]".into()),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let settings = match config_path()
+        .and_then(|path| Settings::load(path.as_deref()).map_err(|e| e.to_string()))
+    {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("hubpulse-api: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(err) = hubpulse_runtime::init_tracing(&settings.log) {
+        eprintln!("hubpulse-api: {err}");
+        return ExitCode::from(2);
+    }
+    let app = match Application::build(settings).await {
+        Ok(app) => app,
+        Err(err) => {
+            tracing::error!(error = %err, "start-up failed");
+            eprintln!("hubpulse-api: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        hubpulse_runtime::wait_for_signal().await;
+        signal.cancel();
+    });
+    app.run(shutdown).await;
+    ExitCode::SUCCESS
+}

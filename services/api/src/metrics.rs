@@ -1,0 +1,96 @@
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
+
+/// Every metric the API exports, registered once at start-up.
+pub struct Metrics {
+    registry: Registry,
+    /// HTTP requests by route template, method and status.
+    pub http_requests: IntCounterVec,
+    /// HTTP request latency in seconds, by route template and method.
+    pub http_latency: HistogramVec,
+    /// Job attempts by kind and outcome.
+    pub job_attempts: IntCounterVec,
+    /// Job attempt duration in seconds, by kind.
+    pub job_duration: HistogramVec,
+}
+
+impl Metrics {
+    pub fn new(replica: &str) -> Self {
+        let registry = Registry::new_custom(
+            Some("hubpulse".into()),
+            Some([("replica".to_owned(), replica.to_owned())].into()),
+        )
+        .expect("static metric prefix is valid");
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by route template, method and status",
+            ),
+            &["route", "method", "status"],
+        )
+        .expect("static metric definition is valid");
+        let http_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by route template and method",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
+            ]),
+            &["route", "method"],
+        )
+        .expect("static metric definition is valid");
+        let job_attempts = IntCounterVec::new(
+            Opts::new("job_attempts_total", "Job attempts by kind and outcome"),
+            &["kind", "outcome"],
+        )
+        .expect("static metric definition is valid");
+        let job_duration = HistogramVec::new(
+            HistogramOpts::new("job_duration_seconds", "Job attempt duration by kind")
+                .buckets(vec![0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 1800.0]),
+            &["kind"],
+        )
+        .expect("static metric definition is valid");
+        for collector in [
+            Box::new(job_attempts.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(job_duration.clone()),
+        ] {
+            registry.register(collector).expect("registered once");
+        }
+        registry
+            .register(Box::new(http_requests.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(http_latency.clone()))
+            .expect("registered once");
+        Self {
+            registry,
+            http_requests,
+            http_latency,
+            job_attempts,
+            job_duration,
+        }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The Prometheus text exposition of every registered metric.
+    pub fn render(&self) -> Result<String, prometheus::Error> {
+        let mut buf = Vec::with_capacity(8 * 1024);
+        TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
+        String::from_utf8(buf).map_err(|e| prometheus::Error::Msg(e.to_string()))
+    }
+}
+
+impl hubpulse_jobs::JobObserver for Metrics {
+    fn attempt_finished(&self, kind: &str, outcome: &'static str, duration: std::time::Duration) {
+        self.job_attempts.with_label_values(&[kind, outcome]).inc();
+        self.job_duration
+            .with_label_values(&[kind])
+            .observe(duration.as_secs_f64());
+    }
+}

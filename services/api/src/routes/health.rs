@@ -1,0 +1,132 @@
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Readiness checks that take longer than this count as down: a probe must not hang.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    status: &'static str,
+    replica: String,
+}
+
+/// The process is alive and serving HTTP; says nothing of its dependencies.
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, description = "Alive", body = Health)))]
+pub async fn health(State(state): State<AppState>) -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        replica: state.replica().to_owned(),
+    })
+}
+
+/// Each dependency: `ok`, or what is wrong with it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Checks {
+    postgres: String,
+    migrations: String,
+    redis: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Ready {
+    status: &'static str,
+    checks: Checks,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct NotReady {
+    error: crate::error::ErrorDetail,
+    checks: Checks,
+}
+
+/// Postgres reachable, migrations applied, Redis reachable: then 200, else 503
+/// naming what is down.
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses(
+        (status = 200, description = "Ready to serve", body = Ready),
+        (status = 503, description = "A dependency is down", body = NotReady),
+    ))]
+pub async fn ready(State(state): State<AppState>) -> Response {
+    let (db, redis) = tokio::join!(
+        tokio::time::timeout(CHECK_TIMEOUT, state.store().readiness()),
+        tokio::time::timeout(CHECK_TIMEOUT, state.cache().ping()),
+    );
+    let mut down = Vec::new();
+    let (postgres, migrations) = match db {
+        Ok(Ok(())) => ("ok".to_owned(), "ok".to_owned()),
+        Ok(Err(hubpulse_store::StoreError::MigrationsPending(detail))) => {
+            down.push("migrations");
+            ("ok".to_owned(), format!("pending: {detail}"))
+        }
+        Ok(Err(err)) => {
+            down.push("postgres");
+            (format!("down: {err}"), "unknown".to_owned())
+        }
+        Err(_) => {
+            down.push("postgres");
+            ("down: timed out".to_owned(), "unknown".to_owned())
+        }
+    };
+    let redis = match redis {
+        Ok(Ok(())) => "ok".to_owned(),
+        Ok(Err(err)) => {
+            down.push("redis");
+            format!("down: {err}")
+        }
+        Err(_) => {
+            down.push("redis");
+            "down: timed out".to_owned()
+        }
+    };
+    let checks = Checks {
+        postgres,
+        migrations,
+        redis,
+    };
+    if down.is_empty() {
+        return Json(Ready {
+            status: "ready",
+            checks,
+        })
+        .into_response();
+    }
+    let message = format!("not ready: {} down", down.join(", "));
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(NotReady {
+            error: crate::error::ErrorDetail {
+                code: "not_ready".into(),
+                message,
+            },
+            checks,
+        }),
+    )
+        .into_response()
+}
+
+/// Prometheus text exposition: requests by route template and status, latency histograms.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
+pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let body = state
+        .metrics()
+        .render()
+        .map_err(|e| ApiError::Internal(format!("encoding metrics: {e}")))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response())
+}

@@ -1,0 +1,54 @@
+use std::sync::Arc;
+
+use hubpulse_cache::Cache;
+use hubpulse_store::Store;
+
+use crate::metrics::Metrics;
+use crate::settings::Settings;
+
+/// What every handler can reach. Cheap to clone: everything is behind an `Arc`
+/// or is a pool handle.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: Settings,
+    store: Store,
+    cache: Cache,
+    metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn new(settings: Settings, store: Store, cache: Cache, metrics: Arc<Metrics>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                settings,
+                store,
+                cache,
+                metrics,
+            }),
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    pub fn replica(&self) -> &str {
+        &self.inner.settings.server.replica
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn cache(&self) -> &Cache {
+        &self.inner.cache
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+}

@@ -1,0 +1,104 @@
+//! The `hubpulse-api` binary itself: start-up refusal on bad configuration,
+//! and JSON logs carrying the request id.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hubpulse_testkit::{TestDb, TestRedis};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hubpulse-api");
+
+#[test]
+fn a_wrong_config_value_stops_start_up_naming_the_key() {
+    for (key, value, named) in [
+        ("HUBPULSE__SERVER__PORT", "eighty", "server.port"),
+        (
+            "HUBPULSE__SERVER__REQUEST_TIMEOUT_MS",
+            "0",
+            "server.request_timeout_ms",
+        ),
+        ("HUBPULSE__LOG__FORMAT", "xml", "log.format"),
+        ("HUBPULSE__REDIS__URL", "http://nope", "redis.url"),
+    ] {
+        let out = Command::new(BIN).env(key, value).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{key}={value}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains(named), "{key}={value}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn json_logs_carry_the_request_id_and_no_secrets() {
+    let db = TestDb::new().await;
+    let redis = TestRedis::new().await;
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let admin_secret = "admin-secret-7f3a9";
+    let mut child = Command::new(BIN)
+        .env("HUBPULSE__SERVER__PORT", port.to_string())
+        .env("HUBPULSE__LOG__FORMAT", "json")
+        .env("HUBPULSE__LOG__LEVEL", "info,tower_http=debug")
+        .env("HUBPULSE__DATABASE__URL", db.url())
+        .env("HUBPULSE__REDIS__URL", redis.url())
+        .env("HUBPULSE__REDIS__KEY_PREFIX", redis.key_prefix())
+        .env("HUBPULSE__ADMIN__TOKEN", admin_secret)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/ready");
+    let started = Instant::now();
+    loop {
+        if let Ok(resp) = client
+            .get(&url)
+            .header("x-request-id", "trace-me-42")
+            .send()
+            .await
+        {
+            if resp.status().is_success() {
+                break;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "binary never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // SIGTERM: the binary drains and exits by itself.
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let lines: Vec<String> = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .collect();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit after SIGTERM: {status}");
+
+    let tagged: Vec<&String> = lines.iter().filter(|l| l.contains("trace-me-42")).collect();
+    assert!(
+        !tagged.is_empty(),
+        "no log line carries the request id:\n{}",
+        lines.join("\n")
+    );
+    for line in &lines {
+        let parsed: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(parsed["level"].is_string(), "{line}");
+        assert!(!line.contains(admin_secret), "admin token leaked: {line}");
+        assert!(
+            !line.contains("test_pw"),
+            "database password leaked: {line}"
+        );
+    }
+}

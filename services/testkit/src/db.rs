@@ -1,0 +1,154 @@
+use std::time::Duration;
+
+use hubpulse_store::{DatabaseSettings, Store};
+use secrecy::SecretString;
+use tokio_postgres::NoTls;
+
+use crate::servers;
+
+async fn admin(port: u16, dbname: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={port} user=postgres dbname={dbname}"),
+        NoTls,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("connect to the test postgres on {port}: {e}"));
+    tokio::spawn(conn);
+    client
+}
+
+fn settings_for(url: String) -> DatabaseSettings {
+    DatabaseSettings {
+        url: SecretString::from(url),
+        pool_size: 8,
+        connect_timeout_ms: 2_000,
+        acquire_timeout_ms: 3_000,
+        statement_timeout_ms: 30_000,
+    }
+}
+
+/// Creates and migrates the template once (the caller holds the start lock).
+pub(crate) async fn ensure_template(port: u16, template: &str) {
+    let client = admin(port, "postgres").await;
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&template])
+        .await
+        .expect("look up the template")
+        .is_some();
+    if exists {
+        return;
+    }
+    client
+        .batch_execute(&format!("CREATE DATABASE {template}"))
+        .await
+        .expect("create the template database");
+    let store = Store::connect(&settings_for(format!(
+        "postgres://postgres@127.0.0.1:{port}/{template}"
+    )))
+    .expect("template store");
+    store.migrate().await.expect("migrate the template");
+    drop(store);
+    // Cloning needs the template free of sessions.
+    client
+        .batch_execute(&format!(
+            "ALTER DATABASE {template} WITH ALLOW_CONNECTIONS false; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{template}';"
+        ))
+        .await
+        .expect("close the template");
+}
+
+/// A fresh database for one test, cloned from the migrated template.
+pub struct TestDb {
+    name: String,
+    url: String,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        let shared = servers::shared().await;
+        Self::create(shared.pg_port, &format!("TEMPLATE {}", shared.template)).await
+    }
+
+    /// An empty database without the schema, for migration tests.
+    pub async fn new_unmigrated() -> TestDb {
+        let shared = servers::shared().await;
+        Self::create(shared.pg_port, "TEMPLATE template0").await
+    }
+
+    async fn create(port: u16, template_clause: &str) -> TestDb {
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let client = admin(port, "postgres").await;
+        let mut attempt = 0;
+        loop {
+            match client
+                .batch_execute(&format!("CREATE DATABASE {name} {template_clause}"))
+                .await
+            {
+                Ok(()) => break,
+                // Two clones of one template at the same instant can collide.
+                Err(err)
+                    if attempt < 20
+                        && err.to_string().contains("being accessed by other users") =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(err) => panic!("create test database: {err}"),
+            }
+        }
+        TestDb {
+            url: format!("postgres://postgres@127.0.0.1:{port}/{name}"),
+            name,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn settings(&self) -> DatabaseSettings {
+        settings_for(self.url.clone())
+    }
+
+    pub fn store(&self) -> Store {
+        Store::connect(&self.settings()).expect("test store")
+    }
+
+    /// A plain client on this database, for assertions in SQL.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let (client, conn) = tokio_postgres::connect(&self.url, NoTls)
+            .await
+            .expect("connect to the test database");
+        tokio::spawn(conn);
+        client
+    }
+}
+
+/// The shared Redis with a key prefix of the test's own.
+pub struct TestRedis {
+    url: String,
+    key_prefix: String,
+}
+
+impl TestRedis {
+    pub async fn new() -> TestRedis {
+        let shared = servers::shared().await;
+        TestRedis {
+            url: format!("redis://127.0.0.1:{}", shared.redis_port),
+            key_prefix: format!("t{}", uuid::Uuid::new_v4().simple()),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn key_prefix(&self) -> &str {
+        &self.key_prefix
+    }
+}
