@@ -80,7 +80,14 @@ mod tests {
 
     #[test]
     fn accepts_users_orgs_and_bots() {
-        for ok in ["octocat", "kubernetes-sigs", "a", "shipit[bot]", "dependabot[bot]", &"x".repeat(39)] {
+        for ok in [
+            "octocat",
+            "kubernetes-sigs",
+            "a",
+            "shipit[bot]",
+            "dependabot[bot]",
+            &"x".repeat(39),
+        ] {
             assert_eq!(Login::parse(ok).unwrap().as_str(), ok);
         }
         assert!(Login::parse("shipit[bot]").unwrap().is_bot());
@@ -89,7 +96,9 @@ mod tests {
 
     #[test]
     fn refuses_malformed_logins() {
-        for bad in ["", "[bot]", "-x", "a/b", "a b", "..", "%00", "bot]", "a[bot]x", "ü"] {
+        for bad in [
+            "", "[bot]", "-x", "a/b", "a b", "..", "%00", "bot]", "a[bot]x", "ü",
+        ] {
             assert!(Login::parse(bad).is_err(), "{bad:?} should be refused");
         }
         assert!(Login::parse(&"x".repeat(40)).is_err());

@@ -24,7 +24,9 @@ impl RepoFullName {
             .map_err(|e| ParseError::new("repository full name", format!("owner {}", e.reason)))?;
         Ok(Self {
             owner,
-            name: Self::parse_name(name).map_err(|e| err(&e.reason))?.to_owned(),
+            name: Self::parse_name(name)
+                .map_err(|e| err(&e.reason))?
+                .to_owned(),
         })
     }
 
@@ -101,8 +103,13 @@ mod tests {
 
     #[test]
     fn refuses_malformed_names() {
-        for bad in ["", "a", "a/", "/b", "a/b/c", "a/..", "a/.", "a/b c", "a/%00", "-a/b"] {
-            assert!(RepoFullName::parse(bad).is_err(), "{bad:?} should be refused");
+        for bad in [
+            "", "a", "a/", "/b", "a/b/c", "a/..", "a/.", "a/b c", "a/%00", "-a/b",
+        ] {
+            assert!(
+                RepoFullName::parse(bad).is_err(),
+                "{bad:?} should be refused"
+            );
         }
     }
 

@@ -74,14 +74,29 @@ mod tests {
 
     #[test]
     fn accepts_github_topics() {
-        for ok in ["kubernetes", "k8s", "machine-learning", "3d", &"a".repeat(50)] {
+        for ok in [
+            "kubernetes",
+            "k8s",
+            "machine-learning",
+            "3d",
+            &"a".repeat(50),
+        ] {
             assert_eq!(Topic::parse(ok).unwrap().as_str(), ok);
         }
     }
 
     #[test]
     fn refuses_what_github_refuses() {
-        for bad in ["", "Kubernetes", "-lead", "with space", "dot.ted", "ümlaut", "..", "a\0b"] {
+        for bad in [
+            "",
+            "Kubernetes",
+            "-lead",
+            "with space",
+            "dot.ted",
+            "ümlaut",
+            "..",
+            "a\0b",
+        ] {
             assert!(Topic::parse(bad).is_err(), "{bad:?} should be refused");
         }
         assert!(Topic::parse(&"a".repeat(51)).is_err());

@@ -15,10 +15,16 @@ pub struct GithubSettings {
 impl GithubSettings {
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://")) {
-            return Err(("github.base_url", "must be an http:// or https:// URL".into()));
+            return Err((
+                "github.base_url",
+                "must be an http:// or https:// URL".into(),
+            ));
         }
         if self.user_agent.trim().is_empty() {
-            return Err(("github.user_agent", "must not be empty (GitHub refuses requests without one)".into()));
+            return Err((
+                "github.user_agent",
+                "must not be empty (GitHub refuses requests without one)".into(),
+            ));
         }
         if self.request_timeout_ms == 0 {
             return Err(("github.request_timeout_ms", "must be above 0".into()));

@@ -4,6 +4,6 @@ mod settings;
 mod shutdown;
 mod telemetry;
 
-pub use settings::{load_settings, SettingsError, Validate};
+pub use settings::{SettingsError, Validate, load_settings};
 pub use shutdown::wait_for_signal;
-pub use telemetry::{init_tracing, LogFormat, LogSettings};
+pub use telemetry::{LogFormat, LogSettings, init_tracing};

@@ -1,5 +1,5 @@
 use serde::Deserialize;
-use tracing_subscriber::{fmt, EnvFilter};
+use tracing_subscriber::{EnvFilter, fmt};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -20,10 +20,11 @@ pub struct LogSettings {
 /// Installs the global subscriber. Span fields (the request id among them)
 /// appear on every line logged inside the span, in both formats.
 pub fn init_tracing(settings: &LogSettings) -> Result<(), crate::SettingsError> {
-    let filter = EnvFilter::try_new(&settings.level).map_err(|e| crate::SettingsError::Invalid {
-        key: "log.level",
-        reason: e.to_string(),
-    })?;
+    let filter =
+        EnvFilter::try_new(&settings.level).map_err(|e| crate::SettingsError::Invalid {
+            key: "log.level",
+            reason: e.to_string(),
+        })?;
     let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
     // A second install (tests that start several apps in one process) is not an error.
     let _ = match settings.format {

@@ -93,14 +93,24 @@ impl Store {
     /// Postgres answers and every migration of this build is applied.
     pub async fn readiness(&self) -> Result<(), StoreError> {
         let conn = self.conn().await?;
-        let row = conn
+        // Two statements: a query naming a missing table fails at planning.
+        let has_history: bool = conn
             .query_one(
-                "SELECT CASE WHEN to_regclass('refinery_schema_history') IS NULL THEN 0 \
-                 ELSE (SELECT COALESCE(MAX(version), 0) FROM refinery_schema_history) END",
+                "SELECT to_regclass('refinery_schema_history') IS NOT NULL",
                 &[],
             )
-            .await?;
-        let applied: i32 = row.get(0);
+            .await?
+            .get(0);
+        let applied: i32 = if has_history {
+            conn.query_one(
+                "SELECT COALESCE(MAX(version), 0) FROM refinery_schema_history",
+                &[],
+            )
+            .await?
+            .get(0)
+        } else {
+            0
+        };
         let latest = Self::latest_migration();
         if applied < latest {
             return Err(StoreError::MigrationsPending(format!(

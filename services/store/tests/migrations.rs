@@ -1,0 +1,75 @@
+use hubpulse_store::{Store, StoreError};
+use hubpulse_testkit::TestDb;
+use tokio_postgres::error::SqlState;
+
+#[tokio::test]
+async fn two_replicas_migrating_at_once_apply_the_schema_once() {
+    let db = TestDb::new_unmigrated().await;
+    let (a, b) = (db.store(), db.store());
+    assert!(matches!(
+        a.readiness().await,
+        Err(StoreError::MigrationsPending(_))
+    ));
+    let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
+    ra.unwrap();
+    rb.unwrap();
+    a.readiness().await.unwrap();
+    let client = db.client().await;
+    let applied: i64 = client
+        .query_one("SELECT count(*) FROM refinery_schema_history", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(applied, i64::from(Store::latest_migration()));
+}
+
+#[tokio::test]
+async fn keys_and_constraints_hold() {
+    let db = TestDb::new().await;
+    let client = db.client().await;
+    let orphan = client
+        .execute(
+            "INSERT INTO repositories (id, owner_id, name, html_url, created_at, updated_at) \
+             VALUES (1, 999, 'r', 'https://github.com/x/r', now(), now())",
+            &[],
+        )
+        .await;
+    let code = |r: Result<u64, tokio_postgres::Error>| r.unwrap_err().code().cloned();
+    assert_eq!(code(orphan), Some(SqlState::FOREIGN_KEY_VIOLATION));
+    client
+        .execute("INSERT INTO topics (name) VALUES ('kubernetes')", &[])
+        .await
+        .unwrap();
+    let twice = client
+        .execute("INSERT INTO topics (name) VALUES ('kubernetes')", &[])
+        .await;
+    assert_eq!(code(twice), Some(SqlState::UNIQUE_VIOLATION));
+    let bad = client
+        .execute("INSERT INTO topics (name) VALUES ('Not A Topic')", &[])
+        .await;
+    assert_eq!(
+        code(bad),
+        Some(SqlState::CHECK_VIOLATION),
+        "the topic name rule holds in the database too"
+    );
+}
+
+#[tokio::test]
+async fn every_test_gets_its_own_database() {
+    let (a, b) = (TestDb::new().await, TestDb::new().await);
+    assert_ne!(a.name(), b.name());
+    a.client()
+        .await
+        .execute("INSERT INTO topics (name) VALUES ('only-in-a')", &[])
+        .await
+        .unwrap();
+    let in_b: i64 = b
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM topics", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(in_b, 0);
+    b.store().readiness().await.unwrap();
+}
