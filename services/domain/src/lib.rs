@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod login;
+pub mod rate;
 mod repo_name;
 mod topic;
 pub mod wire;
