@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod budget;
 mod settings;
 mod view;
 
@@ -13,6 +14,7 @@ use fred::types::Builder;
 use hubpulse_domain::Topic;
 use secrecy::ExposeSecret;
 
+pub use budget::RedisBudget;
 pub use settings::RedisSettings;
 pub use view::{Encoding, View, ViewError};
 
