@@ -93,43 +93,50 @@ impl Application {
     /// workers, and serves until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) {
         let state = self.state.clone();
-        let migrations = tokio::spawn(migrate_until_done(state.store().clone(), shutdown.clone()));
         let server = &state.settings().server;
         let options = ServeOptions {
             max_connections: server.max_connections,
             header_read_timeout: Duration::from_millis(server.header_read_timeout_ms),
             shutdown_grace: Duration::from_secs(server.shutdown_grace_secs),
         };
-        let workers = WorkerPool::new(
-            state.store().clone(),
-            kinds::register_all(Registry::new()),
-            Arc::new(JobContext {
-                store: state.store().clone(),
-            }),
-            state.settings().workers.clone(),
-            state.replica(),
-        )
-        .with_observer(state.metrics().clone())
-        .start(shutdown.clone());
+        // Workers start once the schema is there; until then /ready says why not.
+        let background = tokio::spawn(run_workers(state.clone(), shutdown.clone()));
         tracing::info!(addr = %self.local_addr(), replica = %state.replica(), "serving");
-        // The server drains its connections and the workers their jobs at the same time.
-        tokio::join!(
-            serve(self.listener, self.router, options, shutdown),
-            workers.join()
-        );
-        migrations.abort();
+        serve(self.listener, self.router, options, shutdown).await;
+        // The workers drain their jobs while the server drains its connections.
+        let _ = background.await;
         state.cache().quit().await;
         tracing::info!("stopped");
     }
 }
 
-async fn migrate_until_done(store: Store, shutdown: CancellationToken) {
+async fn run_workers(state: AppState, shutdown: CancellationToken) {
+    if !migrate_until_done(state.store().clone(), shutdown.clone()).await {
+        return;
+    }
+    WorkerPool::new(
+        state.store().clone(),
+        kinds::register_all(Registry::new()),
+        Arc::new(JobContext {
+            store: state.store().clone(),
+        }),
+        state.settings().workers.clone(),
+        state.replica(),
+    )
+    .with_observer(state.metrics().clone())
+    .start(shutdown)
+    .join()
+    .await;
+}
+
+/// True once migrations are applied; false when shut down first.
+async fn migrate_until_done(store: Store, shutdown: CancellationToken) -> bool {
     let mut delay = Duration::from_millis(200);
     loop {
         match store.migrate().await {
             Ok(()) => {
                 tracing::info!("migrations applied");
-                return;
+                return true;
             }
             Err(err) => {
                 tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "migrations not applied yet")
@@ -137,7 +144,7 @@ async fn migrate_until_done(store: Store, shutdown: CancellationToken) {
         }
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => return false,
         }
         delay = (delay * 2).min(Duration::from_secs(5));
     }
