@@ -8,7 +8,8 @@ pub struct WorkerSettings {
     pub count: usize,
     /// How long a claim holds without renewal; renewed every third of it.
     pub lease_secs: u64,
-    /// How often an idle worker looks for work.
+    /// How often an idle worker looks for work when no wake-up came
+    /// (LISTEN/NOTIFY wakes it at once when Postgres is reachable).
     pub poll_interval_ms: u64,
     pub backoff_base_ms: u64,
     pub backoff_cap_secs: u64,

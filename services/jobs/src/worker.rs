@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use hubpulse_store::Store;
-use hubpulse_store::queue::{ClaimedJob, FailOutcome};
+use hubpulse_store::queue::{ClaimedJob, FailOutcome, JobWakeups};
 use rand::Rng;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -75,12 +75,17 @@ impl<C: Send + Sync + 'static> WorkerPool<C> {
         let pool = Arc::new(self);
         // The process id keeps lease owners apart across restarts of one replica.
         let pid = std::process::id();
+        if pool.settings.count == 0 {
+            return WorkerPoolHandle { tasks: Vec::new() };
+        }
+        let wakeups = Arc::new(pool.store.job_wakeups());
         let tasks = (1..=pool.settings.count)
             .map(|n| {
                 let worker = Worker {
                     pool: pool.clone(),
                     id: format!("{}-{pid}-{n}", pool.name),
                     shutdown: shutdown.clone(),
+                    wakeups: wakeups.clone(),
                 };
                 tokio::spawn(worker.run())
             })
@@ -93,6 +98,8 @@ struct Worker<C> {
     pool: Arc<WorkerPool<C>>,
     id: String,
     shutdown: CancellationToken,
+    /// Shared by the pool's workers; the last one to stop closes it.
+    wakeups: Arc<JobWakeups>,
 }
 
 impl<C: Send + Sync + 'static> Worker<C> {
@@ -104,6 +111,9 @@ impl<C: Send + Sync + 'static> Worker<C> {
         let poll = Duration::from_millis(self.pool.settings.poll_interval_ms);
         tracing::debug!(worker = %self.id, "worker started");
         while !self.shutdown.is_cancelled() {
+            let wake = self.wakeups.notified();
+            tokio::pin!(wake);
+            wake.as_mut().enable();
             match self.pool.store.claim(&self.id, self.lease()).await {
                 Ok(Some(job)) => {
                     let span = tracing::info_span!("job", job_id = job.id, kind = %job.kind, attempt = job.attempt, worker = %self.id);
@@ -117,6 +127,7 @@ impl<C: Send + Sync + 'static> Worker<C> {
             }
             tokio::select! {
                 () = tokio::time::sleep(poll) => {}
+                () = wake => {}
                 () = self.shutdown.cancelled() => {}
             }
         }
@@ -139,15 +150,20 @@ impl<C: Send + Sync + 'static> Worker<C> {
             worker: self.id.clone(),
             store: self.pool.store.clone(),
         };
-        let mut handler =
-            tokio::spawn(runner(self.pool.ctx.clone(), run, job.payload.clone()).in_current_span());
+        // A task of its own so a panic is caught at the join; aborted when
+        // this future is dropped, so a killed worker does not leave its
+        // handler running unsupervised.
+        let mut handler = AbortOnDrop(tokio::spawn(
+            runner(self.pool.ctx.clone(), run, job.payload.clone()).in_current_span(),
+        ));
         let mut renew = tokio::time::interval(self.lease() / 3);
+        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         renew.tick().await;
         let grace = Duration::from_secs(self.pool.settings.shutdown_grace_secs);
         let mut release_at: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
-                joined = &mut handler => {
+                joined = &mut handler.0 => {
                     let result = match joined {
                         Ok(result) => result,
                         Err(err) if err.is_panic() => Err(JobError::Retryable(format!("handler panicked: {}", panic_text(err)))),
@@ -159,7 +175,7 @@ impl<C: Send + Sync + 'static> Worker<C> {
                 _ = renew.tick() => match self.pool.store.renew_lease(job.id, &self.id, self.lease()).await {
                     Ok(true) => {}
                     Ok(false) => {
-                        handler.abort();
+                        handler.0.abort();
                         tracing::warn!("lease lost; abandoning the run, its result is not written");
                         self.observe(&job, "lease_lost", started);
                         return;
@@ -170,9 +186,10 @@ impl<C: Send + Sync + 'static> Worker<C> {
                     release_at = Some(tokio::time::Instant::now() + grace);
                 }
                 () = sleep_until_opt(release_at), if release_at.is_some() => {
-                    handler.abort();
+                    handler.0.abort();
                     match self.pool.store.release(job.id, &self.id).await {
-                        Ok(_) => tracing::info!("shutdown: job released for another worker"),
+                        Ok(true) => tracing::info!("shutdown: job released for another worker"),
+                        Ok(false) => tracing::warn!("shutdown: the lease had already moved on"),
                         Err(err) => tracing::warn!(error = %err, "shutdown: could not release the job; its lease will expire"),
                     }
                     self.observe(&job, "released", started);
@@ -249,6 +266,14 @@ impl<C: Send + Sync + 'static> Worker<C> {
             .saturating_mul(1u64 << exponent)
             .min(settings.backoff_cap_secs.saturating_mul(1000));
         Duration::from_millis(rand::rng().random_range(bound_ms / 2..=bound_ms))
+    }
+}
+
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -20,18 +20,29 @@ pub enum StoreError {
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(err: tokio_postgres::Error) -> Self {
-        match err.as_db_error() {
-            Some(db) if db.code() == &tokio_postgres::error::SqlState::UNIQUE_VIOLATION => {
-                Self::Conflict(db.message().to_owned())
+        if let Some(db) = err.as_db_error() {
+            let code = db.code();
+            if code == &tokio_postgres::error::SqlState::UNIQUE_VIOLATION {
+                return Self::Conflict(db.message().to_owned());
             }
-            Some(db)
-                if db.code().code().starts_with("57P") || db.code().code().starts_with("08") =>
+            // Connection exceptions (08), shutdown or admin termination (57P),
+            // too many connections (53), failed authentication (28): the
+            // server is there but will not serve us now.
+            if ["08", "57P", "53", "28"]
+                .iter()
+                .any(|class| code.code().starts_with(class))
             {
-                Self::Unavailable(db.message().to_owned())
+                return Self::Unavailable(db.message().to_owned());
             }
-            Some(db) => Self::Database(format!("{} ({})", db.message(), db.code().code())),
-            None if err.is_closed() => Self::Unavailable("connection closed".into()),
-            None => Self::Unavailable(err.to_string()),
+            return Self::Database(format!("{} ({})", db.message(), code.code()));
+        }
+        let io = std::error::Error::source(&err).is_some_and(|s| s.is::<std::io::Error>());
+        if err.is_closed() || io {
+            // tokio-postgres never puts the connection string in its messages.
+            Self::Unavailable(err.to_string())
+        } else {
+            // Conversions and protocol errors: a bug here, not an outage.
+            Self::Database(err.to_string())
         }
     }
 }

@@ -30,6 +30,8 @@ const MIGRATION_LOCK: i64 = 0x6875_6270_756c_7365;
 #[derive(Clone)]
 pub struct Store {
     pool: PgPool,
+    /// Kept for the connections that live outside the pool (LISTEN).
+    config: tokio_postgres::Config,
 }
 
 impl Store {
@@ -44,14 +46,14 @@ impl Store {
             settings.statement_timeout_ms
         ));
         config.application_name("hubpulse");
-        let manager = PostgresConnectionManager::new(config, NoTls);
+        let manager = PostgresConnectionManager::new(config.clone(), NoTls);
         let pool = Pool::builder()
             .max_size(settings.pool_size)
             .min_idle(Some(0))
             .connection_timeout(Duration::from_millis(settings.acquire_timeout_ms))
             .test_on_check_out(false)
             .build_unchecked(manager);
-        Ok(Self { pool })
+        Ok(Self { pool, config })
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -4,12 +4,15 @@
 //! minutes. Every change to a running job is guarded by the lease owner, so
 //! a worker that lost its lease cannot overwrite the work of the next one.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
-use tokio_postgres::Row;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_postgres::{AsyncMessage, NoTls, Row};
 
 use crate::{Store, StoreError};
 
@@ -141,11 +144,65 @@ pub enum FailOutcome {
     LeaseLost,
 }
 
+/// The channel `enqueue` and `release` notify, so idle workers wake at once
+/// instead of at their next poll.
+const WAKE_CHANNEL: &str = "hubpulse_jobs";
+
+/// Between attempts to (re)open the LISTEN connection while Postgres is down.
+const LISTEN_RETRY: Duration = Duration::from_secs(2);
+
+/// Wakes idle workers when a job becomes runnable. Best effort: a wake-up
+/// lost while the connection is down is covered by the workers' polling.
+/// Stops listening when dropped.
+pub struct JobWakeups {
+    notify: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+impl JobWakeups {
+    /// Resolves at the next notification. Create it (and `enable` it) before
+    /// looking for work, so a job queued while looking is not missed.
+    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.notify.notified()
+    }
+}
+
+impl Drop for JobWakeups {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 fn secs(duration: Duration) -> f64 {
     duration.as_secs_f64()
 }
 
 impl Store {
+    /// Listens for new jobs on a connection of its own (outside the pool,
+    /// which would hand a LISTENing session to others), reopening it after
+    /// Postgres comes back.
+    pub fn job_wakeups(&self) -> JobWakeups {
+        let notify = Arc::new(Notify::new());
+        let config = self.config.clone();
+        let task = tokio::spawn({
+            let notify = notify.clone();
+            async move {
+                loop {
+                    match listen(&config, &notify).await {
+                        Ok(()) => tracing::debug!("job wake-up connection closed; reopening"),
+                        Err(err) => {
+                            tracing::debug!(error = %err, "job wake-ups unavailable; workers poll")
+                        }
+                    }
+                    // Whatever was queued while we were deaf gets a look now.
+                    notify.notify_waiters();
+                    tokio::time::sleep(LISTEN_RETRY).await;
+                }
+            }
+        });
+        JobWakeups { notify, task }
+    }
+
     pub async fn enqueue(&self, job: &NewJob) -> Result<Enqueued, StoreError> {
         let conn = self.conn().await?;
         // The insert and the look-up race with a live job finishing; a few
@@ -169,6 +226,7 @@ impl Store {
                 )
                 .await?;
             if let Some(row) = inserted {
+                wake_workers(&conn).await;
                 return Ok(Enqueued::New(row.get(0)));
             }
             let existing = conn
@@ -346,6 +404,10 @@ impl Store {
                 &[&id, &worker],
             )
             .await?;
+        if n == 1 {
+            // Another replica may be idle and able to take it now.
+            wake_workers(&conn).await;
+        }
         Ok(n == 1)
     }
 
@@ -373,4 +435,47 @@ impl Store {
             .map(|row| Ok((row.get(0), JobStatus::parse(row.get(1))?, row.get(2))))
             .collect()
     }
+}
+
+/// Best effort: the job is stored either way, and workers also poll.
+async fn wake_workers(conn: &tokio_postgres::Client) {
+    if let Err(err) = conn
+        .execute("SELECT pg_notify($1, '')", &[&WAKE_CHANNEL])
+        .await
+    {
+        tracing::debug!(error = %StoreError::from(err), "could not notify workers");
+    }
+}
+
+/// One LISTEN session: returns when the connection ends.
+async fn listen(config: &tokio_postgres::Config, notify: &Notify) -> Result<(), StoreError> {
+    let (client, mut connection) = config.connect(NoTls).await?;
+    // The connection must be polled for LISTEN to complete and for the
+    // notifications to arrive; both happen on this one task.
+    let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+    let statement = format!("LISTEN {WAKE_CHANNEL}");
+    let subscribe = client.batch_execute(&statement);
+    tokio::pin!(subscribe);
+    loop {
+        tokio::select! {
+            subscribed = &mut subscribe => {
+                subscribed?;
+                break;
+            }
+            message = futures::StreamExt::next(&mut messages) => match message {
+                Some(Ok(_)) => {}
+                Some(Err(err)) => return Err(err.into()),
+                None => return Ok(()),
+            },
+        }
+    }
+    tracing::debug!("listening for job wake-ups");
+    while let Some(message) = futures::StreamExt::next(&mut messages).await {
+        match message {
+            Ok(AsyncMessage::Notification(_)) => notify.notify_waiters(),
+            Ok(_) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(())
 }
