@@ -1,0 +1,154 @@
+use hubpulse_runtime::{LogSettings, SettingsError, Validate};
+use serde::Deserialize;
+
+pub const DEFAULTS: &str = include_str!("defaults.toml");
+
+/// The binary's settings: `[sim]` and `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BinSettings {
+    pub sim: SimSettings,
+    pub log: LogSettings,
+}
+
+impl Validate for BinSettings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        self.sim.validate()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TopicSpec {
+    pub name: String,
+    pub size: usize,
+}
+
+/// Per-caller quotas, GitHub's defaults.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Limits {
+    pub search_authenticated: u64,
+    pub search_anonymous: u64,
+    pub search_window_secs: u64,
+    pub core_authenticated: u64,
+    pub core_anonymous: u64,
+    pub core_window_secs: u64,
+}
+
+/// Faults on demand; also settable at run time through `PUT /_sim/faults`.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Share of requests answered 500, 502 or 503.
+    pub error_rate: f64,
+    /// Share of requests answered only after `slow_ms`.
+    pub slow_rate: f64,
+    pub slow_ms: u64,
+    /// Share of requests whose connection is closed without a reply.
+    pub drop_rate: f64,
+    /// Share answered 200 with a body that is not JSON.
+    pub malformed_rate: f64,
+    /// Share answered 200 with the JSON cut short.
+    pub truncated_rate: f64,
+    /// The next N requests: 403 with `x-ratelimit-remaining: 0`.
+    pub rate_limit_403: u32,
+    /// The next N requests: 429 with `retry-after`.
+    pub rate_limit_429: u32,
+    /// The next N requests: 403 secondary rate limit with `retry-after`.
+    pub secondary_limit: u32,
+    /// `retry-after` seconds for the two above.
+    pub retry_after_secs: u64,
+    /// Share of search pages that say `incomplete_results: true`.
+    pub incomplete_rate: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SimSettings {
+    pub host: String,
+    pub port: u16,
+    /// Base of absolute URLs in `Link` headers; defaults to the bound address.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    pub seed: u64,
+    pub topics: Vec<TopicSpec>,
+    pub limits: Limits,
+    #[serde(default)]
+    pub faults: Faults,
+}
+
+impl SimSettings {
+    /// The built-in defaults, for tests and embedding.
+    pub fn defaults() -> Self {
+        let bin: BinSettings =
+            hubpulse_runtime::load_settings(DEFAULTS, None).expect("built-in defaults are valid");
+        bin.sim
+    }
+
+    /// Small and fast: for tests. Windows are short so resets can be observed.
+    pub fn for_tests(seed: u64) -> Self {
+        let mut settings = Self::defaults();
+        settings.port = 0;
+        settings.seed = seed;
+        settings.topics = vec![
+            TopicSpec {
+                name: "kubernetes".into(),
+                size: 2500,
+            },
+            TopicSpec {
+                name: "rust".into(),
+                size: 250,
+            },
+            TopicSpec {
+                name: "tiny".into(),
+                size: 7,
+            },
+        ];
+        settings
+    }
+}
+
+impl Validate for SimSettings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        let invalid = |key, reason: String| SettingsError::Invalid { key, reason };
+        if self.host.parse::<std::net::IpAddr>().is_err() {
+            return Err(invalid("sim.host", "must be an IP address".into()));
+        }
+        for topic in &self.topics {
+            if hubpulse_domain::Topic::parse(&topic.name).is_err() {
+                return Err(invalid(
+                    "sim.topics",
+                    format!("{:?} is not a valid topic name", topic.name),
+                ));
+            }
+            if topic.size > 1_000_000 {
+                return Err(invalid(
+                    "sim.topics",
+                    format!("{} is larger than 1,000,000", topic.name),
+                ));
+            }
+        }
+        for (key, value) in [
+            (
+                "sim.limits.search_window_secs",
+                self.limits.search_window_secs,
+            ),
+            ("sim.limits.core_window_secs", self.limits.core_window_secs),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be above 0".into()));
+            }
+        }
+        let f = &self.faults;
+        for (key, rate) in [
+            ("sim.faults.error_rate", f.error_rate),
+            ("sim.faults.slow_rate", f.slow_rate),
+            ("sim.faults.drop_rate", f.drop_rate),
+            ("sim.faults.malformed_rate", f.malformed_rate),
+            ("sim.faults.truncated_rate", f.truncated_rate),
+            ("sim.faults.incomplete_rate", f.incomplete_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(invalid(key, "must be between 0 and 1".into()));
+            }
+        }
+        Ok(())
+    }
+}
