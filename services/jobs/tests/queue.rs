@@ -110,7 +110,7 @@ impl Job for Later {
 
 async fn setup() -> (TestDb, Store) {
     let db = TestDb::new().await;
-    let store = db.store();
+    let store = db.store().await;
     store
         .conn()
         .await
@@ -471,6 +471,11 @@ async fn failures_are_retried_with_backoff_then_failed() {
         .unwrap()
         .get(0);
     assert!(spread >= 0.015, "retries came {spread}s apart: no backoff");
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM jobs WHERE status = 'failed'").await,
+        3,
+        "only the exhausted, panicking and unknown jobs are failed"
+    );
 }
 
 #[tokio::test]
@@ -565,4 +570,63 @@ async fn a_worker_that_lost_its_lease_cannot_complete_the_job() {
         store.job(id).await.unwrap().unwrap().result,
         Some(serde_json::json!({"fresh": true}))
     );
+    assert_none_failed(&store).await;
+}
+
+#[tokio::test]
+async fn an_idle_worker_wakes_on_enqueue_before_its_next_poll() {
+    let (_db, store) = setup().await;
+    let shutdown = CancellationToken::new();
+    let handle = WorkerPool::new(
+        store.clone(),
+        Registry::new().register::<Record>(),
+        Arc::new(Ctx {
+            store: store.clone(),
+        }),
+        WorkerSettings {
+            poll_interval_ms: 120_000,
+            ..settings(1)
+        },
+        "w",
+    )
+    .start(shutdown.clone());
+    wait_for(
+        &store,
+        "listening",
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query = 'LISTEN hubpulse_jobs'",
+        1,
+    )
+    .await;
+    let id = enqueue(
+        &store,
+        &Record {
+            n: 1,
+            sleep_ms: 0,
+            fail_times: 0,
+            panic: false,
+            key: None,
+        },
+    )
+    .await
+    .unwrap()
+    .id();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        wait_for(
+            &store,
+            "woken",
+            "SELECT count(*) FROM jobs WHERE status = 'succeeded'",
+            1,
+        ),
+    )
+    .await
+    .expect("the worker woke on the notification, not its two-minute poll");
+    shutdown.cancel();
+    handle.join().await;
+    assert_eq!(
+        store.job(id).await.unwrap().unwrap().status,
+        JobStatus::Succeeded
+    );
+    assert_none_failed(&store).await;
 }

@@ -5,7 +5,7 @@ use tokio_postgres::error::SqlState;
 #[tokio::test]
 async fn two_replicas_migrating_at_once_apply_the_schema_once() {
     let db = TestDb::new_unmigrated().await;
-    let (a, b) = (db.store(), db.store());
+    let (a, b) = (db.store().await, db.store().await);
     assert!(matches!(
         a.readiness().await,
         Err(StoreError::MigrationsPending(_))
@@ -71,5 +71,5 @@ async fn every_test_gets_its_own_database() {
         .unwrap()
         .get(0);
     assert_eq!(in_b, 0);
-    b.store().readiness().await.unwrap();
+    b.store().await.readiness().await.unwrap();
 }

@@ -28,6 +28,8 @@ fn settings_for(url: String) -> DatabaseSettings {
 }
 
 /// Creates and migrates the template once (the caller holds the start lock).
+/// It is built under a scratch name and renamed when complete, so a process
+/// that dies half-way never leaves a half-migrated template behind.
 pub(crate) async fn ensure_template(port: u16, template: &str) {
     let client = admin(port, "postgres").await;
     let exists = client
@@ -38,30 +40,51 @@ pub(crate) async fn ensure_template(port: u16, template: &str) {
     if exists {
         return;
     }
+    let scratch = format!("build_{}", uuid::Uuid::new_v4().simple());
     client
-        .batch_execute(&format!("CREATE DATABASE {template}"))
+        .batch_execute(&format!("CREATE DATABASE {scratch}"))
         .await
         .expect("create the template database");
     let store = Store::connect(&settings_for(format!(
-        "postgres://postgres@127.0.0.1:{port}/{template}"
+        "postgres://postgres@127.0.0.1:{port}/{scratch}"
     )))
     .expect("template store");
     store.migrate().await.expect("migrate the template");
     drop(store);
-    // Cloning needs the template free of sessions.
+    // Renaming and cloning both need the database free of sessions.
     client
         .batch_execute(&format!(
-            "ALTER DATABASE {template} WITH ALLOW_CONNECTIONS false; \
-             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{template}';"
+            "ALTER DATABASE {scratch} WITH ALLOW_CONNECTIONS false; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{scratch}';"
         ))
         .await
         .expect("close the template");
+    let mut attempt = 0;
+    loop {
+        match client
+            .batch_execute(&format!("ALTER DATABASE {scratch} RENAME TO {template}"))
+            .await
+        {
+            Ok(()) => return,
+            // A terminated backend can take a moment to go away.
+            Err(err) if attempt < 50 && is_busy(&err) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(err) => panic!("publish the template: {err}"),
+        }
+    }
+}
+
+fn is_busy(err: &tokio_postgres::Error) -> bool {
+    err.code() == Some(&tokio_postgres::error::SqlState::OBJECT_IN_USE)
 }
 
 /// A fresh database for one test, cloned from the migrated template.
 pub struct TestDb {
     name: String,
     url: String,
+    port: u16,
 }
 
 impl TestDb {
@@ -87,10 +110,7 @@ impl TestDb {
             {
                 Ok(()) => break,
                 // Two clones of one template at the same instant can collide.
-                Err(err)
-                    if attempt < 20
-                        && err.to_string().contains("being accessed by other users") =>
-                {
+                Err(err) if attempt < 20 && is_busy(&err) => {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
@@ -99,6 +119,7 @@ impl TestDb {
         }
         TestDb {
             url: format!("postgres://postgres@127.0.0.1:{port}/{name}"),
+            port,
             name,
         }
     }
@@ -115,7 +136,8 @@ impl TestDb {
         settings_for(self.url.clone())
     }
 
-    pub fn store(&self) -> Store {
+    /// A store on this database (the pool connects lazily).
+    pub async fn store(&self) -> Store {
         Store::connect(&self.settings()).expect("test store")
     }
 
@@ -126,6 +148,27 @@ impl TestDb {
             .expect("connect to the test database");
         tokio::spawn(conn);
         client
+    }
+}
+
+impl Drop for TestDb {
+    /// Best effort, without waiting for it: a detached `psql` drops the
+    /// database (forcing out the test's own connections). Whatever it
+    /// misses goes when the reaper stops the server.
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("setsid")
+            .arg("-f")
+            .arg(servers::pg_bin("psql"))
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-q"])
+            .args(["-p", &self.port.to_string()])
+            .args([
+                "-c",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
     }
 }
 

@@ -148,22 +148,38 @@ pub(crate) fn init_pg_data(data: &Path) {
 }
 
 pub(crate) fn start_pg(data: &Path, port: u16) {
+    if let Err(err) = try_start_pg(data, port) {
+        panic!("{err}");
+    }
+}
+
+/// Starts a server on `port`; fails (rather than panics) so that a caller
+/// whose free port was taken meanwhile can try another.
+fn try_start_pg(data: &Path, port: u16) -> Result<(), String> {
     let options = format!(
         "-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={} \
          -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 \
          -c shared_buffers=128MB",
         data.display()
     );
-    run(
-        pg_command("pg_ctl")
-            .arg("-D")
-            .arg(data)
-            .args(["-l"])
-            .arg(data.join("server.log"))
-            .args(["-w", "-t", "30", "-o", &options, "start"])
-            .stdout(Stdio::null()),
-        "pg_ctl start",
-    );
+    let out = pg_command("pg_ctl")
+        .arg("-D")
+        .arg(data)
+        .args(["-l"])
+        .arg(data.join("server.log"))
+        .args(["-w", "-t", "30", "-o", &options, "start"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("pg_ctl start: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let log = fs::read_to_string(data.join("server.log")).unwrap_or_default();
+    Err(format!(
+        "pg_ctl start on port {port} failed: {}{}\n{log}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    ))
 }
 
 pub(crate) fn stop_pg(data: &Path, mode: &str) {
@@ -249,44 +265,81 @@ fn lock_file(path: &Path) -> File {
         .unwrap_or_else(|e| panic!("open {}: {e}", path.display()))
 }
 
+/// Writes the stop script and starts the reaper: a detached `sh` loop that,
+/// once `users.lock` has been free for a few seconds (no test process left),
+/// takes it exclusively and stops everything while holding it, so a test that
+/// starts meanwhile waits and then starts fresh servers.
 fn spawn_reaper(dir: &Path, redis_port: u16) {
-    let pg_ctl = pg_bin("pg_ctl");
     let as_pg = if is_root() {
         "runuser -u postgres -- "
     } else {
         ""
     };
+    // reaper.pid goes first, under the lock: whoever starts servers after
+    // this must spawn a reaper of its own, even while this one is exiting.
     let stop = format!(
-        "{as_pg}{pg} -D {dir}/pg -m immediate -w stop >/dev/null 2>&1; \
-         redis-cli -p {redis_port} shutdown nosave >/dev/null 2>&1; \
-         rm -rf {dir}/pg {dir}/redis {dir}/state",
-        pg = pg_ctl.display(),
+        "cd {dir} || exit 0\n\
+         rm -f reaper.pid\n\
+         for data in pg private-*/pg; do\n\
+         \x20 [ -d \"$data\" ] && {as_pg}{pg_ctl} -D \"$data\" -m immediate -w stop >/dev/null 2>&1\n\
+         done\n\
+         redis-cli -p {redis_port} shutdown nosave >/dev/null 2>&1\n\
+         rm -rf pg redis state private-*\n",
+        dir = dir.display(),
+        pg_ctl = pg_bin("pg_ctl").display(),
+    );
+    let reaper = format!(
+        "cd {dir} || exit 0\n\
+         echo $$ > reaper.pid\n\
+         idle=0\n\
+         while :; do\n\
+         \x20 sleep 1\n\
+         \x20 if flock -n -x users.lock true; then idle=$((idle+1)); else idle=0; fi\n\
+         \x20 if [ $idle -ge {IDLE_SECS_BEFORE_REAP} ]; then\n\
+         \x20   if flock -n -x users.lock sh stop.sh; then exit 0; fi\n\
+         \x20   idle=0\n\
+         \x20 fi\n\
+         done\n",
         dir = dir.display(),
     );
-    let script = format!(
-        "cd {dir} || exit 0; echo $$ > reaper.pid; idle=0; \
-         while :; do sleep 1; \
-           if flock -n -x users.lock true; then idle=$((idle+1)); else idle=0; fi; \
-           if [ $idle -ge {IDLE_SECS_BEFORE_REAP} ]; then \
-             if flock -n -x users.lock sh -c '{stop}'; then rm -f reaper.pid; exit 0; fi; idle=0; \
-           fi; \
-         done",
-        dir = dir.display(),
+    fs::write(dir.join("stop.sh"), stop).expect("write the testkit stop script");
+    fs::write(dir.join("reaper.sh"), reaper).expect("write the testkit reaper script");
+    // `setsid -f` forks and returns at once: the reaper outlives this
+    // process, in a session of its own, and leaves no zombie behind.
+    run(
+        Command::new("setsid")
+            .arg("-f")
+            .arg("sh")
+            .arg(dir.join("reaper.sh"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+        "spawn the testkit reaper",
     );
-    Command::new("setsid")
-        .args(["sh", "-c", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn the testkit reaper");
 }
 
 fn reaper_alive(dir: &Path) -> bool {
+    // The command line, not just the pid: a pid can be reused.
     fs::read_to_string(dir.join("reaper.pid"))
         .ok()
         .and_then(|pid| pid.trim().parse::<u32>().ok())
-        .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+        .and_then(|pid| fs::read(format!("/proc/{pid}/cmdline")).ok())
+        .is_some_and(|cmdline| String::from_utf8_lossy(&cmdline).contains("reaper.sh"))
+}
+
+/// Stops servers a crashed run left behind, by pid file rather than by
+/// port: the port may belong to someone else by now.
+fn stop_stale(dir: &Path) {
+    stop_pg(&dir.join("pg"), "immediate");
+    if let Some(pid) = fs::read_to_string(dir.join("redis/redis.pid"))
+        .ok()
+        .and_then(|pid| pid.trim().parse::<u32>().ok())
+    {
+        let _ = Command::new("kill")
+            .arg(pid.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
 }
 
 /// The shared servers, started if this is the first test process of the run.
@@ -298,39 +351,10 @@ pub(crate) async fn shared() -> Shared {
     if let Some(shared) = SHARED.get() {
         return shared.clone();
     }
-    let dir = state_dir();
-    fs::create_dir_all(&dir).expect("create the testkit state dir");
-    let users = lock_file(&dir.join("users.lock"));
-    users.lock_shared().expect("take the shared users lock");
-    let _ = USERS_LOCK.set(users);
-
-    let start_lock = lock_file(&dir.join("start.lock"));
-    start_lock.lock().expect("take the start lock");
-    let state_path = dir.join("state");
-    let (pg_port, redis_port) = match read_state(&state_path) {
-        Some((pg, redis)) if pg_answers(pg) && redis_answers(redis) => (pg, redis),
-        stale => {
-            if let Some((_, redis)) = stale {
-                stop_pg(&dir.join("pg"), "immediate");
-                let _ = Command::new("redis-cli")
-                    .args(["-p", &redis.to_string(), "shutdown", "nosave"])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
-            }
-            let pg_port = free_port();
-            let redis_port = free_port();
-            init_pg_data(&dir.join("pg"));
-            start_pg(&dir.join("pg"), pg_port);
-            start_redis(&dir.join("redis"), redis_port);
-            fs::write(&state_path, format!("{pg_port} {redis_port}\n"))
-                .expect("write testkit state");
-            (pg_port, redis_port)
-        }
-    };
-    if !reaper_alive(&dir) {
-        spawn_reaper(&dir, redis_port);
-    }
+    // File locks and server start-up block: keep them off the runtime.
+    let (start_lock, pg_port, redis_port) = tokio::task::spawn_blocking(start_or_join)
+        .await
+        .expect("testkit start-up");
     let template = format!("tpl_{}", migrations_hash());
     crate::db::ensure_template(pg_port, &template).await;
     drop(start_lock);
@@ -344,6 +368,54 @@ pub(crate) async fn shared() -> Shared {
     shared
 }
 
+/// Marks this process as a live test for the reaper, for its whole life.
+fn hold_users_lock(dir: &Path) {
+    USERS_LOCK.get_or_init(|| {
+        let users = lock_file(&dir.join("users.lock"));
+        users.lock_shared().expect("take the shared users lock");
+        users
+    });
+}
+
+/// Joins the run's servers, starting them if nobody has; returns the start
+/// lock still held, so the caller can prepare the template under it.
+fn start_or_join() -> (File, u16, u16) {
+    let dir = state_dir();
+    fs::create_dir_all(&dir).expect("create the testkit state dir");
+    hold_users_lock(&dir);
+
+    let start_lock = lock_file(&dir.join("start.lock"));
+    start_lock.lock().expect("take the start lock");
+    let state_path = dir.join("state");
+    let (pg_port, redis_port) = match read_state(&state_path) {
+        Some((pg, redis)) if pg_answers(pg) && redis_answers(redis) => (pg, redis),
+        stale => {
+            if stale.is_some() {
+                stop_stale(&dir);
+            }
+            let _ = fs::remove_dir_all(dir.join("redis"));
+            init_pg_data(&dir.join("pg"));
+            let mut pg_port = free_port();
+            let mut tries = 1;
+            while let Err(err) = try_start_pg(&dir.join("pg"), pg_port) {
+                // Another process may have taken the port since we looked.
+                assert!(tries < 3, "{err}");
+                tries += 1;
+                pg_port = free_port();
+            }
+            let redis_port = free_port();
+            start_redis(&dir.join("redis"), redis_port);
+            fs::write(&state_path, format!("{pg_port} {redis_port}\n"))
+                .expect("write testkit state");
+            (pg_port, redis_port)
+        }
+    };
+    if !reaper_alive(&dir) {
+        spawn_reaper(&dir, redis_port);
+    }
+    (start_lock, pg_port, redis_port)
+}
+
 /// A throwaway PostgreSQL of the test's own, for tests that stop and start
 /// it; stopped and deleted on drop.
 pub struct PrivatePostgres {
@@ -352,15 +424,26 @@ pub struct PrivatePostgres {
 }
 
 pub async fn private_postgres() -> PrivatePostgres {
-    let dir = state_dir().join(format!("private-{}", uuid::Uuid::new_v4().simple()));
-    let port = free_port();
+    let state = state_dir();
+    let dir = state.join(format!("private-{}", uuid::Uuid::new_v4().simple()));
     let data = dir.join("pg");
-    fs::create_dir_all(&dir).expect("create private postgres dir");
-    tokio::task::spawn_blocking({
+    let port = tokio::task::spawn_blocking({
         let data = data.clone();
         move || {
+            fs::create_dir_all(&state).expect("create the testkit state dir");
+            // The reaper deletes private instances too, so this process
+            // must count as a live test.
+            hold_users_lock(&state);
             init_pg_data(&data);
-            start_pg(&data, port);
+            let mut tries = 1;
+            loop {
+                let port = free_port();
+                match try_start_pg(&data, port) {
+                    Ok(()) => return port,
+                    Err(err) => assert!(tries < 3, "{err}"),
+                }
+                tries += 1;
+            }
         }
     })
     .await
