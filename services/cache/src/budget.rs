@@ -39,7 +39,8 @@ end
 ";
 
 /// ARGV: reserve_ratio, probe_lease_ms, reset_skew_ms, grace_ms.
-/// Returns {1, window_ms} (window -1 for a probe) or {0, until_ms}.
+/// Returns {1, window_ms} (window -1 for a probe), {0, until_ms} when spent
+/// or paused, {2, until_ms} while another caller's probe is out.
 const ACQUIRE: &str = r"
 local ratio = tonumber(ARGV[1])
 local lease = tonumber(ARGV[2])
@@ -63,7 +64,7 @@ if reset and reset + skew > now then
   return {0, reset + skew}
 end
 if probe_until and probe_until > now then
-  return {0, probe_until}
+  return {2, probe_until}
 end
 redis.call('HSET', key, 'probe_until', now + lease)
 touch(grace)
@@ -288,6 +289,9 @@ impl RedisBudget {
                 window: Some(instant(*window)?),
             }),
             [0, until] => Ok(Grant::Denied {
+                until: instant(*until)?,
+            }),
+            [2, until] => Ok(Grant::Probing {
                 until: instant(*until)?,
             }),
             _ => Err(malformed()),

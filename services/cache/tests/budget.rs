@@ -91,6 +91,7 @@ async fn two_pools_never_hand_out_more_than_the_window_minus_the_reserve() {
                 granted += 1;
             }
             Grant::Denied { until } => assert!(until >= reset, "denied until the reset"),
+            Grant::Probing { .. } => panic!("the window is known"),
         }
     }
     assert_eq!(granted, 45, "5 of 50 stay in reserve");
@@ -116,7 +117,8 @@ async fn an_unknown_window_lets_exactly_one_probe_through_until_a_reply_arrives(
         match task.await.unwrap() {
             Grant::Granted { window: None } => probes += 1,
             Grant::Granted { window: Some(_) } => panic!("no window is known yet"),
-            Grant::Denied { until } => {
+            Grant::Denied { .. } => panic!("an unknown window is probed, not denied"),
+            Grant::Probing { until } => {
                 let wait = until - Utc::now();
                 assert!(
                     wait > TimeDelta::zero() && wait <= TimeDelta::seconds(3),

@@ -96,9 +96,13 @@ pub enum Grant {
     /// from (`None` for the single probe into an unknown window), to hand
     /// back to [`RateBudget::refund`] if the call turned out free.
     Granted { window: Option<DateTime<Utc>> },
-    /// Not before `until`: the window's spendable share is gone, the probe
-    /// into a new window is still out, or GitHub asked us to pause.
+    /// Not before `until`: the window's spendable share is gone, or GitHub
+    /// asked us to pause.
     Denied { until: DateTime<Utc> },
+    /// Another caller's probe into an unknown window is out. Its reply
+    /// settles the window within moments, so ask again soon; `until` is when
+    /// its lease ends and another probe may go.
+    Probing { until: DateTime<Utc> },
 }
 
 /// How much of each window the budget hands out.
@@ -244,7 +248,7 @@ impl BucketState {
             // limit, so one caller asks and the rest wait for its reply.
             None => {
                 if let Some(until) = self.probe_until.filter(|until| *until > now) {
-                    return Grant::Denied { until };
+                    return Grant::Probing { until };
                 }
                 self.probe_until = Some(now + policy.probe_lease);
                 Grant::Granted { window: None }
@@ -410,7 +414,7 @@ mod tests {
         let p = policy(0.1);
         let mut b = BucketState::default();
         assert_eq!(b.acquire(at(0), &p), Grant::Granted { window: None });
-        assert_eq!(b.acquire(at(1), &p), Grant::Denied { until: at(5) });
+        assert_eq!(b.acquire(at(1), &p), Grant::Probing { until: at(5) });
         // The probe died without a reply: after its lease another may probe.
         assert_eq!(b.acquire(at(5), &p), Grant::Granted { window: None });
         b.observe(&seen(10, 9, 60));

@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use http::StatusCode;
 use http::header::{ACCEPT, AUTHORIZATION, ETAG, HeaderMap, HeaderValue, IF_NONE_MATCH};
-use hubpulse_domain::rate::{BudgetPolicy, Grant, RateBudget, RateObservation, Resource};
+use hubpulse_domain::rate::{Grant, LocalBudget, RateBudget, RateObservation, Resource};
 use hubpulse_domain::wire::ErrorBody;
 use hubpulse_domain::{Login, RepoFullName};
 use rand::Rng;
@@ -81,8 +81,9 @@ struct Inner {
     auth: Option<HeaderValue>,
     token_id: String,
     budget: Arc<dyn RateBudget>,
-    /// Applied locally when the shared budget cannot be asked.
-    policy: BudgetPolicy,
+    /// Spent instead of `budget` while that cannot be asked; kept in step
+    /// with every reply either way.
+    fallback: LocalBudget,
     metrics: Option<GithubMetrics>,
     rates: Mutex<HashMap<Resource, RateObservation>>,
     max_retries: u32,
@@ -183,7 +184,7 @@ impl GithubClient {
                 auth,
                 token_id: token_id(token),
                 budget,
-                policy: settings.budget_policy(),
+                fallback: LocalBudget::new(settings.budget_policy()),
                 metrics,
                 rates: Mutex::default(),
                 max_retries: settings.max_retries,
@@ -339,10 +340,14 @@ impl GithubClient {
                     "rate limited by GitHub"
                 );
                 // Whoever else spends this token must wait too.
-                if let Err(err) = self
-                    .inner
+                let inner = &self.inner;
+                let _ = inner
+                    .fallback
+                    .pause(&inner.token_id, limit.resource, limit.until)
+                    .await;
+                if let Err(err) = inner
                     .budget
-                    .pause(&self.inner.token_id, limit.resource, limit.until)
+                    .pause(&inner.token_id, limit.resource, limit.until)
                     .await
                 {
                     tracing::warn!(error = %err, "could not tell the shared budget to pause");
@@ -423,40 +428,38 @@ impl GithubClient {
         let inner = &self.inner;
         let deadline = Instant::now() + inner.budget_wait_max;
         loop {
-            match inner.budget.acquire(&inner.token_id, resource).await {
-                Ok(Grant::Granted { window }) => return Ok(window),
-                Ok(Grant::Denied { until }) => {
-                    let wait = (until - Utc::now()).to_std().unwrap_or_default();
-                    if Instant::now() + wait > deadline {
-                        if let Some(metrics) = &inner.metrics {
-                            metrics.denied(resource);
-                        }
-                        tracing::info!(%until, "shared rate budget spent");
-                        return Err(GithubError::BudgetExhausted { resource, until });
-                    }
-                    // Callers denied together must not all come back together.
-                    let jitter = Duration::from_millis(rand::rng().random_range(10..=60));
-                    tokio::time::sleep(wait + jitter).await;
-                }
+            let grant = match inner.budget.acquire(&inner.token_id, resource).await {
+                Ok(grant) => grant,
                 Err(err) => {
-                    // Redis down must not stop the crawl: fall back on what
-                    // this process last heard from GitHub, reserve included.
-                    tracing::warn!(error = %err, "rate budget unavailable; using the last seen limits");
-                    if let Some(seen) = self.lock_rates().get(&resource).copied()
-                        && seen.reset > Utc::now()
-                        && seen.remaining <= inner.policy.reserve(seen.limit)
-                    {
-                        if let Some(metrics) = &inner.metrics {
-                            metrics.denied(resource);
-                        }
-                        return Err(GithubError::BudgetExhausted {
-                            resource,
-                            until: seen.reset,
-                        });
-                    }
-                    return Ok(None);
+                    // Redis down must not stop the crawl, nor let this
+                    // process spend blindly: the local budget has seen every
+                    // reply this process had, reserve included.
+                    tracing::warn!(error = %err, "shared rate budget unavailable; using this process's own");
+                    inner
+                        .fallback
+                        .acquire(&inner.token_id, resource)
+                        .await
+                        .unwrap_or(Grant::Granted { window: None })
                 }
+            };
+            let (until, poll) = match grant {
+                Grant::Granted { window } => return Ok(window),
+                Grant::Denied { until } => (until, None),
+                // The probe's reply usually lands within one round trip.
+                Grant::Probing { until } => (until, Some(Duration::from_millis(50))),
+            };
+            let wait = (until - Utc::now()).to_std().unwrap_or_default();
+            let wait = poll.map_or(wait, |poll| wait.min(poll));
+            if Instant::now() + wait > deadline {
+                if let Some(metrics) = &inner.metrics {
+                    metrics.denied(resource);
+                }
+                tracing::info!(%until, "shared rate budget spent");
+                return Err(GithubError::BudgetExhausted { resource, until });
             }
+            // Callers denied together must not all come back together.
+            let jitter = Duration::from_millis(rand::rng().random_range(5..=50));
+            tokio::time::sleep(wait + jitter).await;
         }
     }
 
@@ -502,9 +505,14 @@ impl GithubClient {
         let inner = &self.inner;
         if status == StatusCode::NOT_MODIFIED
             && let Some(window) = window
-            && let Err(err) = inner.budget.refund(&inner.token_id, resource, window).await
         {
-            tracing::warn!(error = %err, "could not refund a 304 to the shared budget");
+            let _ = inner
+                .fallback
+                .refund(&inner.token_id, resource, window)
+                .await;
+            if let Err(err) = inner.budget.refund(&inner.token_id, resource, window).await {
+                tracing::warn!(error = %err, "could not refund a 304 to the shared budget");
+            }
         }
         let (observed_resource, seen) = rate_observation(headers, resource)?;
         {
@@ -519,6 +527,10 @@ impl GithubClient {
                 }
             }
         }
+        let _ = inner
+            .fallback
+            .observe(&inner.token_id, observed_resource, seen)
+            .await;
         if let Err(err) = inner
             .budget
             .observe(&inner.token_id, observed_resource, seen)
