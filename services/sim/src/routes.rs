@@ -185,10 +185,9 @@ async fn search_repositories(
         per_page,
         page,
         last_page,
-    ) {
-        if let Ok(value) = HeaderValue::from_str(&link) {
-            out.insert(header::LINK, value);
-        }
+    ) && let Ok(value) = HeaderValue::from_str(&link)
+    {
+        out.insert(header::LINK, value);
     }
     if let Ok(value) = HeaderValue::from_str(&etag) {
         out.insert(header::ETAG, value);

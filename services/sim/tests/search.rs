@@ -104,7 +104,7 @@ async fn following_links_pages_through_a_topic_up_to_the_cap() {
     );
     let mut seen = HashSet::new();
     let mut pages = 0;
-    let mut total = 0;
+    let mut total;
     loop {
         let resp = sim.client.get(&url).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
