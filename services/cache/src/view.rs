@@ -138,7 +138,7 @@ impl View {
         brotli: Bytes,
         ends: &[u8],
     ) -> Result<Self, ViewError> {
-        if ends.len() % 4 != 0 {
+        if !ends.len().is_multiple_of(4) {
             return Err(ViewError::Malformed("item offsets"));
         }
         let ends: Arc<[u32]> = ends
