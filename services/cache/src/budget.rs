@@ -109,6 +109,11 @@ end
 return 0
 ";
 
+const RELEASE_PROBE: &str = r"
+redis.call('HDEL', key, 'probe_until')
+return 1
+";
+
 /// ARGV: until_ms, grace_ms.
 const PAUSE: &str = r"
 local until_ms = tonumber(ARGV[1])
@@ -181,6 +186,7 @@ pub struct RedisBudget {
     acquire: LuaScript,
     observe: LuaScript,
     refund: LuaScript,
+    release_probe: LuaScript,
     pause: LuaScript,
 }
 
@@ -203,6 +209,7 @@ impl RedisBudget {
             acquire: LuaScript::new(ACQUIRE),
             observe: LuaScript::new(OBSERVE),
             refund: LuaScript::new(REFUND),
+            release_probe: LuaScript::new(RELEASE_PROBE),
             pause: LuaScript::new(PAUSE),
         })
     }
@@ -346,6 +353,14 @@ impl RateBudget for RedisBudget {
             )
             .await
             .map(drop)
+        })
+    }
+
+    fn release_probe<'a>(&'a self, token_id: &'a str, resource: Resource) -> BudgetFuture<'a, ()> {
+        Box::pin(async move {
+            self.run(&self.release_probe, token_id, resource, Vec::new())
+                .await
+                .map(drop)
         })
     }
 

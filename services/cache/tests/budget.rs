@@ -129,6 +129,13 @@ async fn an_unknown_window_lets_exactly_one_probe_through_until_a_reply_arrives(
     }
     assert_eq!(probes, 1);
 
+    // A probe that got no headers back hands the turn on at once.
+    budget.release_probe("tok", Resource::Core).await.unwrap();
+    assert_eq!(
+        budget.acquire("tok", Resource::Core).await.unwrap(),
+        Grant::Granted { window: None }
+    );
+
     budget
         .observe("tok", Resource::Core, window(5_000, 4_999, in_secs(3_600)))
         .await

@@ -203,6 +203,12 @@ pub trait RateBudget: Send + Sync + fmt::Debug {
         window: DateTime<Utc>,
     ) -> BudgetFuture<'a, ()>;
 
+    /// Ends a probe (a [`Grant::Granted`] with no window) that got no
+    /// `x-ratelimit-*` headers back (a timeout, a dropped connection, a 5xx
+    /// without them), so the next caller may probe at once instead of after
+    /// the lease.
+    fn release_probe<'a>(&'a self, token_id: &'a str, resource: Resource) -> BudgetFuture<'a, ()>;
+
     /// Denies every caller until `until` (GitHub's secondary limits and
     /// `retry-after` concern the token, not the caller that met them).
     fn pause<'a>(
@@ -278,6 +284,10 @@ impl BucketState {
         }
     }
 
+    pub fn release_probe(&mut self) {
+        self.probe_until = None;
+    }
+
     pub fn pause(&mut self, until: DateTime<Utc>) {
         self.paused_until = Some(self.paused_until.map_or(until, |old| old.max(until)));
     }
@@ -349,6 +359,11 @@ impl RateBudget for LocalBudget {
         Box::pin(async { Ok(()) })
     }
 
+    fn release_probe<'a>(&'a self, token_id: &'a str, resource: Resource) -> BudgetFuture<'a, ()> {
+        self.with(token_id, resource, BucketState::release_probe);
+        Box::pin(async { Ok(()) })
+    }
+
     fn pause<'a>(
         &'a self,
         token_id: &'a str,
@@ -415,7 +430,10 @@ mod tests {
         let mut b = BucketState::default();
         assert_eq!(b.acquire(at(0), &p), Grant::Granted { window: None });
         assert_eq!(b.acquire(at(1), &p), Grant::Probing { until: at(5) });
-        // The probe died without a reply: after its lease another may probe.
+        // The probe died without a reply: after its lease another may probe,
+        // or at once if its caller says so.
+        assert_eq!(b.acquire(at(5), &p), Grant::Granted { window: None });
+        b.release_probe();
         assert_eq!(b.acquire(at(5), &p), Grant::Granted { window: None });
         b.observe(&seen(10, 9, 60));
         assert_eq!(

@@ -287,6 +287,9 @@ impl GithubClient {
                 Ok(reply) => reply,
                 Err(failure) => {
                     self.count(&endpoint, "error");
+                    if window.is_none() {
+                        self.release_probe(resource).await;
+                    }
                     let (reason, err) = match failure {
                         Failure::Fatal(err) => return Err(err),
                         Failure::Timeout => ("timeout", GithubError::Timeout { attempts: attempt }),
@@ -317,6 +320,9 @@ impl GithubClient {
             let rate = self
                 .record_rate(&reply.headers, resource, window, reply.status)
                 .await;
+            if rate.is_none() && window.is_none() {
+                self.release_probe(resource).await;
+            }
 
             if reply.status == StatusCode::NOT_MODIFIED {
                 return Ok(Page::NotModified {
@@ -539,6 +545,17 @@ impl GithubClient {
             tracing::warn!(error = %err, "could not update the shared budget");
         }
         Some(seen)
+    }
+
+    async fn release_probe(&self, resource: Resource) {
+        let inner = &self.inner;
+        let _ = inner
+            .fallback
+            .release_probe(&inner.token_id, resource)
+            .await;
+        if let Err(err) = inner.budget.release_probe(&inner.token_id, resource).await {
+            tracing::warn!(error = %err, "could not release a probe of the shared budget");
+        }
     }
 
     async fn retry_after_backoff(

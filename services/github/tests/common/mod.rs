@@ -1,0 +1,163 @@
+//! Shared by the integration tests: the simulator on a port of its own, and
+//! client settings tuned for quick tests.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use hubpulse_domain::wire::{RepoPayload, SearchPage};
+use hubpulse_github::{GithubClient, GithubError, GithubSettings, Page, Resource, Url};
+use hubpulse_sim::SimSettings;
+use secrecy::SecretString;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// A token shaped like a real one, so a leak would be spotted.
+pub const TOKEN: &str = "ghp_DoNotLeakThisTokenAnywhere0123456789";
+
+pub type Search = SearchPage<RepoPayload>;
+
+pub struct Sim {
+    pub base: String,
+    http: reqwest::Client,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Sim {
+    /// The simulator with the test data set, changed by `configure`.
+    pub async fn start(configure: impl FnOnce(&mut SimSettings)) -> Sim {
+        let mut settings = SimSettings::for_tests(42);
+        configure(&mut settings);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(hubpulse_sim::run(listener, settings, async move {
+            let _ = stopped.await;
+        }));
+        Sim {
+            base,
+            http: reqwest::Client::new(),
+            _stop: stop,
+        }
+    }
+
+    /// With the search quota raised, for tests that are not about it.
+    pub async fn roomy() -> Sim {
+        Sim::start(|s| s.limits.search_authenticated = 10_000).await
+    }
+
+    pub async fn faults(&self, faults: Value) {
+        let reply = self
+            .http
+            .put(format!("{}/_sim/faults", self.base))
+            .json(&faults)
+            .send()
+            .await
+            .unwrap();
+        assert!(reply.status().is_success(), "{faults}: {}", reply.status());
+    }
+
+    pub async fn stats(&self) -> Value {
+        let body: Value = self
+            .http
+            .get(format!("{}/_sim/stats", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["stats"].clone()
+    }
+
+    pub async fn topic_size(&self, topic: &str) -> u64 {
+        let body: Value = self
+            .http
+            .get(format!("{}/_sim/stats", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["topics"][topic].as_u64().unwrap()
+    }
+
+    /// Replies the simulator sent with `status`.
+    pub async fn count(&self, status: u16) -> u64 {
+        self.stats().await["by_status"][status.to_string()]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
+    /// Search units really spent, by every caller.
+    pub async fn search_quota_used(&self) -> u64 {
+        let stats = self.stats().await;
+        stats["quota_used"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| k.ends_with("/search"))
+                    .filter_map(|(_, v)| v.as_u64())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+}
+
+/// Fast retries and a short timeout: failures are provoked on purpose here.
+pub fn settings(base: &str) -> GithubSettings {
+    let mut settings = GithubSettings::new(base, Some(SecretString::from(TOKEN)));
+    settings.request_timeout_ms = 2_000;
+    settings.retry_base_ms = 5;
+    settings.retry_max_ms = 40;
+    settings
+}
+
+pub fn local_budget(settings: &GithubSettings) -> Arc<hubpulse_domain::rate::LocalBudget> {
+    Arc::new(hubpulse_domain::rate::LocalBudget::new(
+        settings.budget_policy(),
+    ))
+}
+
+pub fn client(settings: &GithubSettings) -> GithubClient {
+    GithubClient::new(settings, local_budget(settings), None).unwrap()
+}
+
+pub struct Crawl {
+    pub items: Vec<RepoPayload>,
+    pub pages: Vec<(Url, u32)>,
+    pub total_count: u64,
+}
+
+/// Every page from `url` on, following `Link: rel="next"`.
+pub async fn crawl(client: &GithubClient, url: Url) -> Result<Crawl, GithubError> {
+    let mut out = Crawl {
+        items: Vec::new(),
+        pages: Vec::new(),
+        total_count: 0,
+    };
+    let mut next = Some(url);
+    while let Some(url) = next.take() {
+        match client
+            .get_page::<Search>(&url, Resource::Search, None)
+            .await?
+        {
+            Page::Fresh {
+                body,
+                next: following,
+                attempts,
+                ..
+            } => {
+                out.total_count = body.total_count;
+                out.items.extend(body.items);
+                out.pages.push((url, attempts));
+                next = following;
+            }
+            Page::NotModified { .. } => panic!("no ETag was sent"),
+        }
+        assert!(out.pages.len() <= 20, "pagination does not end");
+    }
+    Ok(out)
+}
