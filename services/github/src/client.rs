@@ -331,7 +331,26 @@ impl GithubClient {
                 });
             }
             if reply.status.is_success() {
-                return self.fresh(reply, &endpoint, rate, attempt);
+                match serde_json::from_slice::<T>(&reply.body) {
+                    Ok(body) => return self.fresh(reply, body, &endpoint, rate, attempt),
+                    // Cut short or not JSON at all: a proxy or GitHub in
+                    // trouble, which passes. A body of the wrong shape would
+                    // not, so only those two are retried.
+                    Err(err)
+                        if (err.is_eof() || err.is_syntax())
+                            && attempt <= self.inner.max_retries =>
+                    {
+                        self.retry_after_backoff(&endpoint, "garbled", attempt, elapsed_ms)
+                            .await;
+                        continue;
+                    }
+                    Err(err) => {
+                        return Err(GithubError::Decode {
+                            endpoint,
+                            message: err.to_string(),
+                        });
+                    }
+                }
             }
             if let Some(limit) = rate_limit(
                 reply.status,
@@ -382,9 +401,10 @@ impl GithubClient {
         }
     }
 
-    fn fresh<T: DeserializeOwned>(
+    fn fresh<T>(
         &self,
         reply: Reply,
+        body: T,
         endpoint: &str,
         rate: Option<RateObservation>,
         attempts: u32,
@@ -412,7 +432,6 @@ impl GithubClient {
                 Ok(next)
             })
             .transpose()?;
-        let body = serde_json::from_slice(&reply.body).map_err(|e| decode(e.to_string()))?;
         let etag = reply
             .headers
             .get(ETAG)

@@ -10,7 +10,7 @@ pub struct GithubMetrics {
     rate_remaining: IntGaugeVec,
     /// Calls not made because the shared rate budget was spent.
     budget_denied: IntCounterVec,
-    /// Retries by endpoint template and reason (5xx, timeout, transport).
+    /// Retries by endpoint template and reason (5xx, timeout, transport, garbled).
     retries: IntCounterVec,
 }
 
@@ -41,7 +41,7 @@ impl GithubMetrics {
             retries: IntCounterVec::new(
                 Opts::new(
                     "github_retries_total",
-                    "Retries by endpoint template and reason (5xx, timeout, transport).",
+                    "Retries by endpoint template and reason (5xx, timeout, transport, garbled).",
                 ),
                 &["endpoint", "reason"],
             )?,

@@ -56,10 +56,15 @@ async fn crawl_all(client: &GithubClient, query: &SearchQuery) -> common::Crawl 
 }
 
 #[tokio::test]
-async fn server_errors_and_dropped_connections_are_retried_to_success() {
+async fn server_errors_dropped_connections_and_garbled_bodies_are_retried_to_success() {
     let sim = Sim::roomy().await;
-    sim.faults(json!({"error_rate": 0.25, "drop_rate": 0.15}))
-        .await;
+    sim.faults(json!({
+        "error_rate": 0.2,
+        "drop_rate": 0.1,
+        "truncated_rate": 0.1,
+        "malformed_rate": 0.05
+    }))
+    .await;
     let mut settings = settings(&sim.base);
     settings.max_retries = 6;
     let registry = prometheus::Registry::new();
@@ -311,10 +316,12 @@ async fn an_unreachable_page_and_a_foreign_url_are_plain_errors() {
 }
 
 #[tokio::test]
-async fn garbled_bodies_are_decode_errors() {
+async fn bodies_garbled_every_time_end_as_decode_errors() {
     let sim = Sim::roomy().await;
     sim.faults(json!({"malformed_rate": 1.0})).await;
-    let client = client(&settings(&sim.base));
+    let mut settings = settings(&sim.base);
+    settings.max_retries = 2;
+    let client = client(&settings);
     let err = client
         .get_page::<Search>(
             &client.search_repositories_url(&kubernetes()),
@@ -327,6 +334,28 @@ async fn garbled_bodies_are_decode_errors() {
         matches!(&err, GithubError::Decode { endpoint, .. } if endpoint == "search/repositories"),
         "{err:?}"
     );
+    assert_eq!(sim.stats().await["requests"], 3, "retried, then given up");
+}
+
+#[tokio::test]
+async fn a_body_of_the_wrong_shape_is_not_retried() {
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct NotASearch {
+        login: String,
+    }
+    let sim = Sim::roomy().await;
+    let client = client(&settings(&sim.base));
+    let err = client
+        .get_page::<NotASearch>(
+            &client.search_repositories_url(&kubernetes()),
+            Resource::Search,
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GithubError::Decode { .. }), "{err:?}");
+    assert_eq!(sim.stats().await["requests"], 1);
 }
 
 /// Everything the tracing macros write, from every crate, at every level.
