@@ -3,6 +3,7 @@
 mod error;
 pub mod queue;
 mod settings;
+mod topics;
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use tokio_postgres::NoTls;
 
 pub use error::StoreError;
 pub use settings::DatabaseSettings;
+pub use topics::{RepoOrder, TrackedTopic, ViewItem};
 
 mod embedded {
     refinery::embed_migrations!("../../db/migrations");
