@@ -114,6 +114,12 @@ async fn run_workers(state: AppState, shutdown: CancellationToken) {
     if !migrate_until_done(state.store().clone(), shutdown.clone()).await {
         return;
     }
+    for topic in &state.settings().topics.tracked {
+        // Idempotent: every replica does it, the first one wins.
+        if let Err(err) = state.store().track_topic(topic).await {
+            tracing::warn!(%topic, error = %err, "could not track a configured topic");
+        }
+    }
     WorkerPool::new(
         state.store().clone(),
         kinds::register_all(Registry::new()),

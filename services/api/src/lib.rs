@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod app;
+mod auth;
 pub mod error;
 pub mod metrics;
 mod middleware;
@@ -8,6 +9,7 @@ mod routes;
 mod server;
 pub mod settings;
 mod state;
+mod views;
 
 pub use app::{Application, REPLICA_HEADER, StartError};
 pub use settings::Settings;

@@ -13,6 +13,8 @@ pub struct Metrics {
     pub job_attempts: IntCounterVec,
     /// Job attempt duration in seconds, by kind.
     pub job_duration: HistogramVec,
+    /// View reads by the tier that answered: process, redis or postgres.
+    pub view_reads: IntCounterVec,
 }
 
 impl Metrics {
@@ -53,9 +55,18 @@ impl Metrics {
             &["kind"],
         )
         .expect("static metric definition is valid");
+        let view_reads = IntCounterVec::new(
+            Opts::new(
+                "view_reads_total",
+                "View reads by the cache tier that answered",
+            ),
+            &["tier"],
+        )
+        .expect("static metric definition is valid");
         for collector in [
             Box::new(job_attempts.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(job_duration.clone()),
+            Box::new(view_reads.clone()),
         ] {
             registry.register(collector).expect("registered once");
         }
@@ -71,6 +82,7 @@ impl Metrics {
             http_latency,
             job_attempts,
             job_duration,
+            view_reads,
         }
     }
 

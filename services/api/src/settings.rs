@@ -20,6 +20,19 @@ pub struct Settings {
     pub workers: WorkerSettings,
     pub github: GithubSettings,
     pub admin: AdminSettings,
+    pub views: ViewSettings,
+    pub topics: TopicSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ViewSettings {
+    pub process_ttl_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TopicSettings {
+    /// Checked at load: every entry is a valid topic name.
+    pub tracked: Vec<hubpulse_domain::Topic>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -5,6 +5,7 @@ use hubpulse_store::Store;
 
 use crate::metrics::Metrics;
 use crate::settings::Settings;
+use crate::views::ViewReader;
 
 /// What every handler can reach. Cheap to clone: everything is behind an `Arc`
 /// or is a pool handle.
@@ -18,18 +19,30 @@ struct Inner {
     store: Store,
     cache: Cache,
     metrics: Arc<Metrics>,
+    views: ViewReader,
 }
 
 impl AppState {
     pub fn new(settings: Settings, store: Store, cache: Cache, metrics: Arc<Metrics>) -> Self {
+        let views = ViewReader::new(
+            cache.clone(),
+            store.clone(),
+            std::time::Duration::from_millis(settings.views.process_ttl_ms),
+            metrics.view_reads.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 settings,
                 store,
                 cache,
                 metrics,
+                views,
             }),
         }
+    }
+
+    pub fn views(&self) -> &ViewReader {
+        &self.inner.views
     }
 
     pub fn settings(&self) -> &Settings {

@@ -1,5 +1,8 @@
 mod docs;
 mod health;
+mod tasks;
+mod topics;
+mod views;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -14,9 +17,28 @@ use crate::state::AppState;
         description = "GitHub topics, developers, gists and contributors, crawled into PostgreSQL and served from a Redis cache."
     ),
     components(schemas(crate::error::ErrorBody)),
-    tags((name = "operations", description = "Liveness, readiness, metrics and this document"))
+    modifiers(&AdminTokenScheme),
+    tags(
+        (name = "operations", description = "Liveness, readiness, metrics and this document"),
+        (name = "topics", description = "Repositories of GitHub topics, served from the cache"),
+        (name = "tasks", description = "Background jobs"),
+    )
 )]
 struct ApiDoc;
+
+/// `Authorization: Bearer <admin token>` for admin and maintenance routes.
+struct AdminTokenScheme;
+
+impl utoipa::Modify for AdminTokenScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
 
 /// Every documented route. The OpenAPI document is collected from the same
 /// calls that register the handlers, so the two cannot drift apart.
@@ -27,6 +49,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(health::metrics))
         .routes(routes!(docs::openapi_json))
         .routes(routes!(docs::docs_page))
+        .routes(routes!(views::by_name))
+        .routes(routes!(views::popularity))
+        .routes(routes!(views::activity))
+        .routes(routes!(topics::list, topics::track))
+        .routes(routes!(topics::untrack))
+        .routes(routes!(tasks::show))
 }
 
 pub use docs::OpenApiDocument;

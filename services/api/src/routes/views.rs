@@ -1,0 +1,223 @@
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hubpulse_cache::{Encoding, View, ViewKind};
+use hubpulse_domain::Topic;
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::views::{ReadError, VIEW_SIZE};
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ViewParams {
+    /// How many repositories, 1 to 500 (default: all, up to 500).
+    limit: Option<String>,
+}
+
+/// A topic's repositories by full name.
+#[utoipa::path(get, path = "/api/{topic}", tag = "topics",
+    params(("topic" = String, Path, description = "A GitHub topic: lowercase letters, digits, hyphens"), ViewParams),
+    responses(
+        (status = 200, description = "Up to 500 repositories, by full name, ties by id", body = Vec<hubpulse_store::ViewItem>),
+        (status = 304, description = "Unchanged since the ETag in If-None-Match"),
+        (status = 400, description = "Not a topic name, or a bad limit", body = crate::error::ErrorBody),
+        (status = 404, description = "The topic is not tracked", body = crate::error::ErrorBody),
+        (status = 503, description = "Neither Redis nor Postgres could answer", body = crate::error::ErrorBody),
+    ))]
+pub async fn by_name(
+    state: State<AppState>,
+    topic: Path<String>,
+    params: Query<ViewParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    serve(state, topic, params, headers, ViewKind::ByName).await
+}
+
+/// A topic's repositories by stars, most first.
+#[utoipa::path(get, path = "/api/popularity/{topic}", tag = "topics",
+    params(("topic" = String, Path, description = "A GitHub topic"), ViewParams),
+    responses(
+        (status = 200, description = "Up to 500 repositories, by stars descending, ties by id", body = Vec<hubpulse_store::ViewItem>),
+        (status = 304, description = "Unchanged since the ETag in If-None-Match"),
+        (status = 400, description = "Not a topic name, or a bad limit", body = crate::error::ErrorBody),
+        (status = 404, description = "The topic is not tracked", body = crate::error::ErrorBody),
+        (status = 503, description = "Neither Redis nor Postgres could answer", body = crate::error::ErrorBody),
+    ))]
+pub async fn popularity(
+    state: State<AppState>,
+    topic: Path<String>,
+    params: Query<ViewParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    serve(state, topic, params, headers, ViewKind::Popularity).await
+}
+
+/// A topic's repositories by last push, most recent first.
+#[utoipa::path(get, path = "/api/activity/{topic}", tag = "topics",
+    params(("topic" = String, Path, description = "A GitHub topic"), ViewParams),
+    responses(
+        (status = 200, description = "Up to 500 repositories, by pushed_at descending, ties by id", body = Vec<hubpulse_store::ViewItem>),
+        (status = 304, description = "Unchanged since the ETag in If-None-Match"),
+        (status = 400, description = "Not a topic name, or a bad limit", body = crate::error::ErrorBody),
+        (status = 404, description = "The topic is not tracked", body = crate::error::ErrorBody),
+        (status = 503, description = "Neither Redis nor Postgres could answer", body = crate::error::ErrorBody),
+    ))]
+pub async fn activity(
+    state: State<AppState>,
+    topic: Path<String>,
+    params: Query<ViewParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    serve(state, topic, params, headers, ViewKind::Activity).await
+}
+
+fn parse_limit(raw: Option<&str>) -> Result<Option<usize>, ApiError> {
+    let Some(raw) = raw else { return Ok(None) };
+    match raw.parse::<usize>() {
+        Ok(n) if (1..=VIEW_SIZE as usize).contains(&n) => Ok(Some(n)),
+        _ => Err(ApiError::BadRequest(
+            "limit must be a whole number from 1 to 500".into(),
+        )),
+    }
+}
+
+async fn serve(
+    State(state): State<AppState>,
+    Path(raw_topic): Path<String>,
+    Query(params): Query<ViewParams>,
+    headers: HeaderMap,
+    kind: ViewKind,
+) -> Result<Response, ApiError> {
+    let topic = Topic::parse(&raw_topic)?;
+    let limit = parse_limit(params.limit.as_deref())?;
+    let view = match state.views().get(&topic, kind).await {
+        Ok(Some(view)) => view,
+        Ok(None) => {
+            return Err(ApiError::NotFound(format!(
+                "topic {topic} is not tracked; track it with POST /v1/topics {{\"name\":\"{topic}\"}} (admin token)"
+            )));
+        }
+        Err(ReadError::Unavailable(detail)) => {
+            tracing::warn!(%detail, "view unavailable");
+            return Err(ApiError::Unavailable(
+                "the view cannot be read right now; try again shortly".into(),
+            ));
+        }
+        Err(ReadError::Internal(detail)) => return Err(ApiError::Internal(detail)),
+    };
+    Ok(respond(&view, limit, &headers))
+}
+
+/// The best encoding the client accepts among those stored.
+fn negotiate(headers: &HeaderMap) -> Encoding {
+    let Some(accept) = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Encoding::Identity;
+    };
+    let accepts = |name: &str| {
+        accept.split(',').any(|part| {
+            let mut pieces = part.split(';');
+            let coding = pieces.next().unwrap_or("").trim();
+            let refused = pieces.any(|p| {
+                let p = p.trim();
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            (coding.eq_ignore_ascii_case(name) || coding == "*") && !refused
+        })
+    };
+    if accepts("br") {
+        Encoding::Brotli
+    } else if accepts("gzip") {
+        Encoding::Gzip
+    } else {
+        Encoding::Identity
+    }
+}
+
+fn respond(view: &View, limit: Option<usize>, headers: &HeaderMap) -> Response {
+    let etag = match limit {
+        // A prefix has an ETag of its own, derived from the whole view's.
+        Some(n) if n < view.len() => {
+            let inner = String::from_utf8_lossy(&view.etag);
+            HeaderValue::from_str(&format!("{}-{n}\"", inner.trim_end_matches('"'))).ok()
+        }
+        _ => HeaderValue::from_bytes(&view.etag).ok(),
+    };
+    let not_modified = etag.as_ref().is_some_and(|etag| {
+        headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|inm| {
+                inm.split(',').any(|t| {
+                    t.trim().trim_start_matches("W/") == etag.to_str().unwrap_or_default()
+                        || t.trim() == "*"
+                })
+            })
+    });
+    let mut out = HeaderMap::new();
+    if let Some(etag) = etag {
+        out.insert(header::ETAG, etag);
+    }
+    out.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=5"),
+    );
+    out.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if not_modified {
+        return (StatusCode::NOT_MODIFIED, out).into_response();
+    }
+    out.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let body = match limit {
+        // A prefix is cut from the plain body; the compression layer encodes it.
+        Some(n) if n < view.len() => view.first(n),
+        _ => {
+            let encoding = negotiate(headers);
+            if let Some(name) = encoding.header_value() {
+                out.insert(header::CONTENT_ENCODING, HeaderValue::from_static(name));
+            }
+            view.body(encoding)
+        }
+    };
+    (StatusCode::OK, out, body).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_str(value).unwrap(),
+        );
+        h
+    }
+
+    #[test]
+    fn picks_the_best_accepted_encoding() {
+        assert_eq!(negotiate(&HeaderMap::new()), Encoding::Identity);
+        assert_eq!(negotiate(&accept("gzip, deflate, br")), Encoding::Brotli);
+        assert_eq!(negotiate(&accept("gzip")), Encoding::Gzip);
+        assert_eq!(negotiate(&accept("br;q=0, gzip;q=0.5")), Encoding::Gzip);
+        assert_eq!(negotiate(&accept("identity")), Encoding::Identity);
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        assert_eq!(parse_limit(None).unwrap(), None);
+        assert_eq!(parse_limit(Some("500")).unwrap(), Some(500));
+        for bad in ["0", "501", "-1", "ten", ""] {
+            assert!(parse_limit(Some(bad)).is_err(), "{bad}");
+        }
+    }
+}
