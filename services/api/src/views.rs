@@ -66,7 +66,7 @@ impl ViewReader {
             Ok(None) => None,
             Err(err) => Some(err.to_string()),
         };
-        match self.from_postgres(topic, kind).await {
+        match self.build_from_postgres(topic, kind).await {
             Ok(Some(view)) => {
                 let view = Arc::new(view);
                 if redis_failure.is_none() {
@@ -88,7 +88,7 @@ impl ViewReader {
         }
     }
 
-    async fn from_postgres(
+    async fn build_from_postgres(
         &self,
         topic: &Topic,
         kind: ViewKind,
