@@ -5,6 +5,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use hubpulse_cache::Cache;
+use hubpulse_github::GithubClient;
 use hubpulse_jobs::{JobContext, Registry, WorkerPool, kinds};
 use hubpulse_store::Store;
 use tokio::net::TcpListener;
@@ -44,6 +45,8 @@ pub enum StartError {
     Replica,
     #[error("serializing the OpenAPI document: {0}")]
     OpenApi(String),
+    #[error("{0}")]
+    Github(#[from] hubpulse_github::GithubError),
 }
 
 /// A built, bound, not yet running API: tests bind port 0 and read `local_addr`.
@@ -69,7 +72,15 @@ impl Application {
         let store = Store::connect(&settings.database)?;
         let cache = Cache::connect(&settings.redis)?;
         let metrics = Arc::new(Metrics::new(&settings.server.replica));
-        let state = AppState::new(settings, store, cache, metrics);
+        // One budget in Redis for every replica: together they never overspend a token.
+        let budget =
+            hubpulse_cache::RedisBudget::new(cache.clone(), settings.github.budget_policy())?;
+        let github = Arc::new(GithubClient::new(
+            &settings.github,
+            Arc::new(budget),
+            Some(metrics.registry()),
+        )?);
+        let state = AppState::new(settings, store, cache, github, metrics);
         let router = build_router(state.clone(), routes::router())?;
         Ok(Self {
             listener,
@@ -218,11 +229,18 @@ mod tests {
         let mut settings = Settings::load(None).unwrap();
         settings.server.request_timeout_ms = 200;
         settings.server.replica = "unit".into();
+        let cache = Cache::connect(&settings.redis).unwrap();
+        let metrics = Arc::new(Metrics::new("unit"));
+        let budget =
+            hubpulse_cache::RedisBudget::new(cache.clone(), settings.github.budget_policy())
+                .unwrap();
+        let github = Arc::new(GithubClient::new(&settings.github, Arc::new(budget), None).unwrap());
         let state = AppState::new(
             settings.clone(),
             Store::connect(&settings.database).unwrap(),
-            Cache::connect(&settings.redis).unwrap(),
-            Arc::new(Metrics::new("unit")),
+            cache,
+            github,
+            metrics,
         );
         let routes = routes::router().route("/panic", get(panicking)).route(
             "/slow",

@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use hubpulse_cache::Cache;
+use hubpulse_github::GithubClient;
 use hubpulse_store::Store;
 
 use crate::metrics::Metrics;
@@ -18,12 +19,19 @@ struct Inner {
     settings: Settings,
     store: Store,
     cache: Cache,
+    github: Arc<GithubClient>,
     metrics: Arc<Metrics>,
     views: ViewReader,
 }
 
 impl AppState {
-    pub fn new(settings: Settings, store: Store, cache: Cache, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        settings: Settings,
+        store: Store,
+        cache: Cache,
+        github: Arc<GithubClient>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let views = ViewReader::new(
             cache.clone(),
             store.clone(),
@@ -35,10 +43,15 @@ impl AppState {
                 settings,
                 store,
                 cache,
+                github,
                 metrics,
                 views,
             }),
         }
+    }
+
+    pub fn github(&self) -> &Arc<GithubClient> {
+        &self.inner.github
     }
 
     pub fn views(&self) -> &ViewReader {
