@@ -62,7 +62,7 @@ impl AdminSettings {
 impl Settings {
     /// Built-in defaults, then `file` if given, then `HUBPULSE__*` variables.
     pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
-        hubpulse_runtime::load_settings(DEFAULTS, file)
+        hubpulse_runtime::load_settings_with_lists(DEFAULTS, file, &["topics.tracked"])
     }
 }
 

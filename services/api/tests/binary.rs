@@ -20,6 +20,11 @@ fn a_wrong_config_value_stops_start_up_naming_the_key() {
         ),
         ("HUBPULSE__LOG__FORMAT", "xml", "log.format"),
         ("HUBPULSE__REDIS__URL", "http://nope", "redis.url"),
+        (
+            "HUBPULSE__TOPICS__TRACKED",
+            "rust,Bad Topic",
+            "topics.tracked",
+        ),
     ] {
         let out = Command::new(BIN).env(key, value).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{key}={value}");

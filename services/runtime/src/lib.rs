@@ -4,6 +4,6 @@ mod settings;
 mod shutdown;
 mod telemetry;
 
-pub use settings::{SettingsError, Validate, load_settings};
+pub use settings::{SettingsError, Validate, load_settings, load_settings_with_lists};
 pub use shutdown::wait_for_signal;
 pub use telemetry::{LogFormat, LogSettings, init_tracing};

@@ -24,19 +24,34 @@ pub fn load_settings<T>(defaults: &str, file: Option<&Path>) -> Result<T, Settin
 where
     T: DeserializeOwned + Validate,
 {
+    load_settings_with_lists(defaults, file, &[])
+}
+
+/// As `load_settings`, with the keys (e.g. `topics.tracked`) whose
+/// environment value is a comma-separated list.
+pub fn load_settings_with_lists<T>(
+    defaults: &str,
+    file: Option<&Path>,
+    list_keys: &[&str],
+) -> Result<T, SettingsError>
+where
+    T: DeserializeOwned + Validate,
+{
     let mut builder = Config::builder().add_source(File::from_str(defaults, FileFormat::Toml));
     if let Some(path) = file {
         builder = builder.add_source(File::from(path).required(true));
     }
-    let settings: T = builder
-        .add_source(
-            Environment::with_prefix("HUBPULSE")
-                .prefix_separator("__")
-                .separator("__")
-                .try_parsing(true),
-        )
-        .build()?
-        .try_deserialize()?;
+    let mut environment = Environment::with_prefix("HUBPULSE")
+        .prefix_separator("__")
+        .separator("__")
+        .try_parsing(true);
+    if !list_keys.is_empty() {
+        environment = environment.list_separator(",");
+        for key in list_keys {
+            environment = environment.with_list_parse_key(key);
+        }
+    }
+    let settings: T = builder.add_source(environment).build()?.try_deserialize()?;
     settings.validate()?;
     Ok(settings)
 }
