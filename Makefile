@@ -1,15 +1,23 @@
-# HubPulse: `make demo` runs it, `make test` tests it.
+# HubPulse: `make demo` runs it, `make test` tests it. The stack targets are
+# in scripts/stack.sh; settings come from .env, and the caller's environment
+# wins (REPLICAS=3 make up).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help up demo down status test fmt lint build logs
+# nextest's ci profile (full failure output, JUnit) when CI is set.
+NEXTEST_PROFILE := $(if $(CI),ci,default)
+
+.PHONY: help up demo down status logs build fmt lint test
 
 help:
-	@echo "make demo    the whole stack with the GitHub simulator standing in for GitHub"
-	@echo "make up      the whole stack against the real GitHub (REPLICAS=N make up for more replicas)"
+	@echo "make demo    the whole stack, with the GitHub simulator standing in for GitHub"
+	@echo "make up      the whole stack against api.github.com (REPLICAS=N make up for N replicas)"
 	@echo "make down    stop everything the stack started"
 	@echo "make status  what is running"
-	@echo "make test    formatting, clippy and every test (installs what is missing)"
+	@echo "make logs    follow the stack's logs"
+	@echo "make test    formatting, clippy and every test (installs what is missing first)"
+	@echo "make build   release binaries, as the stack builds them"
+	@echo "make fmt     format the code;  make lint  clippy with warnings as errors"
 
 up:
 	@scripts/stack.sh up
@@ -23,6 +31,10 @@ down:
 status:
 	@scripts/stack.sh status
 
+logs:
+	@tail -n 20 -F .stack/logs/*.log .stack/nginx/access.log .stack/nginx/error.log
+
+# Always the whole workspace: one feature set for every shared dependency.
 build:
 	cargo build --release --workspace
 
@@ -32,11 +44,8 @@ fmt:
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-logs:
-	@tail -n 50 -F .stack/logs/*.log
-
 test:
 	@scripts/install-deps.sh
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo nextest run --workspace --profile ci
+	cargo nextest run --workspace --profile $(NEXTEST_PROFILE)

@@ -1,32 +1,63 @@
 #!/usr/bin/env bash
-# Installs what the stack and the tests need, only when missing. Idempotent.
+# Installs what the stack and the tests need, only what is missing; running it
+# again does nothing. Debian packages: postgresql, redis-server, nginx, wrk
+# (plus the small tools the scripts use); cargo-nextest through cargo.
+# Packages are installed without starting or enabling their system services:
+# the stack and the tests run private instances on ports of their own.
 set -euo pipefail
 
+die() { printf 'install-deps: %s\n' "$*" >&2; exit 1; }
+
 missing=()
-have_pg() { ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }
-have_pg || missing+=(postgresql)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
-command -v curl >/dev/null 2>&1 || missing+=(curl)
-command -v flock >/dev/null 2>&1 || missing+=(util-linux)
+command -v curl >/dev/null 2>&1 || missing+=(curl ca-certificates)
 command -v ss >/dev/null 2>&1 || missing+=(iproute2)
+command -v flock >/dev/null 2>&1 || command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
 
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "==> installing ${missing[*]}"
-  sudo_cmd=()
-  [ "$(id -u)" = 0 ] || sudo_cmd=(sudo)
-  # Packages must not start system-wide services: the stack runs private ones.
-  if [ "$(id -u)" = 0 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-    chmod +x /usr/sbin/policy-rc.d
-    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  command -v apt-get >/dev/null 2>&1 \
+    || die "missing ${missing[*]} and apt-get is not available; install them with your package manager"
+  if [ "$(id -u)" = 0 ]; then
+    as_root() { "$@"; }
+  elif command -v sudo >/dev/null 2>&1; then
+    as_root() { sudo "$@"; }
+  else
+    die "missing ${missing[*]}; run this script as root or install them: apt-get install ${missing[*]}"
   fi
-  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "==> installing ${missing[*]}"
+  # policy-rc.d answering 101 tells invoke-rc.d and deb-systemd-invoke not to
+  # start or restart anything during this install; ours is removed afterwards,
+  # one that was already there (as in containers) is left alone.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    as_root sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d'
+    trap 'as_root rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  log=$(mktemp)
+  if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$log" 2>&1 \
+    || ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      "${missing[@]}" >>"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    rm -f "$log"
+    die "apt-get could not install ${missing[*]} (output above)"
+  fi
+  rm -f "$log"
+  # Installing also enables the services at boot; undo that for the ones
+  # installed just now (a service the machine already had is its own
+  # business). They were never started, thanks to policy-rc.d.
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    for package in "${missing[@]}"; do
+      case "$package" in
+        postgresql | redis-server | nginx) as_root systemctl disable --quiet "$package" 2>/dev/null || true ;;
+      esac
+    done
+  fi
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then
-  echo "==> installing cargo-nextest"
-  cargo install cargo-nextest --locked
+  echo "==> installing cargo-nextest (cargo install, about two minutes)"
+  cargo install cargo-nextest --locked --quiet || die "cargo install cargo-nextest failed"
 fi

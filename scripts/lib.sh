@@ -7,13 +7,20 @@ STACK="$ROOT/.stack"
 LOGS="$STACK/logs"
 RUN="$STACK/run"
 
-# .env gives defaults; whatever the caller already exported wins.
+# .env gives defaults; whatever the caller already exported wins, so
+# `REPLICAS=3 make up` needs no edit. Quotes around a value are dropped the
+# way docker compose drops them, so one .env serves both.
 load_env() {
   local line key value
   while IFS= read -r line || [ -n "$line" ]; do
     case "$line" in ''|'#'*) continue ;; esac
     key=${line%%=*}
     value=${line#*=}
+    [[ "$key" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || continue
+    case "$value" in
+      \"*\") value=${value:1:${#value}-2} ;;
+      \'*\') value=${value:1:${#value}-2} ;;
+    esac
     if [ -z "${!key+x}" ]; then
       export "$key=$value"
     fi
@@ -22,9 +29,20 @@ load_env() {
 load_env
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 is_root() { [ "$(id -u)" = 0 ]; }
+
+require_number() { # variable name
+  [[ "${!1}" =~ ^[0-9]+$ ]] || die "$1 must be a number, not '${!1}'"
+}
+for _variable in REPLICAS HUBPULSE_PG_PORT HUBPULSE_REDIS_PORT HUBPULSE_API_BASE_PORT \
+  HUBPULSE_NGINX_PORT HUBPULSE_SIM_PORT; do
+  require_number "$_variable"
+done
+unset _variable
+[ "$REPLICAS" -ge 1 ] || die "REPLICAS must be at least 1"
 
 pg_bin() {
   local dir
@@ -38,62 +56,95 @@ as_pg() {
   if is_root; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-pid_alive() {
-  local pid
-  pid=$(cat "$1" 2>/dev/null) && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+# Prints the pid recorded in a pid file when that process is alive and is
+# the program we expect: after a reboot a stale file may name a pid that now
+# belongs to something else, which must never be signalled.
+live_pid() { # pid file, program name as it appears in the command line
+  local file=$1 program=$2 pid
+  pid=$(cat "$file" 2>/dev/null) || return 1
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$program" || return 1
+  printf '%s' "$pid"
 }
 
 port_in_use() { ss -ltnH "sport = :$1" 2>/dev/null | grep -q .; }
 
-# Fails with a clear message when something other than our own process holds the port.
+# Fails with a clear message when the port is taken. Only called once we
+# know none of our own processes holds it.
 require_free_port() {
   local port=$1 variable=$2
   if port_in_use "$port"; then
-    die "port $port ($variable) is already in use by another program; free it or set $variable in the environment"
+    die "port $port ($variable) is already in use by another program; stop it, or choose another port: $variable=<port> make up"
   fi
 }
 
-wait_for() { # description, seconds, command...
-  local what=$1 seconds=$2; shift 2
+# Polls a check until it passes. With a pid and a log file, gives up at once
+# when that process has died and shows the end of its log, instead of
+# waiting out the deadline for something that will never answer.
+wait_for() { # description, seconds, pid or "", log or "", command...
+  local what=$1 seconds=$2 pid=$3 log=$4; shift 4
   local deadline=$((SECONDS + seconds))
   until "$@" >/dev/null 2>&1; do
-    [ "$SECONDS" -lt "$deadline" ] || die "$what did not come up within ${seconds}s"
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+      [ -n "$log" ] && [ -f "$log" ] && tail -n 20 "$log" >&2
+      die "$what exited during start-up; see $log"
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      [ -n "$log" ] && [ -f "$log" ] && tail -n 20 "$log" >&2
+      die "$what did not come up within ${seconds}s${log:+; see $log}"
+    fi
     sleep 0.2
   done
 }
 
-http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
+http_ok() { curl -fs -o /dev/null --max-time 2 "$1"; }
 
-# Stops the process in a pid file: TERM, then KILL after a deadline.
-stop_pidfile() {
-  local file=$1 name=$2 seconds=${3:-20}
-  local pid
-  if pid=$(cat "$file" 2>/dev/null) && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    local deadline=$((SECONDS + seconds))
-    while kill -0 "$pid" 2>/dev/null; do
-      if [ "$SECONDS" -ge "$deadline" ]; then
-        kill -KILL "$pid" 2>/dev/null || true
-        break
-      fi
-      sleep 0.1
-    done
-    say "stopped $name"
-  fi
-  rm -f "$file"
+# Waits for processes to exit; KILL after the deadline.
+wait_gone() { # seconds, pids...
+  local seconds=$1; shift
+  local deadline=$((SECONDS + seconds)) pid alive
+  while :; do
+    alive=()
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
+    [ ${#alive[@]} -gt 0 ] || return 0
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      warn "still running after ${seconds}s, killing: ${alive[*]}"
+      kill -KILL "${alive[@]}" 2>/dev/null || true
+      return 0
+    fi
+    sleep 0.1
+  done
+}
+
+# TERM, then KILL after a deadline; several pids at once, so replicas drain
+# in parallel rather than one after the other.
+terminate() { # seconds, pids...
+  local seconds=$1; shift
+  [ $# -gt 0 ] || return 0
+  kill -TERM "$@" 2>/dev/null || true
+  wait_gone "$seconds" "$@"
 }
 
 # Where PostgreSQL keeps its data: under .stack, unless the postgres user
 # cannot reach the checkout (a clone under /root), then under /var/tmp with a
-# link from .stack.
+# link from .stack, so it still lives "under .stack" for everyone else.
 pg_data_dir() {
   local dir="$STACK/postgres"
-  if is_root && ! runuser -u postgres -- test -x "$ROOT" 2>/dev/null; then
+  if is_root && ! runuser -u postgres -- test -x "$STACK" 2>/dev/null; then
     local outside
-    outside="/var/tmp/hubpulse-$(printf '%s' "$ROOT" | sha256sum | cut -c1-10)/postgres"
+    outside="/var/tmp/hubpulse-$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)/postgres"
     mkdir -p "$(dirname "$outside")"
     chmod 755 "$(dirname "$outside")"
-    if [ ! -L "$dir" ]; then rm -rf "$dir"; ln -s "$outside" "$dir"; fi
+    if [ ! -L "$dir" ]; then
+      # A real directory here is data the postgres user cannot reach; never
+      # delete it silently.
+      if [ -e "$dir" ] && [ -n "$(ls -A "$dir" 2>/dev/null)" ]; then
+        die "$dir holds data the postgres user cannot reach; move it away or make the checkout traversable"
+      fi
+      rm -rf "$dir"
+      ln -s "$outside" "$dir"
+    fi
     dir=$outside
   fi
   printf '%s' "$dir"

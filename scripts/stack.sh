@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The local stack without Docker: private PostgreSQL and Redis under .stack/,
-# N API replicas, nginx on :8080, cron, and (demo) the GitHub simulator.
+# N API replicas, nginx, cron, and (demo) the GitHub simulator.
 #   scripts/stack.sh up [--demo] | down | status
 source "$(dirname "$0")/lib.sh"
 
@@ -8,91 +8,125 @@ BIN="$ROOT/target/release"
 NGINX_DIR="$STACK/nginx"
 REDIS_DIR="$STACK/redis"
 
+replica_port() { echo $((HUBPULSE_API_BASE_PORT + $1 - 1)); }
+nginx_bin() { command -v nginx 2>/dev/null || echo /usr/sbin/nginx; }
+nginx_cmd() { "$(nginx_bin)" -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -e "$NGINX_DIR/error.log" "$@"; }
+
+# The real data directory (it may be a link out of .stack, see pg_data_dir).
+pg_data_path() { readlink -f "$STACK/postgres" 2>/dev/null || printf '%s' "$STACK/postgres"; }
+pg_running() {
+  local data
+  data=$(pg_data_path)
+  [ -f "$data/PG_VERSION" ] && as_pg "$(pg_bin pg_ctl)" -D "$data" status >/dev/null 2>&1
+}
+
+# Replica numbers that have a pid file, in order.
+replica_ids() {
+  local file i
+  for file in "$RUN"/api-*.pid; do
+    [ -e "$file" ] || continue
+    i=${file##*/api-}; i=${i%.pid}
+    [[ "$i" =~ ^[0-9]+$ ]] && echo "$i"
+  done | sort -n
+}
+
 start_postgres() {
   local data port=$HUBPULSE_PG_PORT
   data=$(pg_data_dir)
-  if as_pg "$(pg_bin pg_ctl)" -D "$data" status >/dev/null 2>&1; then
+  if pg_running; then
     say "postgres already running on 127.0.0.1:$port"
-    return
+  else
+    require_free_port "$port" HUBPULSE_PG_PORT
+    if [ ! -f "$data/PG_VERSION" ]; then
+      say "initialising postgres in $data"
+      mkdir -p "$data"
+      if is_root; then chown postgres:postgres "$data"; fi
+      chmod 700 "$data"
+      # Trust only on the socket, which lives in the data directory (mode 700,
+      # so only its owner reaches it); every TCP login needs a password.
+      as_pg "$(pg_bin initdb)" -D "$data" -U postgres -E UTF8 --locale=C.UTF-8 \
+        --auth-local=trust --auth-host=scram-sha-256 >"$LOGS/initdb.log" 2>&1 \
+        || die "initdb failed; see $LOGS/initdb.log"
+    fi
+    as_pg "$(pg_bin pg_ctl)" -D "$data" -l "$data/server.log" -w -t 30 \
+      -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$data -c max_connections=200" \
+      start >/dev/null 9>&- || { tail -n 20 "$data/server.log" >&2; die "postgres did not start; see $data/server.log"; }
+    say "postgres on 127.0.0.1:$port (data $data)"
   fi
-  require_free_port "$port" HUBPULSE_PG_PORT
-  if [ ! -f "$data/PG_VERSION" ]; then
-    say "initialising postgres in $data"
-    mkdir -p "$data"
-    is_root && chown -R postgres:postgres "$data"
-    chmod 700 "$data"
-    as_pg "$(pg_bin initdb)" -D "$data" -U postgres -E UTF8 \
-      --auth-local=trust --auth-host=scram-sha-256 >"$LOGS/initdb.log" 2>&1 \
-      || die "initdb failed; see $LOGS/initdb.log"
-  fi
-  as_pg "$(pg_bin pg_ctl)" -D "$data" -l "$data/server.log" -w -t 30 \
-    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$data -c max_connections=200" \
-    start >/dev/null || die "postgres did not start; see $data/server.log"
-  # Role and database, created once; the role logs in over TCP with its password.
-  local psql=(as_pg "$(pg_bin psql)" -h "$data" -p "$port" -U postgres -d postgres -qtAX -v ON_ERROR_STOP=1)
-  "${psql[@]}" -v pw="$HUBPULSE_DB_PASSWORD" <<'SQL' >/dev/null
+  # Every time, so a changed HUBPULSE_DB_PASSWORD takes effect. psql's :'pw'
+  # quotes the value; it never appears on a command line.
+  as_pg "$(pg_bin psql)" -h "$data" -p "$port" -U postgres -d postgres -qtAX -v ON_ERROR_STOP=1 \
+    -v pw="$HUBPULSE_DB_PASSWORD" >/dev/null <<'SQL' || die "could not create the hubpulse role and database"
 SELECT format('CREATE ROLE hubpulse LOGIN PASSWORD %L', :'pw')
   WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'hubpulse') \gexec
 SELECT format('ALTER ROLE hubpulse PASSWORD %L', :'pw') \gexec
 SELECT 'CREATE DATABASE hubpulse OWNER hubpulse'
   WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'hubpulse') \gexec
 SQL
-  say "postgres on 127.0.0.1:$port (data $data)"
 }
+
+redis_ping() { [ "$(redis-cli -h 127.0.0.1 -p "$HUBPULSE_REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
 
 start_redis() {
   local port=$HUBPULSE_REDIS_PORT
-  if pid_alive "$RUN/redis.pid"; then
+  if live_pid "$RUN/redis.pid" redis-server >/dev/null; then
     say "redis already running on 127.0.0.1:$port"
     return
   fi
   require_free_port "$port" HUBPULSE_REDIS_PORT
   mkdir -p "$REDIS_DIR"
   redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --daemonize yes \
-    --dir "$REDIS_DIR" --pidfile "$RUN/redis.pid" --logfile "$LOGS/redis.log" >/dev/null
-  # --daemonize yes returns 0 even when the bind fails: wait for PING.
-  wait_for "redis on port $port" 10 sh -c "redis-cli -p $port ping | grep -q PONG"
+    --dir "$REDIS_DIR" --pidfile "$RUN/redis.pid" --logfile "$LOGS/redis.log" >/dev/null 9>&- \
+    || die "redis-server did not start; see $LOGS/redis.log"
+  # --daemonize yes returns 0 even when the bind fails: PING decides.
+  wait_for "redis on port $port" 10 "" "$LOGS/redis.log" redis_ping
   say "redis on 127.0.0.1:$port"
 }
 
 build() {
   if [ "${SKIP_BUILD:-0}" = 1 ] && [ -x "$BIN/hubpulse-api" ]; then return; fi
-  say "building release binaries (cargo build --release --workspace)"
-  (cd "$ROOT" && cargo build --release --workspace --quiet)
+  # Always the whole workspace: building single packages switches feature
+  # sets and rebuilds shared dependencies (docs/DEPENDENCIES.md).
+  say "building release binaries (cargo build --release --workspace; minutes the first time)"
+  (cd "$ROOT" && cargo build --release --workspace --quiet) || die "the release build failed"
 }
 
-# Starts a binary in the background, detached, logging to .stack/logs.
+# Starts a program in the background, detached from this shell, logging to
+# .stack/logs/NAME.log, and records its pid. exec all the way down, so the
+# pid is the program itself, in a session of its own (Ctrl-C on make does not
+# reach it) and holding none of this script's file descriptors.
 spawn() { # name, then env assignments and the command
   local name=$1; shift
-  # exec: the recorded pid is the program itself, in a session of its own,
-  # holding none of this script's file descriptors.
-  (cd "$ROOT" && exec setsid env "$@" >>"$LOGS/$name.log" 2>&1 </dev/null) &
+  (cd "$ROOT" && exec setsid env "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 9>&-) &
   echo $! >"$RUN/$name.pid"
 }
 
 start_sim() {
-  local port=$HUBPULSE_SIM_PORT
-  if pid_alive "$RUN/sim.pid"; then
-    say "simulator already running on 127.0.0.1:$port"
+  local port=$HUBPULSE_SIM_PORT pid
+  [ -x "$BIN/hubpulse-sim" ] || die "$BIN/hubpulse-sim is missing; the release build did not produce it"
+  if pid=$(live_pid "$RUN/sim.pid" hubpulse-sim); then
+    say "simulator already running on http://127.0.0.1:$port (pid $pid)"
     return
   fi
   require_free_port "$port" HUBPULSE_SIM_PORT
-  spawn sim HUBPULSE__SIM__PORT="$port" HUBPULSE__LOG__FORMAT=json "$BIN/hubpulse-sim"
-  wait_for "the simulator" 30 http_ok "http://127.0.0.1:$port/rate_limit"
-  say "GitHub simulator on http://127.0.0.1:$port"
+  spawn sim HUBPULSE__SIM__HOST=127.0.0.1 HUBPULSE__SIM__PORT="$port" HUBPULSE__LOG__FORMAT=json \
+    "$BIN/hubpulse-sim"
+  wait_for "the simulator" 30 "$(cat "$RUN/sim.pid")" "$LOGS/sim.log" \
+    http_ok "http://127.0.0.1:$port/rate_limit"
+  say "GitHub simulator on http://127.0.0.1:$port (pid $(cat "$RUN/sim.pid"))"
 }
 
-replica_port() { echo $((HUBPULSE_API_BASE_PORT + $1 - 1)); }
-
 start_replicas() {
-  local github_url=$1 i port
+  local github_url=$1 i port pid
+  [ -x "$BIN/hubpulse-api" ] || die "$BIN/hubpulse-api is missing; the release build did not produce it"
+  local started=()
   for i in $(seq 1 "$REPLICAS"); do
     port=$(replica_port "$i")
-    if pid_alive "$RUN/api-$i.pid"; then
-      say "api-$i already running on 127.0.0.1:$port"
+    if pid=$(live_pid "$RUN/api-$i.pid" hubpulse-api); then
+      say "api-$i already running on http://127.0.0.1:$port (pid $pid)"
       continue
     fi
-    require_free_port "$port" HUBPULSE_API_BASE_PORT
+    require_free_port "$port" "HUBPULSE_API_BASE_PORT (replica api-$i listens on base+$((i - 1)))"
     spawn "api-$i" \
       HUBPULSE__SERVER__HOST=127.0.0.1 \
       HUBPULSE__SERVER__PORT="$port" \
@@ -102,115 +136,200 @@ start_replicas() {
       HUBPULSE__REDIS__URL="redis://127.0.0.1:$HUBPULSE_REDIS_PORT" \
       HUBPULSE__GITHUB__BASE_URL="$github_url" \
       "$BIN/hubpulse-api"
+    started+=("$i")
   done
-  for i in $(seq 1 "$REPLICAS"); do
-    wait_for "api-$i" 30 http_ok "http://127.0.0.1:$(replica_port "$i")/health"
+  for i in "${started[@]}"; do
+    wait_for "api-$i" 60 "$(cat "$RUN/api-$i.pid")" "$LOGS/api-$i.log" \
+      http_ok "http://127.0.0.1:$(replica_port "$i")/health"
     say "api-$i on http://127.0.0.1:$(replica_port "$i") (pid $(cat "$RUN/api-$i.pid"))"
   done
 }
 
-render_nginx() {
-  local servers="" file
-  for file in "$RUN"/api-*.pid; do
-    [ -e "$file" ] || continue
-    local i=${file##*/api-}; i=${i%.pid}
-    servers+="        server 127.0.0.1:$(replica_port "$i") max_fails=1 fail_timeout=2s;"$'\n'
+# Replicas numbered above REPLICAS (a smaller REPLICAS=N make up): out of
+# nginx first, then stopped, so no request is sent to one that is draining.
+retire_extra_replicas() {
+  local i pids=()
+  for i in $(replica_ids); do
+    [ "$i" -gt "$REPLICAS" ] || continue
+    local pid
+    pid=$(live_pid "$RUN/api-$i.pid" hubpulse-api) && pids+=("$pid")
+    rm -f "$RUN/api-$i.pid"
+    say "retiring api-$i"
   done
-  mkdir -p "$NGINX_DIR"
-  awk -v prefix="$NGINX_DIR" -v port="$HUBPULSE_NGINX_PORT" -v servers="$servers" '
-    { gsub("@PREFIX@", prefix); gsub("@PORT@", port) }
-    /@UPSTREAM_SERVERS@/ { printf "%s", servers; next }
-    { print }' "$ROOT/proxy/nginx.conf" >"$NGINX_DIR/nginx.conf"
+  [ ${#pids[@]} -gt 0 ] || return 0
+  if live_pid "$NGINX_DIR/nginx.pid" nginx >/dev/null; then start_nginx; fi
+  terminate 30 "${pids[@]}"
 }
 
-nginx_bin() { command -v nginx || echo /usr/sbin/nginx; }
+render_nginx() {
+  local upstreams="" i
+  for i in $(replica_ids); do
+    live_pid "$RUN/api-$i.pid" hubpulse-api >/dev/null && upstreams+="127.0.0.1:$(replica_port "$i") "
+  done
+  [ -n "$upstreams" ] || die "no API replica is running; nothing for nginx to proxy to"
+  mkdir -p "$NGINX_DIR"
+  NGINX_LISTEN="127.0.0.1:$HUBPULSE_NGINX_PORT" NGINX_PREFIX="$NGINX_DIR" NGINX_UPSTREAMS="$upstreams" \
+    sh "$ROOT/proxy/render.sh" "$ROOT/proxy/nginx.conf" >"$NGINX_DIR/nginx.conf.new"
+  nginx_cmd -t -q -c "$NGINX_DIR/nginx.conf.new" \
+    || die "nginx rejected its configuration ($NGINX_DIR/nginx.conf.new)"
+  mv "$NGINX_DIR/nginx.conf.new" "$NGINX_DIR/nginx.conf"
+}
 
 start_nginx() {
   render_nginx
-  if pid_alive "$NGINX_DIR/nginx.pid"; then
-    "$(nginx_bin)" -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -e "$NGINX_DIR/error.log" -s reload
-    say "nginx reloaded on http://127.0.0.1:$HUBPULSE_NGINX_PORT"
+  if live_pid "$NGINX_DIR/nginx.pid" nginx >/dev/null; then
+    # A reload picks up a changed replica list without dropping connections.
+    nginx_cmd -s reload || die "nginx did not reload; see $NGINX_DIR/error.log"
+    say "nginx on http://127.0.0.1:$HUBPULSE_NGINX_PORT (reloaded)"
     return
   fi
   require_free_port "$HUBPULSE_NGINX_PORT" HUBPULSE_NGINX_PORT
-  "$(nginx_bin)" -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -e "$NGINX_DIR/error.log" -t -q \
-    || die "nginx rejected its configuration ($NGINX_DIR/nginx.conf)"
-  "$(nginx_bin)" -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -e "$NGINX_DIR/error.log"
-  say "nginx on http://127.0.0.1:$HUBPULSE_NGINX_PORT"
+  nginx_cmd 9>&- || die "nginx did not start; see $NGINX_DIR/error.log"
+  wait_for "nginx" 10 "" "$NGINX_DIR/error.log" live_pid "$NGINX_DIR/nginx.pid" nginx
+  say "nginx on http://127.0.0.1:$HUBPULSE_NGINX_PORT (pid $(cat "$NGINX_DIR/nginx.pid"))"
 }
 
+# cron starts only once it is real: its binary built and a schedule present.
 start_cron() {
   [ -x "$BIN/hubpulse-cron" ] && [ -f "$ROOT/cron/schedule.toml" ] || return 0
-  if pid_alive "$RUN/cron.pid"; then
-    say "cron already running"
+  local pid
+  if pid=$(live_pid "$RUN/cron.pid" hubpulse-cron); then
+    say "cron already running (pid $pid)"
     return
   fi
   spawn cron HUBPULSE__CRON__BASE_URL="http://127.0.0.1:$HUBPULSE_NGINX_PORT" \
     HUBPULSE__CRON__SCHEDULE_FILE="$ROOT/cron/schedule.toml" HUBPULSE__LOG__FORMAT=json \
     "$BIN/hubpulse-cron"
-  say "cron (schedule cron/schedule.toml, log $LOGS/cron.log)"
+  sleep 0.3
+  pid=$(live_pid "$RUN/cron.pid" hubpulse-cron) || {
+    tail -n 20 "$LOGS/cron.log" >&2
+    die "cron exited at start-up; see $LOGS/cron.log"
+  }
+  say "cron (pid $pid, schedule cron/schedule.toml)"
+}
+
+# The replicas of a running stack point at GitHub or at the simulator; mixing
+# the two would crawl half from each.
+check_mode() {
+  local wanted=$1 current
+  current=$(cat "$RUN/mode" 2>/dev/null || true)
+  if [ -n "$current" ] && [ "$current" != "$wanted" ]; then
+    local i
+    for i in $(replica_ids); do
+      if live_pid "$RUN/api-$i.pid" hubpulse-api >/dev/null; then
+        die "the stack is running as 'make $current'; run 'make down' before 'make $wanted'"
+      fi
+    done
+  fi
+  echo "$wanted" >"$RUN/mode"
 }
 
 up() {
-  local demo=${1:-}
+  local demo=${1:-} mode=up
+  [ "$demo" = --demo ] && mode=demo
   "$ROOT/scripts/install-deps.sh"
   mkdir -p "$STACK" "$LOGS" "$RUN"
+  # The lock is fd 9; every long-lived child is started with 9>&- so a
+  # daemon never holds it after this script ends.
+  exec 9>"$RUN/lock"
+  flock -n 9 || die "another 'make up/down' is running on this checkout"
+  check_mode "$mode"
   start_postgres
   start_redis
   build
   local github_url=$HUBPULSE__GITHUB__BASE_URL
-  if [ "$demo" = --demo ]; then
+  if [ "$mode" = demo ]; then
     start_sim
     github_url="http://127.0.0.1:$HUBPULSE_SIM_PORT"
   fi
   start_replicas "$github_url"
+  retire_extra_replicas
   start_nginx
-  wait_for "/ready through nginx" 60 http_ok "http://127.0.0.1:$HUBPULSE_NGINX_PORT/ready"
+  wait_for "/ready through nginx" 60 "" "" http_ok "http://127.0.0.1:$HUBPULSE_NGINX_PORT/ready"
   start_cron
-  cat <<TXT
-
-HubPulse is up.
-  API (through nginx)  http://127.0.0.1:$HUBPULSE_NGINX_PORT   e.g. curl -i http://127.0.0.1:$HUBPULSE_NGINX_PORT/ready
-  replicas             $(for i in $(seq 1 "$REPLICAS"); do printf 'api-%s :%s  ' "$i" "$(replica_port "$i")"; done)
-  postgres             127.0.0.1:$HUBPULSE_PG_PORT (db hubpulse, role hubpulse)
-  redis                127.0.0.1:$HUBPULSE_REDIS_PORT
-  docs                 http://127.0.0.1:$HUBPULSE_NGINX_PORT/docs   metrics: /metrics
-$( [ "$demo" = --demo ] && echo "  GitHub simulator     http://127.0.0.1:$HUBPULSE_SIM_PORT" )
-  logs                 $LOGS/ (api-N.log, sim.log, cron.log, redis.log), nginx: $NGINX_DIR/
-  stop                 make down
-TXT
+  local i
+  echo
+  echo "HubPulse is up ($mode)."
+  printf '  %-18s %s\n' \
+    "API (nginx)" "http://127.0.0.1:$HUBPULSE_NGINX_PORT   try: curl -i http://127.0.0.1:$HUBPULSE_NGINX_PORT/ready" \
+    "  docs, metrics" "http://127.0.0.1:$HUBPULSE_NGINX_PORT/docs, /metrics"
+  for i in $(seq 1 "$REPLICAS"); do
+    printf '  %-18s %s\n' "api-$i" "http://127.0.0.1:$(replica_port "$i")  pid $(cat "$RUN/api-$i.pid")  log $LOGS/api-$i.log"
+  done
+  if [ "$mode" = demo ]; then
+    printf '  %-18s %s\n' "GitHub simulator" "http://127.0.0.1:$HUBPULSE_SIM_PORT  pid $(cat "$RUN/sim.pid")  log $LOGS/sim.log"
+  fi
+  if [ -f "$RUN/cron.pid" ]; then
+    printf '  %-18s %s\n' "cron" "pid $(cat "$RUN/cron.pid")  log $LOGS/cron.log"
+  fi
+  printf '  %-18s %s\n' \
+    "postgres" "127.0.0.1:$HUBPULSE_PG_PORT  db hubpulse, role hubpulse  data $(pg_data_path)" \
+    "redis" "127.0.0.1:$HUBPULSE_REDIS_PORT  pid $(cat "$RUN/redis.pid")  log $LOGS/redis.log" \
+    "nginx" "pid $(cat "$NGINX_DIR/nginx.pid")  logs $NGINX_DIR/access.log, error.log" \
+    "follow the logs" "make logs" \
+    "stop" "make down"
 }
 
 down() {
   mkdir -p "$RUN"
-  stop_pidfile "$RUN/cron.pid" cron 10
-  local file
+  exec 9>"$RUN/lock"
+  flock -w 60 9 || die "another 'make up/down' is still running on this checkout"
+  local pid file pids=()
+  if pid=$(live_pid "$RUN/cron.pid" hubpulse-cron); then terminate 10 "$pid"; say "stopped cron"; fi
+  rm -f "$RUN/cron.pid"
+  # Replicas together: each drains its connections and jobs in parallel.
   for file in "$RUN"/api-*.pid; do
     [ -e "$file" ] || continue
-    local name=${file##*/}; stop_pidfile "$file" "${name%.pid}" 30
+    pid=$(live_pid "$file" hubpulse-api) && pids+=("$pid")
   done
-  # TERM is nginx's fast shutdown; it removes its own pid file.
-  stop_pidfile "$NGINX_DIR/nginx.pid" nginx 10
-  stop_pidfile "$RUN/sim.pid" simulator 10
-  if pid_alive "$RUN/redis.pid"; then
-    redis-cli -p "$HUBPULSE_REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
-    stop_pidfile "$RUN/redis.pid" redis 10
+  if [ ${#pids[@]} -gt 0 ]; then terminate 40 "${pids[@]}"; say "stopped ${#pids[@]} API replica(s)"; fi
+  rm -f "$RUN"/api-*.pid
+  # QUIT lets nginx finish the requests in flight; it removes its pid file.
+  if pid=$(live_pid "$NGINX_DIR/nginx.pid" nginx); then
+    kill -QUIT "$pid" 2>/dev/null || true
+    wait_gone 15 "$pid"
+    say "stopped nginx"
   fi
-  local data="$STACK/postgres"
-  if [ -f "$data/postmaster.pid" ] && as_pg "$(pg_bin pg_ctl)" -D "$data" status >/dev/null 2>&1; then
-    as_pg "$(pg_bin pg_ctl)" -D "$data" -m fast -w stop >/dev/null
+  rm -f "$NGINX_DIR/nginx.pid"
+  if pid=$(live_pid "$RUN/sim.pid" hubpulse-sim); then terminate 10 "$pid"; say "stopped the simulator"; fi
+  rm -f "$RUN/sim.pid"
+  if pid=$(live_pid "$RUN/redis.pid" redis-server); then
+    redis-cli -h 127.0.0.1 -p "$HUBPULSE_REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+    terminate 10 "$pid"
+    say "stopped redis"
+  fi
+  rm -f "$RUN/redis.pid" "$RUN/mode"
+  if pg_running; then
+    as_pg "$(pg_bin pg_ctl)" -D "$(pg_data_path)" -m fast -w -t 30 stop >/dev/null \
+      || die "postgres did not stop; see $(pg_data_path)/server.log"
     say "stopped postgres"
   fi
+  # Anything still listening on a stack port is not ours (or was started by
+  # hand); say so rather than leave it unnoticed.
+  local port
+  for port in "$HUBPULSE_PG_PORT" "$HUBPULSE_REDIS_PORT" "$HUBPULSE_NGINX_PORT" "$HUBPULSE_SIM_PORT" \
+    $(for i in $(seq 1 "$REPLICAS"); do replica_port "$i"; done); do
+    if port_in_use "$port"; then warn "port $port is still in use by a process this stack did not start"; fi
+  done
 }
 
 status() {
-  local file
-  for file in "$RUN"/*.pid "$NGINX_DIR/nginx.pid"; do
+  local pid file name
+  show() { printf '%-10s %s\n' "$1" "$2"; }
+  if pg_running; then show postgres "running on 127.0.0.1:$HUBPULSE_PG_PORT"; else show postgres stopped; fi
+  if pid=$(live_pid "$RUN/redis.pid" redis-server); then show redis "running (pid $pid) on 127.0.0.1:$HUBPULSE_REDIS_PORT"; else show redis stopped; fi
+  for file in "$RUN"/api-*.pid "$RUN/sim.pid" "$RUN/cron.pid" "$NGINX_DIR/nginx.pid"; do
     [ -e "$file" ] || continue
-    local name=${file##*/}
-    if pid_alive "$file"; then echo "${name%.pid}: running (pid $(cat "$file"))"; else echo "${name%.pid}: stopped"; fi
+    name=${file##*/}; name=${name%.pid}
+    local program=hubpulse-$name
+    case "$name" in api-*) program=hubpulse-api ;; nginx) program=nginx ;; esac
+    if pid=$(live_pid "$file" "$program"); then show "$name" "running (pid $pid)"; else show "$name" "not running (stale pid file)"; fi
   done
-  if as_pg "$(pg_bin pg_ctl)" -D "$STACK/postgres" status >/dev/null 2>&1; then echo "postgres: running"; else echo "postgres: stopped"; fi
+  if http_ok "http://127.0.0.1:$HUBPULSE_NGINX_PORT/ready"; then
+    show ready "yes (http://127.0.0.1:$HUBPULSE_NGINX_PORT/ready)"
+  else
+    show ready "no"
+  fi
 }
 
 case "${1:-}" in
