@@ -1,5 +1,7 @@
 # Shared by the stack scripts: paths, settings from .env, small helpers.
 # shellcheck shell=bash
+# Its paths and settings are used by the scripts that source it (SC2034).
+# shellcheck disable=SC2034
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -46,14 +48,15 @@ unset _variable
 
 pg_bin() {
   local dir
-  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  dir=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1)
   [ -n "$dir" ] || die "PostgreSQL is not installed: run scripts/install-deps.sh"
   printf '%s/%s' "$dir" "$1"
 }
 
 # PostgreSQL refuses to run as root: run its tools as the postgres user then.
+# From /, since the postgres user may not be allowed into the caller's cwd.
 as_pg() {
-  if is_root; then runuser -u postgres -- "$@"; else "$@"; fi
+  if is_root; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 # Prints the pid recorded in a pid file when that process is alive and is

@@ -2,6 +2,7 @@
 # The local stack without Docker: private PostgreSQL and Redis under .stack/,
 # N API replicas, nginx, cron, and (demo) the GitHub simulator.
 #   scripts/stack.sh up [--demo] | down | status
+# shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 BIN="$ROOT/target/release"
@@ -224,6 +225,22 @@ check_mode() {
   echo "$wanted" >"$RUN/mode"
 }
 
+# Every port a member that is not running yet will need, checked before
+# anything starts, so a conflict never leaves a half-started stack behind.
+preflight_ports() { # mode
+  local i
+  pg_running || require_free_port "$HUBPULSE_PG_PORT" HUBPULSE_PG_PORT
+  live_pid "$RUN/redis.pid" redis-server >/dev/null || require_free_port "$HUBPULSE_REDIS_PORT" HUBPULSE_REDIS_PORT
+  if [ "$1" = demo ]; then
+    live_pid "$RUN/sim.pid" hubpulse-sim >/dev/null || require_free_port "$HUBPULSE_SIM_PORT" HUBPULSE_SIM_PORT
+  fi
+  for i in $(seq 1 "$REPLICAS"); do
+    live_pid "$RUN/api-$i.pid" hubpulse-api >/dev/null \
+      || require_free_port "$(replica_port "$i")" "HUBPULSE_API_BASE_PORT (replica api-$i listens on base+$((i - 1)))"
+  done
+  live_pid "$NGINX_DIR/nginx.pid" nginx >/dev/null || require_free_port "$HUBPULSE_NGINX_PORT" HUBPULSE_NGINX_PORT
+}
+
 up() {
   local demo=${1:-} mode=up
   [ "$demo" = --demo ] && mode=demo
@@ -234,6 +251,7 @@ up() {
   exec 9>"$RUN/lock"
   flock -n 9 || die "another 'make up/down' is running on this checkout"
   check_mode "$mode"
+  preflight_ports "$mode"
   start_postgres
   start_redis
   build
