@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod crawl;
 mod error;
 pub mod queue;
 mod settings;
