@@ -136,6 +136,8 @@ async fn run_workers(state: AppState, shutdown: CancellationToken) {
         kinds::register_all(Registry::new()),
         Arc::new(JobContext {
             store: state.store().clone(),
+            cache: state.cache().clone(),
+            github: state.github().clone(),
         }),
         state.settings().workers.clone(),
         state.replica(),

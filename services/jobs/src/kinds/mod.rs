@@ -1,8 +1,12 @@
 //! The production job kinds, one per file, all registered by `register_all`.
 
-use crate::Registry;
+mod crawl_topic;
 
-/// Registers every production kind that runs with context `C`.
-pub fn register_all<C: Send + Sync + 'static>(registry: Registry<C>) -> Registry<C> {
-    registry
+pub use crawl_topic::CrawlTopic;
+
+use crate::{JobContext, Registry};
+
+/// Registers every production kind.
+pub fn register_all(registry: Registry<JobContext>) -> Registry<JobContext> {
+    registry.register::<CrawlTopic>()
 }

@@ -1,0 +1,438 @@
+//! `crawl_topic`: every repository of a GitHub topic into Postgres, then the
+//! topic's three views rebuilt from Postgres into Redis.
+//!
+//! GitHub's search answers at most 1,000 results per query, so a topic with
+//! more is split into `created:` windows, each halved until it holds at most
+//! 1,000 (a window's size is read from a `per_page=1` probe). Every page and
+//! probe keeps its ETag per token; asked again with `If-None-Match`, an
+//! unchanged page is a 304 that costs no quota and reuses the ids stored with
+//! it. That memory is also what makes a retried or rescheduled run cheap: the
+//! pages an earlier attempt stored come back as 304s.
+//!
+//! Membership is pruned only after a complete walk, against the seen-set the
+//! job keeps under its own id (so retries add to it instead of restarting).
+
+use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+use hubpulse_cache::{View, ViewKind};
+use hubpulse_domain::Topic;
+use hubpulse_domain::wire::{RepoPayload, SearchPage};
+use hubpulse_github::{GithubError, Page, Resource, SearchQuery, Url};
+use hubpulse_store::crawl::PageWrite;
+use hubpulse_store::{RepoOrder, StoreError};
+use serde::{Deserialize, Serialize};
+
+use crate::{Job, JobContext, JobError, JobRun, Outcome};
+
+/// GitHub's cap on the results of one search query.
+const SEARCH_CAP: u64 = 1_000;
+/// Items per cached view.
+const VIEW_ITEMS: i64 = 500;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrawlTopic {
+    pub topic: Topic,
+}
+
+impl Job for CrawlTopic {
+    const KIND: &'static str = "crawl_topic";
+    type Context = JobContext;
+
+    fn dedup_key(&self) -> Option<String> {
+        Some(format!("crawl_topic:{}", self.topic))
+    }
+
+    async fn run(&self, ctx: &JobContext, run: &JobRun) -> Result<Outcome, JobError> {
+        let topic_id = ctx.store.topic_id(&self.topic).await?.ok_or_else(|| {
+            JobError::Permanent(format!(
+                "topic {} is not known: track it first (POST /v1/topics)",
+                self.topic
+            ))
+        })?;
+        ctx.store.start_crawl(topic_id, run.id).await?;
+        let mut crawl = Crawl {
+            ctx,
+            run,
+            topic: &self.topic,
+            topic_id,
+            token_id: ctx.github.token_id().to_owned(),
+            stats: Stats::default(),
+            complete: true,
+            items_done: 0,
+            total: None,
+        };
+        match crawl.walk().await {
+            Ok(()) => {}
+            Err(Stop::Reschedule { at, reason }) => {
+                tracing::info!(topic = %self.topic, run_at = %at, %reason, calls = crawl.stats.github_calls, "crawl paused by a rate limit");
+                return Ok(Outcome::RescheduleAt { at, reason });
+            }
+            Err(Stop::Fail(err)) => return Err(err),
+        }
+        let totals = ctx
+            .store
+            .finish_crawl(topic_id, run.id, crawl.complete)
+            .await?;
+        if !crawl.complete {
+            tracing::warn!(topic = %self.topic, "crawl incomplete: memberships were not pruned");
+        }
+        rebuild_views(ctx, &self.topic).await?;
+        let stats = &crawl.stats;
+        tracing::info!(
+            topic = %self.topic,
+            repositories = totals.seen,
+            removed = totals.removed,
+            github_calls = stats.github_calls,
+            not_modified = stats.not_modified,
+            probes = stats.probes,
+            windows = stats.windows,
+            "crawl finished"
+        );
+        Ok(Outcome::Done(serde_json::json!({
+            "topic": self.topic,
+            "repositories": totals.seen,
+            "github_calls": stats.github_calls,
+            "not_modified": stats.not_modified,
+            "probes": stats.probes,
+            "windows": stats.windows,
+            "removed": totals.removed,
+            "complete": crawl.complete,
+        })))
+    }
+}
+
+/// Why a walk stopped early.
+enum Stop {
+    /// A rate limit or the shared budget: run again at `at`, not a failure.
+    Reschedule {
+        at: DateTime<Utc>,
+        reason: String,
+    },
+    Fail(JobError),
+}
+
+impl From<StoreError> for Stop {
+    fn from(err: StoreError) -> Self {
+        Self::Fail(err.into())
+    }
+}
+
+impl From<GithubError> for Stop {
+    fn from(err: GithubError) -> Self {
+        if let Some(at) = err.reschedule_at() {
+            return Self::Reschedule {
+                at,
+                reason: err.to_string(),
+            };
+        }
+        let message = format!("searching GitHub: {err}");
+        match err {
+            // Another attempt gets the same answer.
+            GithubError::Unauthorized
+            | GithubError::Forbidden { .. }
+            | GithubError::NotFound
+            | GithubError::Gone
+            | GithubError::Unprocessable { .. }
+            | GithubError::Url(_)
+            | GithubError::Config(_) => Self::Fail(JobError::Permanent(message)),
+            _ => Self::Fail(JobError::Retryable(message)),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Stats {
+    /// Requests for pages and probes, 304s included (the client's own
+    /// retries of one request are not counted again).
+    github_calls: u64,
+    not_modified: u64,
+    probes: u64,
+    /// Searches whose pages were walked: 1 for a topic under the cap.
+    windows: u64,
+}
+
+/// An inclusive `created:` range, to the second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Window {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+}
+
+impl Window {
+    /// From before GitHub's launch to the end of the current year: the same
+    /// bounds all year, so the windows, their URLs and their ETags repeat
+    /// from one crawl to the next.
+    fn everything(now: DateTime<Utc>) -> Self {
+        let from = Utc
+            .with_ymd_and_hms(2007, 10, 1, 0, 0, 0)
+            .single()
+            .unwrap_or_default();
+        let to = Utc
+            .with_ymd_and_hms(now.year() + 1, 1, 1, 0, 0, 0)
+            .single()
+            .map_or(now + Duration::days(366), |t| t - Duration::seconds(1));
+        Self { from, to }
+    }
+
+    /// Two halves that cover it without overlap; `None` when one second wide.
+    fn halves(self) -> Option<(Self, Self)> {
+        let span = (self.to - self.from).num_seconds();
+        if span < 1 {
+            return None;
+        }
+        let mid = self.from + Duration::seconds(span / 2);
+        Some((
+            Self {
+                from: self.from,
+                to: mid,
+            },
+            Self {
+                from: mid + Duration::seconds(1),
+                to: self.to,
+            },
+        ))
+    }
+}
+
+/// What walking one search's pages found.
+enum Walked {
+    /// All pages stored; the search held this many.
+    All(u64),
+    /// The first page said the search holds more than the cap: split it.
+    OverCap(u64),
+}
+
+struct Crawl<'a> {
+    ctx: &'a JobContext,
+    run: &'a JobRun,
+    topic: &'a Topic,
+    topic_id: i64,
+    token_id: String,
+    stats: Stats,
+    /// False when something was out of reach (a one-second window over the
+    /// cap, incomplete results): then no membership is pruned.
+    complete: bool,
+    items_done: i64,
+    total: Option<i64>,
+}
+
+impl Crawl<'_> {
+    async fn walk(&mut self) -> Result<(), Stop> {
+        let root = SearchQuery::topic(self.topic.clone());
+        let total = match self.walk_search(&root, true).await? {
+            Walked::All(_) => return Ok(()),
+            Walked::OverCap(total) => total,
+        };
+        // Depth first, older half first: the store sees one window at a time.
+        let mut pending = match Window::everything(Utc::now()).halves() {
+            Some((a, b)) => vec![b, a],
+            None => Vec::new(),
+        };
+        let mut covered = 0u64;
+        while let Some(window) = pending.pop() {
+            let query =
+                SearchQuery::topic(self.topic.clone()).created_between(window.from, window.to);
+            let count = self.probe(&query).await?;
+            if count == 0 {
+                continue;
+            }
+            if count > SEARCH_CAP
+                && let Some((a, b)) = window.halves()
+            {
+                pending.push(b);
+                pending.push(a);
+                continue;
+            }
+            match self.walk_search(&query, window.halves().is_some()).await? {
+                Walked::All(n) => covered += n,
+                // Grown past the cap since the probe.
+                Walked::OverCap(_) => match window.halves() {
+                    Some((a, b)) => {
+                        pending.push(b);
+                        pending.push(a);
+                    }
+                    None => covered += SEARCH_CAP,
+                },
+            }
+        }
+        if covered < total {
+            // Repositories outside every window (or lost to a data change
+            // mid-walk): some were not fetched, so none may be pruned.
+            tracing::warn!(topic = %self.topic, covered, total, "windows cover fewer repositories than the topic holds");
+            self.complete = false;
+        }
+        Ok(())
+    }
+
+    /// Reads a window's size with a `per_page=1` search (or its stored
+    /// count on a 304).
+    async fn probe(&mut self, query: &SearchQuery) -> Result<u64, Stop> {
+        let mut query = query.clone();
+        query.per_page = 1;
+        let url = self.ctx.github.search_repositories_url(&query);
+        let stored = self
+            .ctx
+            .store
+            .stored_page(&self.token_id, url.as_str())
+            .await?;
+        self.stats.github_calls += 1;
+        self.stats.probes += 1;
+        let page = self
+            .ctx
+            .github
+            .get_page::<SearchPage<RepoPayload>>(
+                &url,
+                Resource::Search,
+                stored.as_ref().map(|s| s.etag.as_str()),
+            )
+            .await?;
+        match (page, stored) {
+            (Page::Fresh { body, etag, .. }, _) => {
+                if body.incomplete_results {
+                    self.complete = false;
+                } else if let Some(etag) = etag {
+                    let count = i64::try_from(body.total_count).unwrap_or(i64::MAX);
+                    self.ctx
+                        .store
+                        .save_probe(&self.token_id, url.as_str(), &etag, count)
+                        .await?;
+                }
+                Ok(body.total_count)
+            }
+            (Page::NotModified { .. }, Some(stored)) => {
+                self.stats.not_modified += 1;
+                Ok(u64::try_from(stored.total_count).unwrap_or(0))
+            }
+            (Page::NotModified { .. }, None) => Err(Stop::Fail(JobError::Retryable(
+                "GitHub answered 304 to a request without If-None-Match".into(),
+            ))),
+        }
+    }
+
+    /// Walks every page of one search from its first, following `Link`
+    /// next URLs as given. With `can_split`, stops after the first page when
+    /// the search holds more than the cap.
+    async fn walk_search(&mut self, query: &SearchQuery, can_split: bool) -> Result<Walked, Stop> {
+        let mut url = Some(self.ctx.github.search_repositories_url(query));
+        let mut total = None;
+        let mut first = true;
+        while let Some(page_url) = url.take() {
+            let (count, next) = self.page(&page_url).await?;
+            if first {
+                first = false;
+                if self.total.is_none() {
+                    self.total = Some(i64::try_from(count).unwrap_or(i64::MAX));
+                }
+                if count > SEARCH_CAP && can_split {
+                    return Ok(Walked::OverCap(count));
+                }
+                if count > SEARCH_CAP {
+                    // A one-second window over the cap: take the 1,000 GitHub gives.
+                    self.complete = false;
+                }
+                self.stats.windows += 1;
+                total = Some(count);
+            }
+            self.run.set_progress(self.items_done, self.total).await;
+            url = next;
+        }
+        Ok(Walked::All(total.unwrap_or(0)))
+    }
+
+    /// One page: fetched and stored, or a 304 that reuses what is stored.
+    /// Returns the search's `total_count` and the next page's URL.
+    async fn page(&mut self, url: &Url) -> Result<(u64, Option<Url>), Stop> {
+        let stored = self
+            .ctx
+            .store
+            .stored_page(&self.token_id, url.as_str())
+            .await?;
+        let mut etag = stored.as_ref().map(|s| s.etag.clone());
+        loop {
+            self.stats.github_calls += 1;
+            let page = self
+                .ctx
+                .github
+                .get_page::<SearchPage<RepoPayload>>(url, Resource::Search, etag.as_deref())
+                .await?;
+            match page {
+                Page::Fresh {
+                    body, etag, next, ..
+                } => {
+                    if body.incomplete_results {
+                        self.complete = false;
+                    }
+                    let next_text = next.as_ref().map(Url::as_str);
+                    let ids = self
+                        .ctx
+                        .store
+                        .store_search_page(&PageWrite {
+                            job_id: self.run.id,
+                            topic_id: self.topic_id,
+                            token_id: &self.token_id,
+                            url: url.as_str(),
+                            // An incomplete page must not be reused as if whole.
+                            etag: etag.as_deref().filter(|_| !body.incomplete_results),
+                            total_count: i64::try_from(body.total_count).unwrap_or(i64::MAX),
+                            next_url: next_text,
+                            repos: &body.items,
+                        })
+                        .await?;
+                    self.items_done += ids.len() as i64;
+                    return Ok((body.total_count, next));
+                }
+                Page::NotModified { .. } => {
+                    self.stats.not_modified += 1;
+                    let Some(stored) = stored.as_ref() else {
+                        return Err(Stop::Fail(JobError::Retryable(
+                            "GitHub answered 304 to a request without If-None-Match".into(),
+                        )));
+                    };
+                    let next = match stored.next_url.as_deref().map(Url::parse) {
+                        None => Some(None),
+                        Some(Ok(next)) => Some(Some(next)),
+                        Some(Err(_)) => None,
+                    };
+                    let found = self
+                        .ctx
+                        .store
+                        .reuse_search_page(self.run.id, self.topic_id, &stored.repository_ids)
+                        .await?;
+                    match next {
+                        Some(next) if found == stored.repository_ids.len() => {
+                            self.items_done += found as i64;
+                            return Ok((u64::try_from(stored.total_count).unwrap_or(0), next));
+                        }
+                        // The memory no longer matches the database: ask again in full.
+                        _ => {
+                            tracing::info!("stored page is stale; fetching it again");
+                            etag = None;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Rebuilds the topic's three views from Postgres and publishes them. Redis
+/// down is logged, not a failure: the API reads from Postgres then.
+async fn rebuild_views(ctx: &JobContext, topic: &Topic) -> Result<(), JobError> {
+    for (kind, order) in [
+        (ViewKind::ByName, RepoOrder::FullName),
+        (ViewKind::Popularity, RepoOrder::Stars),
+        (ViewKind::Activity, RepoOrder::Pushed),
+    ] {
+        let items = ctx.store.view_items(topic, order, VIEW_ITEMS).await?;
+        let view = View::from_items(&items).map_err(|e| {
+            JobError::Permanent(format!("building the {} view: {e}", kind.as_str()))
+        })?;
+        if !ctx.cache.is_connected() {
+            tracing::warn!(%topic, view = kind.as_str(), "redis is not connected; view not published");
+            continue;
+        }
+        if let Err(err) = ctx.cache.put_view(topic, kind, &view).await {
+            tracing::warn!(%topic, view = kind.as_str(), error = %err, "could not publish a view");
+        }
+    }
+    Ok(())
+}
