@@ -5,9 +5,6 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-STACK="$ROOT/.stack"
-LOGS="$STACK/logs"
-RUN="$STACK/run"
 
 # .env gives defaults; whatever the caller already exported wins, so
 # `REPLICAS=3 make up` needs no edit. Quotes around a value are dropped the
@@ -29,6 +26,13 @@ load_env() {
   done < "$ROOT/.env"
 }
 load_env
+
+# A second stack (the fault suite, the benchmark) runs beside the first with
+# its own directory and ports.
+STACK=${HUBPULSE_STACK_DIR:-$ROOT/.stack}
+case "$STACK" in /*) ;; *) STACK="$ROOT/$STACK" ;; esac
+LOGS="$STACK/logs"
+RUN="$STACK/run"
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
