@@ -3,7 +3,9 @@
 mod app;
 mod db;
 mod servers;
+mod sim;
 
 pub use app::{ADMIN_TOKEN, TestApp, test_settings};
 pub use db::{TestDb, TestRedis};
 pub use servers::{PrivatePostgres, private_postgres};
+pub use sim::TestSim;

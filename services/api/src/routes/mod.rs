@@ -1,5 +1,6 @@
 mod docs;
 mod health;
+mod maintenance;
 mod tasks;
 mod topics;
 mod views;
@@ -22,6 +23,7 @@ use crate::state::AppState;
         (name = "operations", description = "Liveness, readiness, metrics and this document"),
         (name = "topics", description = "Repositories of GitHub topics, served from the cache"),
         (name = "tasks", description = "Background jobs"),
+        (name = "maintenance", description = "What cron calls: migrations, crawls and cache refreshes"),
     )
 )]
 struct ApiDoc;
@@ -55,6 +57,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(topics::list, topics::track))
         .routes(routes!(topics::untrack))
         .routes(routes!(tasks::show))
+        .routes(routes!(maintenance::bootstrap_db))
+        .routes(routes!(maintenance::update_cache))
 }
 
 pub use docs::OpenApiDocument;

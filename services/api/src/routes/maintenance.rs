@@ -1,0 +1,89 @@
+//! What cron calls: `/bootstrap_db` and `/update_cache`. Both answer at once
+//! with the ids of the jobs that do the work; a job that is already queued or
+//! running for a topic is answered with its id, never queued twice.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use hubpulse_domain::Topic;
+use hubpulse_jobs::kinds::CrawlTopic;
+use hubpulse_jobs::{Job, enqueue};
+use hubpulse_store::queue::Enqueued;
+use serde::Serialize;
+
+use crate::auth::Admin;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct QueuedJobs {
+    /// One per tracked topic, in topic order.
+    jobs: Vec<QueuedJob>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct QueuedJob {
+    /// Follow it at `GET /v1/tasks/{id}`.
+    id: i64,
+    #[schema(example = "crawl_topic")]
+    kind: &'static str,
+    #[schema(value_type = String, example = "kubernetes")]
+    topic: Topic,
+    /// False when a job for the topic was already queued or running: its id
+    /// is the one answered.
+    new: bool,
+}
+
+/// Applies pending migrations and queues a full crawl of every tracked topic.
+#[utoipa::path(method(get, post), path = "/bootstrap_db", tag = "maintenance",
+    security(("admin_token" = [])),
+    responses(
+        (status = 202, description = "Crawls queued (or already queued)", body = QueuedJobs),
+        (status = 401, description = "No or wrong admin token", body = crate::error::ErrorBody),
+        (status = 503, description = "Postgres is unavailable", body = crate::error::ErrorBody),
+    ))]
+pub async fn bootstrap_db(
+    _: Admin,
+    State(state): State<AppState>,
+) -> Result<(StatusCode, Json<QueuedJobs>), ApiError> {
+    state.store().migrate().await?;
+    crawl_every_tracked_topic(&state).await
+}
+
+/// Queues a refresh of every tracked topic: each unchanged search page costs
+/// a free 304, and the views are rebuilt when the crawl ends.
+#[utoipa::path(method(get, post), path = "/update_cache", tag = "maintenance",
+    security(("admin_token" = [])),
+    responses(
+        (status = 202, description = "Refreshes queued (or already queued)", body = QueuedJobs),
+        (status = 401, description = "No or wrong admin token", body = crate::error::ErrorBody),
+        (status = 503, description = "Postgres is unavailable", body = crate::error::ErrorBody),
+    ))]
+pub async fn update_cache(
+    _: Admin,
+    State(state): State<AppState>,
+) -> Result<(StatusCode, Json<QueuedJobs>), ApiError> {
+    crawl_every_tracked_topic(&state).await
+}
+
+/// A refresh is a full crawl: the ETag memory is what makes it cheap, so the
+/// two calls share one job kind and one dedup key per topic.
+async fn crawl_every_tracked_topic(
+    state: &AppState,
+) -> Result<(StatusCode, Json<QueuedJobs>), ApiError> {
+    let topics = state.store().tracked_topics().await?;
+    let mut jobs = Vec::with_capacity(topics.len());
+    for tracked in topics {
+        let job = CrawlTopic {
+            topic: tracked.name,
+        };
+        let enqueued = enqueue(state.store(), &job).await?;
+        jobs.push(QueuedJob {
+            id: enqueued.id(),
+            kind: CrawlTopic::KIND,
+            topic: job.topic,
+            new: matches!(enqueued, Enqueued::New(_)),
+        });
+    }
+    Ok((StatusCode::ACCEPTED, Json(QueuedJobs { jobs })))
+}

@@ -1,0 +1,173 @@
+//! `/bootstrap_db` and `/update_cache` over HTTP: the admin token, the job
+//! ids, and a crawl queued through them that ends in the three views.
+
+use std::time::{Duration, Instant};
+
+use hubpulse_domain::Topic;
+use hubpulse_testkit::{ADMIN_TOKEN, TestApp, TestSim};
+use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
+use serde_json::Value;
+
+const ROUTES: [&str; 2] = ["/bootstrap_db", "/update_cache"];
+
+fn topics(names: &[&str]) -> Vec<Topic> {
+    names.iter().map(|n| Topic::parse(n).unwrap()).collect()
+}
+
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut request = app.client.request(method, app.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let reply = request.send().await.unwrap();
+    let status = reply.status();
+    (status, reply.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn maintenance_calls_without_the_admin_token_are_401_json() {
+    let app = TestApp::spawn_with(|s| s.workers.count = 0).await;
+    for path in ROUTES {
+        for method in [Method::GET, Method::POST] {
+            for token in [None, Some("wrong-token"), Some("")] {
+                let (status, body) = call(&app, method.clone(), path, token).await;
+                assert_eq!(
+                    status,
+                    StatusCode::UNAUTHORIZED,
+                    "{method} {path} {token:?}"
+                );
+                assert_eq!(body["error"]["code"], "unauthorized", "{body}");
+                assert!(!body.to_string().contains(ADMIN_TOKEN));
+            }
+        }
+    }
+    let queued: i64 = app
+        .db
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM jobs", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(queued, 0, "a refused call queued nothing");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn both_calls_answer_202_with_one_job_per_topic_and_the_same_ids_while_queued() {
+    // No workers: the jobs stay queued, as they would behind a long crawl.
+    let app = TestApp::spawn_with(|s| {
+        s.workers.count = 0;
+        s.topics.tracked = topics(&["kubernetes", "rust"]);
+    })
+    .await;
+    let (status, first) = call(&app, Method::POST, "/bootstrap_db", Some(ADMIN_TOKEN)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{first}");
+    let jobs = first["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 2, "{first}");
+    let mut topics_seen: Vec<&str> = jobs.iter().map(|j| j["topic"].as_str().unwrap()).collect();
+    topics_seen.sort();
+    assert_eq!(topics_seen, ["kubernetes", "rust"]);
+    for job in jobs {
+        assert_eq!(job["kind"], "crawl_topic");
+        assert!(job["id"].as_i64().unwrap() > 0);
+        assert_eq!(job["new"], true);
+    }
+    let ids = |body: &Value| -> Vec<i64> {
+        body["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["id"].as_i64().unwrap())
+            .collect()
+    };
+    for (method, path) in [
+        (Method::GET, "/update_cache"),
+        (Method::POST, "/update_cache"),
+        (Method::GET, "/bootstrap_db"),
+    ] {
+        let (status, again) = call(&app, method.clone(), path, Some(ADMIN_TOKEN)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{method} {path}: {again}");
+        assert_eq!(ids(&again), ids(&first), "{method} {path}");
+        assert!(
+            again["jobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|j| j["new"] == false)
+        );
+    }
+    let task: Value = app
+        .get(&format!("/v1/tasks/{}", ids(&first)[0]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(task["status"], "queued", "{task}");
+    assert_eq!(task["kind"], "crawl_topic", "{task}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn update_cache_crawls_every_tracked_topic_into_its_views() {
+    let sim = TestSim::roomy().await;
+    let app = TestApp::spawn_with(|s| {
+        s.topics.tracked = topics(&["rust", "tiny"]);
+        s.github.base_url = sim.url.clone();
+        s.github.token = SecretString::from("ghp_maintenanceTestToken0000000000000000");
+    })
+    .await;
+    let (status, body) = call(&app, Method::POST, "/update_cache", Some(ADMIN_TOKEN)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    for job in body["jobs"].as_array().unwrap() {
+        let task = wait_for_job(&app, job["id"].as_i64().unwrap()).await;
+        assert_eq!(task["status"], "succeeded", "{task}");
+    }
+    let sizes = sim.stats().await["topics"].clone();
+    for topic in ["rust", "tiny"] {
+        let expected = sizes[topic].as_u64().unwrap().min(500) as usize;
+        let popular: Value = app
+            .get(&format!("/api/popularity/{topic}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let items = popular.as_array().unwrap();
+        assert_eq!(items.len(), expected, "{topic}");
+        for pair in items.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            let (sa, sb) = (
+                a["stargazers_count"].as_i64().unwrap(),
+                b["stargazers_count"].as_i64().unwrap(),
+            );
+            assert!(
+                sa > sb || (sa == sb && a["id"].as_i64() < b["id"].as_i64()),
+                "{topic}: stars descending, ties by id: {a} then {b}"
+            );
+        }
+    }
+    app.shutdown().await;
+}
+
+async fn wait_for_job(app: &TestApp, id: i64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let task: Value = app
+            .get(&format!("/v1/tasks/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if task["status"] == "succeeded" || task["status"] == "failed" || Instant::now() > deadline
+        {
+            return task;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
