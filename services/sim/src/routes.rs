@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use hubpulse_domain::wire::{RateLimitResource, RepoPayload, SearchPage};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -37,7 +37,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/_sim/stats", get(stats))
         .route("/_sim/reset", post(reset))
         .route("/_sim/topics/{name}/touch", post(touch))
-        .route("/_sim/topics/{name}", put(resize))
+        .route("/_sim/topics/{name}", get(members).put(resize))
         .with_state(state)
 }
 
@@ -407,9 +407,36 @@ async fn resize(
         );
     }
     let mut data = state.data.write().unwrap_or_else(|p| p.into_inner());
-    data.grow(&name, body.size, state.settings.seed);
+    let have = data.topics.get(&name).map_or(0, Vec::len);
+    if body.size < have {
+        // The last-added members leave, as repositories dropping a topic on
+        // GitHub do; each one's own `topics` list forgets it too.
+        let left = data
+            .topics
+            .get_mut(&name)
+            .map(|members| members.split_off(body.size))
+            .unwrap_or_default();
+        for i in left {
+            data.repos[i].topics.retain(|t| *t != name);
+        }
+        data.generation += 1;
+    } else {
+        data.grow(&name, body.size, state.settings.seed);
+    }
     let size = data.topics.get(&name).map_or(0, Vec::len);
     Json(json!({ "topic": name, "size": size })).into_response()
+}
+
+/// Every repository a topic holds, in the order they joined it: what a
+/// test compares a complete crawl against.
+async fn members(State(state): State<Arc<SimState>>, Path(name): Path<String>) -> Response {
+    let data = state.data.read().unwrap_or_else(|p| p.into_inner());
+    let Some(members) = data.topics.get(&name) else {
+        return github_error(StatusCode::NOT_FOUND, "no such topic in the simulator");
+    };
+    let repositories: Vec<&RepoPayload> = members.iter().map(|&i| &data.repos[i]).collect();
+    Json(json!({ "topic": name, "size": members.len(), "repositories": repositories }))
+        .into_response()
 }
 
 #[cfg(test)]

@@ -589,3 +589,63 @@ async fn nullable_fields_are_null_for_a_share_of_repositories() {
     assert!(items[0]["owner"]["login"].is_string());
     assert!(chrono::DateTime::parse_from_rfc3339(items[0]["created_at"].as_str().unwrap()).is_ok());
 }
+
+/// Every id a topic's `GET /_sim/topics/{name}` lists, and every id its
+/// search reaches (under the cap, so one walk of the pages gets them all).
+async fn listed_and_searched(sim: &Sim, topic: &str) -> (HashSet<i64>, HashSet<i64>) {
+    let listed: Value = sim
+        .get(&format!("/_sim/topics/{topic}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let repos = listed["repositories"].as_array().unwrap();
+    assert_eq!(listed["size"].as_u64().unwrap() as usize, repos.len());
+    let listed = repos.iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    let mut searched = HashSet::new();
+    let mut next = Some(format!(
+        "{}/search/repositories?q=topic:{topic}&per_page=100",
+        sim.base
+    ));
+    while let Some(url) = next.take() {
+        let resp = sim.client.get(&url).send().await.unwrap();
+        next = next_link(&resp);
+        let page: SearchPage<RepoPayload> = resp.json().await.unwrap();
+        searched.extend(page.items.iter().map(|r| r.id));
+    }
+    (listed, searched)
+}
+
+#[tokio::test]
+async fn a_topic_lists_its_members_and_shrinks_when_resized_smaller() {
+    let sim = start(|_| {}).await;
+    let (before, searched) = listed_and_searched(&sim, "rust").await;
+    // 250 of its own and a share of the other topics' repositories.
+    assert!(before.len() > 250, "{}", before.len());
+    assert_eq!(before, searched, "the list is what the search finds");
+
+    let resize = |size: usize| {
+        sim.client
+            .put(format!("{}/_sim/topics/rust", sim.base))
+            .json(&serde_json::json!({ "size": size }))
+            .send()
+    };
+    let resp = resize(240).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.json::<Value>().await.unwrap()["size"], 240);
+    let (after, searched) = listed_and_searched(&sim, "rust").await;
+    assert_eq!(after.len(), 240);
+    assert!(after.is_subset(&before));
+    assert_eq!(after, searched, "the ten that left are not found either");
+
+    // Growing again adds new repositories, not the ones that left.
+    resize(245).await.unwrap();
+    let (grown, _) = listed_and_searched(&sim, "rust").await;
+    assert_eq!(grown.len(), 245);
+    assert!(after.is_subset(&grown));
+    assert!(grown.difference(&after).all(|id| !before.contains(id)));
+    assert_eq!(
+        sim.get("/_sim/topics/no-such-topic").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
