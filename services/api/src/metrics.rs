@@ -1,5 +1,5 @@
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Every metric the API exports, registered once at start-up.
@@ -15,6 +15,8 @@ pub struct Metrics {
     pub job_duration: HistogramVec,
     /// View reads by the tier that answered: process, redis or postgres.
     pub view_reads: IntCounterVec,
+    /// Live jobs by kind and status, read from Postgres at each scrape.
+    pub queue_depth: IntGaugeVec,
 }
 
 impl Metrics {
@@ -63,8 +65,17 @@ impl Metrics {
             &["tier"],
         )
         .expect("static metric definition is valid");
+        let queue_depth = IntGaugeVec::new(
+            Opts::new(
+                "job_queue_depth",
+                "Jobs queued, running or rescheduled, by kind and status",
+            ),
+            &["kind", "status"],
+        )
+        .expect("static metric definition is valid");
         for collector in [
             Box::new(job_attempts.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(queue_depth.clone()),
             Box::new(job_duration.clone()),
             Box::new(view_reads.clone()),
         ] {
@@ -83,11 +94,23 @@ impl Metrics {
             job_attempts,
             job_duration,
             view_reads,
+            queue_depth,
         }
     }
 
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// Replaces the queue-depth gauges with a fresh count; kinds and statuses
+    /// absent from it drop to nothing rather than keep a stale value.
+    pub fn set_queue_depth(&self, depth: &[(String, String, i64)]) {
+        self.queue_depth.reset();
+        for (kind, status, count) in depth {
+            self.queue_depth
+                .with_label_values(&[kind.as_str(), status.as_str()])
+                .set(*count);
+        }
     }
 
     /// The Prometheus text exposition of every registered metric.

@@ -111,6 +111,14 @@ async fn both_calls_answer_202_with_one_job_per_topic_and_the_same_ids_while_que
         .unwrap();
     assert_eq!(task["status"], "queued", "{task}");
     assert_eq!(task["kind"], "crawl_topic", "{task}");
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.lines().any(|l| l.starts_with("hubpulse_job_queue_depth{")
+            && l.contains(r#"kind="crawl_topic""#)
+            && l.contains(r#"status="queued""#)
+            && l.ends_with(" 2")),
+        "queue depth missing from /metrics:\n{metrics}"
+    );
     app.shutdown().await;
 }
 
@@ -128,6 +136,15 @@ async fn update_cache_crawls_every_tracked_topic_into_its_views() {
     for job in body["jobs"].as_array().unwrap() {
         let task = wait_for_job(&app, job["id"].as_i64().unwrap()).await;
         assert_eq!(task["status"], "succeeded", "{task}");
+    }
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    for expected in [
+        r#"hubpulse_github_calls_total{endpoint="search/repositories",status="200""#,
+        r#"hubpulse_github_rate_limit_remaining{"#,
+        r#"hubpulse_job_attempts_total{kind="crawl_topic""#,
+        r#"hubpulse_job_duration_seconds_count{kind="crawl_topic""#,
+    ] {
+        assert!(metrics.contains(expected), "{expected} missing:\n{metrics}");
     }
     let sizes = sim.stats().await["topics"].clone();
     for topic in ["rust", "tiny"] {

@@ -411,6 +411,24 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Live jobs by kind and status (queued, running, rescheduled): the
+    /// queue's depth, for /metrics. Finished jobs are history, not depth.
+    pub async fn queue_depth(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let conn = self.conn().await?;
+        let rows = conn
+            .query(
+                "SELECT kind, status::text, count(*) FROM jobs \
+                 WHERE status IN ('queued', 'running', 'rescheduled') \
+                 GROUP BY kind, status",
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get(0), row.get(1), row.get(2)))
+            .collect())
+    }
+
     pub async fn job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError> {
         let conn = self.conn().await?;
         let row = conn

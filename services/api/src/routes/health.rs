@@ -11,6 +11,7 @@ use crate::state::AppState;
 
 /// Readiness checks that take longer than this count as down: a probe must not hang.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+const QUEUE_DEPTH_TIMEOUT: Duration = Duration::from_millis(300);
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
@@ -117,6 +118,18 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    // A scrape must answer while Postgres is down: the depth is then left out.
+    match tokio::time::timeout(QUEUE_DEPTH_TIMEOUT, state.store().queue_depth()).await {
+        Ok(Ok(depth)) => state.metrics().set_queue_depth(&depth),
+        Ok(Err(err)) => {
+            tracing::debug!(error = %err, "queue depth not available");
+            state.metrics().set_queue_depth(&[]);
+        }
+        Err(_) => {
+            tracing::debug!("queue depth timed out");
+            state.metrics().set_queue_depth(&[]);
+        }
+    }
     let body = state
         .metrics()
         .render()
