@@ -15,6 +15,7 @@ command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v curl >/dev/null 2>&1 || missing+=(curl ca-certificates)
+command -v jq >/dev/null 2>&1 || missing+=(jq)
 command -v ss >/dev/null 2>&1 || missing+=(iproute2)
 command -v flock >/dev/null 2>&1 || command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
 

@@ -110,15 +110,29 @@ start_sim() {
     return
   fi
   require_free_port "$port" HUBPULSE_SIM_PORT
+  # GitHub's own search quota is 30 a minute: the demo's crawls would spend
+  # most of their time rescheduled. HUBPULSE_SIM_SEARCH_QUOTA=30 shows that.
   spawn sim HUBPULSE__SIM__HOST=127.0.0.1 HUBPULSE__SIM__PORT="$port" HUBPULSE__LOG__FORMAT=json \
+    HUBPULSE__SIM__LIMITS__SEARCH_AUTHENTICATED="$HUBPULSE_SIM_SEARCH_QUOTA" \
     "$BIN/hubpulse-sim"
   wait_for "the simulator" 30 "$(cat "$RUN/sim.pid")" "$LOGS/sim.log" \
     http_ok "http://127.0.0.1:$port/rate_limit"
   say "GitHub simulator on http://127.0.0.1:$port (pid $(cat "$RUN/sim.pid"))"
 }
 
+# What a replica gets beyond the common settings, by the stack's mode: in the
+# demo, the simulator's topics (one past the 1,000-result cap) and a token so
+# the crawls run at the authenticated quota.
+replica_env() {
+  if [ "$(cat "$RUN/mode" 2>/dev/null)" = demo ]; then
+    printf '%s\n' "HUBPULSE__TOPICS__TRACKED=$HUBPULSE_DEMO_TOPICS" \
+      "HUBPULSE__GITHUB__TOKEN=${HUBPULSE__GITHUB__TOKEN:-ghp_demo0000000000000000000000000000000}"
+  fi
+}
+
 start_replicas() {
-  local github_url=$1 i port pid
+  local github_url=$1 i port pid extra_env=()
+  mapfile -t extra_env < <(replica_env)
   [ -x "$BIN/hubpulse-api" ] || die "$BIN/hubpulse-api is missing; the release build did not produce it"
   local started=()
   for i in $(seq 1 "$REPLICAS"); do
@@ -136,6 +150,7 @@ start_replicas() {
       HUBPULSE__DATABASE__URL="postgres://hubpulse:$HUBPULSE_DB_PASSWORD@127.0.0.1:$HUBPULSE_PG_PORT/hubpulse" \
       HUBPULSE__REDIS__URL="redis://127.0.0.1:$HUBPULSE_REDIS_PORT" \
       HUBPULSE__GITHUB__BASE_URL="$github_url" \
+      "${extra_env[@]}" \
       "$BIN/hubpulse-api"
     started+=("$i")
   done
@@ -286,6 +301,46 @@ up() {
     "nginx" "pid $(cat "$NGINX_DIR/nginx.pid")  logs $NGINX_DIR/access.log, error.log" \
     "follow the logs" "make logs" \
     "stop" "make down"
+  if [ "$mode" = demo ]; then demo_crawl; fi
+}
+
+nginx_url() { printf 'http://127.0.0.1:%s%s' "$HUBPULSE_NGINX_PORT" "$1"; }
+
+# cron's bootstrap queued a crawl per topic; /update_cache answers with the
+# same job ids while they run, and /v1/tasks/{id} shows their progress.
+demo_crawl() {
+  local auth="Authorization: Bearer $HUBPULSE__ADMIN__TOKEN" reply ids id task status deadline
+  echo
+  say "crawling the simulator's topics: $HUBPULSE_DEMO_TOPICS"
+  reply=$(curl -fsS -X POST -H "$auth" "$(nginx_url /update_cache)") \
+    || die "/update_cache failed; see $LOGS/api-1.log"
+  ids=$(jq -r '.jobs[].id' <<<"$reply")
+  deadline=$((SECONDS + ${HUBPULSE_DEMO_TIMEOUT_SECS:-600}))
+  for id in $ids; do
+    while :; do
+      task=$(curl -fsS "$(nginx_url "/v1/tasks/$id")") || task='{}'
+      status=$(jq -r '.status // "unknown"' <<<"$task")
+      case "$status" in
+        succeeded) break ;;
+        failed) die "crawl job $id failed: $(jq -c '.last_error' <<<"$task")" ;;
+      esac
+      [ "$SECONDS" -lt "$deadline" ] || die "crawl job $id still $status after ${HUBPULSE_DEMO_TIMEOUT_SECS:-600} s"
+      printf '  job %s: %s %s\r' "$id" "$status" "$(jq -r '"\(.progress_done // 0)/\(.progress_total // "?")"' <<<"$task")"
+      sleep 1
+    done
+    jq -r '"  job \(.id) \(.result.topic): \(.result.repositories) repositories, \(.result.github_calls) GitHub calls (\(.result.not_modified) answered 304, \(.result.probes) window probes, \(.result.windows) windows), attempts \(.attempts)"' <<<"$task"
+  done
+  echo
+  echo "Try (through nginx; each view also answers ?limit=N, gzip/br and If-None-Match):"
+  local topic
+  for topic in ${HUBPULSE_DEMO_TOPICS//,/ }; do
+    printf '  curl -s %s | jq length\n' "$(nginx_url "/api/popularity/$topic")"
+    printf '  curl -s "%s" | jq .\n' "$(nginx_url "/api/activity/$topic?limit=3")"
+    printf '  curl -s -i %s -H "Accept-Encoding: br" -o /dev/null -D -\n' "$(nginx_url "/api/$topic")"
+  done
+  # shellcheck disable=SC2016 # printed for the reader's shell to expand
+  printf '  curl -s -X POST -H "Authorization: Bearer %s" %s | jq .\n' '$HUBPULSE__ADMIN__TOKEN' "$(nginx_url /update_cache)"
+  printf '  curl -s %s | jq .topics\n' "$(nginx_url /v1/topics)"
 }
 
 down() {
