@@ -3,6 +3,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
@@ -27,17 +28,66 @@ impl FromRequestParts<AppState> for Admin {
             .headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(bearer_credentials)
             .ok_or_else(|| {
                 ApiError::Unauthorized("needs Authorization: Bearer <admin token>".into())
             })?;
-        // Constant time: how much of a guess matched must not show in the timing.
-        if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+        if token_matches(presented, expected) {
             Ok(Admin)
         } else {
             Err(ApiError::Unauthorized(
                 "the admin token is not valid".into(),
             ))
+        }
+    }
+}
+
+/// What follows `Bearer` and its spaces; the scheme is case-insensitive
+/// (RFC 9110 §11.1), the token is not.
+fn bearer_credentials(header: &str) -> Option<&str> {
+    let (scheme, credentials) = header.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| credentials.trim_start_matches(' '))
+}
+
+/// Compares digests, not the tokens: both are 32 bytes whatever was sent,
+/// and the comparison is constant-time, so neither how much of a guess
+/// matched nor whether its length was right shows in the timing (`ct_eq` on
+/// the raw slices returns early when their lengths differ).
+fn token_matches(presented: &str, expected: &str) -> bool {
+    let presented = Sha256::digest(presented.as_bytes());
+    let expected = Sha256::digest(expected.as_bytes());
+    bool::from(presented.as_slice().ct_eq(expected.as_slice()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_exact_token_matches() {
+        assert!(token_matches("s3cret-token", "s3cret-token"));
+        for wrong in [
+            "",
+            "s3cret-toke",
+            "s3cret-token ",
+            "S3CRET-TOKEN",
+            "s3cret-tokenx",
+        ] {
+            assert!(!token_matches(wrong, "s3cret-token"), "{wrong:?}");
+        }
+    }
+
+    #[test]
+    fn the_scheme_is_case_insensitive_and_the_credentials_are_kept_whole() {
+        assert_eq!(bearer_credentials("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_credentials("bearer abc"), Some("abc"));
+        assert_eq!(bearer_credentials("BEARER   abc"), Some("abc"));
+        assert_eq!(bearer_credentials("Bearer abc def"), Some("abc def"));
+        assert_eq!(bearer_credentials("Bearer "), Some(""));
+        for refused in ["Bearer", "Basic abc", "Bearerabc", "abc", ""] {
+            assert_eq!(bearer_credentials(refused), None, "{refused:?}");
         }
     }
 }
