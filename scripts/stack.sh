@@ -325,9 +325,10 @@ demo_crawl() {
         failed) die "crawl job $id failed: $(jq -c '.last_error' <<<"$task")" ;;
       esac
       [ "$SECONDS" -lt "$deadline" ] || die "crawl job $id still $status after ${HUBPULSE_DEMO_TIMEOUT_SECS:-600} s"
-      printf '  job %s: %s %s\r' "$id" "$status" "$(jq -r '"\(.progress_done // 0)/\(.progress_total // "?")"' <<<"$task")"
+      [ -t 1 ] && printf '  job %s: %s %s\r' "$id" "$status" "$(jq -r '"\(.progress_done // 0)/\(.progress_total // "?")"' <<<"$task")"
       sleep 1
     done
+    [ -t 1 ] && printf '\r\033[K'
     jq -r '"  job \(.id) \(.result.topic): \(.result.repositories) repositories, \(.result.github_calls) GitHub calls (\(.result.not_modified) answered 304, \(.result.probes) window probes, \(.result.windows) windows), attempts \(.attempts)"' <<<"$task"
   done
   echo
