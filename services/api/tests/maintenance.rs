@@ -113,10 +113,12 @@ async fn both_calls_answer_202_with_one_job_per_topic_and_the_same_ids_while_que
     assert_eq!(task["kind"], "crawl_topic", "{task}");
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
-        metrics.lines().any(|l| l.starts_with("hubpulse_job_queue_depth{")
-            && l.contains(r#"kind="crawl_topic""#)
-            && l.contains(r#"status="queued""#)
-            && l.ends_with(" 2")),
+        metrics
+            .lines()
+            .any(|l| l.starts_with("hubpulse_job_queue_depth{")
+                && l.contains(r#"kind="crawl_topic""#)
+                && l.contains(r#"status="queued""#)
+                && l.ends_with(" 2")),
         "queue depth missing from /metrics:\n{metrics}"
     );
     app.shutdown().await;
