@@ -1,0 +1,1 @@
+//! The helpers of `make bench` (binary `hubpulse-bench`).

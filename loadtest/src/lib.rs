@@ -1,0 +1,9 @@
+#![doc = include_str!("../README.md")]
+
+pub mod bench;
+mod plan;
+mod summary;
+mod transactions;
+
+pub use plan::{Plan, RedisTarget, Scenario, run};
+pub use summary::{Latency, Summary};
