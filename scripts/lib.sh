@@ -139,8 +139,12 @@ terminate() { # seconds, pids...
 pg_data_dir() {
   local dir="$STACK/postgres"
   if is_root && ! runuser -u postgres -- test -x "$STACK" 2>/dev/null; then
-    local outside
-    outside="/var/tmp/hubpulse-$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)/postgres"
+    # Keyed by the stack directory, so a second stack of the same checkout
+    # (.stack-faults, .stack-bench) never shares the first one's data; the
+    # default stack keeps the key it always had.
+    local outside key=$STACK
+    [ "$STACK" = "$ROOT/.stack" ] && key=$ROOT
+    outside="/var/tmp/hubpulse-$(printf '%s' "$key" | sha256sum | cut -c1-12)/postgres"
     mkdir -p "$(dirname "$outside")"
     chmod 755 "$(dirname "$outside")"
     if [ ! -L "$dir" ]; then
