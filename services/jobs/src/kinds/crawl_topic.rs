@@ -316,13 +316,15 @@ impl Crawl<'_> {
         let mut total = None;
         let mut first = true;
         while let Some(page_url) = url.take() {
-            let (count, next) = self.page(&page_url).await?;
+            let (count, next, stored) = self.page(&page_url).await?;
             if first {
                 first = false;
                 if self.total.is_none() {
                     self.total = Some(i64::try_from(count).unwrap_or(i64::MAX));
                 }
                 if count > SEARCH_CAP && can_split {
+                    // Its repositories are stored, but the windows meet them
+                    // again: counting them here would take progress past the total.
                     return Ok(Walked::OverCap(count));
                 }
                 if count > SEARCH_CAP {
@@ -332,6 +334,7 @@ impl Crawl<'_> {
                 self.stats.windows += 1;
                 total = Some(count);
             }
+            self.items_done += stored;
             self.run.set_progress(self.items_done, self.total).await;
             url = next;
         }
@@ -339,8 +342,9 @@ impl Crawl<'_> {
     }
 
     /// One page: fetched and stored, or a 304 that reuses what is stored.
-    /// Returns the search's `total_count` and the next page's URL.
-    async fn page(&mut self, url: &Url) -> Result<(u64, Option<Url>), Stop> {
+    /// Returns the search's `total_count`, the next page's URL and how many
+    /// repositories the page held.
+    async fn page(&mut self, url: &Url) -> Result<(u64, Option<Url>, i64), Stop> {
         let stored = self
             .ctx
             .store
@@ -377,8 +381,7 @@ impl Crawl<'_> {
                             repos: &body.items,
                         })
                         .await?;
-                    self.items_done += ids.len() as i64;
-                    return Ok((body.total_count, next));
+                    return Ok((body.total_count, next, ids.len() as i64));
                 }
                 Page::NotModified { .. } => {
                     self.stats.not_modified += 1;
@@ -399,8 +402,8 @@ impl Crawl<'_> {
                         .await?;
                     match next {
                         Some(next) if found == stored.repository_ids.len() => {
-                            self.items_done += found as i64;
-                            return Ok((u64::try_from(stored.total_count).unwrap_or(0), next));
+                            let total = u64::try_from(stored.total_count).unwrap_or(0);
+                            return Ok((total, next, found as i64));
                         }
                         // The memory no longer matches the database: ask again in full.
                         _ => {
