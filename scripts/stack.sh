@@ -2,6 +2,8 @@
 # The local stack without Docker: private PostgreSQL and Redis under .stack/,
 # N API replicas, nginx, cron, and (demo) the GitHub simulator.
 #   scripts/stack.sh up [--demo] | down | status
+#   scripts/stack.sh stop-replica N [--kill] | start-replica N | stop-redis | start-redis
+#                    | stop-postgres | start-postgres      (one member; the fault suite)
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -406,9 +408,82 @@ status() {
   fi
 }
 
+# --- Single members, for the fault suite (scripts/faults.sh) ---------------
+# Each takes the stack's lock like up and down, and does nothing to a member
+# already in the state asked for.
+
+member_lock() {
+  mkdir -p "$STACK" "$LOGS" "$RUN"
+  exec 9>"$RUN/lock"
+  flock -w 60 9 || die "another stack.sh command is still running on this checkout"
+}
+
+replica_number() { # argument, usage
+  [[ "${1:-}" =~ ^[1-9][0-9]*$ ]] || die "usage: scripts/stack.sh $2"
+}
+
+# stop-replica N [--kill]: SIGTERM and wait for the drain, or SIGKILL as a
+# crash would. nginx keeps the replica in its upstreams, so its share of the
+# requests goes to the others until it is back. The pid file stays, so
+# start-replica N knows what to start.
+stop_replica() {
+  local i=$1 how=${2:-} pid
+  replica_number "$i" "stop-replica N [--kill]"
+  pid=$(live_pid "$RUN/api-$i.pid" hubpulse-api) || { say "api-$i is not running"; return 0; }
+  if [ "$how" = --kill ]; then
+    kill -KILL "$pid" 2>/dev/null || true
+    wait_gone 10 "$pid"
+    say "killed api-$i (SIGKILL, pid $pid)"
+  else
+    terminate 40 "$pid"
+    say "stopped api-$i (pid $pid)"
+  fi
+}
+
+# start-replica N: starts replica N the way `up` does, against what the
+# stack runs (GitHub or the simulator), and waits for /health. nginx is
+# reloaded only when its upstreams lack the replica (a reload mid-load is
+# harmless, but not needed when the replica kept its place).
+start_replica() {
+  local i=$1 mode github_url=$HUBPULSE__GITHUB__BASE_URL
+  replica_number "$i" "start-replica N"
+  mode=$(cat "$RUN/mode" 2>/dev/null) || die "the stack is not running: make up or make demo first"
+  [ "$mode" = demo ] && github_url="http://127.0.0.1:$HUBPULSE_SIM_PORT"
+  # start_replicas starts every replica up to REPLICAS that is not running,
+  # so bound it to this one; the lower ones are running (or restarted too).
+  REPLICAS=$i start_replicas "$github_url"
+  if ! grep -q "server 127.0.0.1:$(replica_port "$i") " "$NGINX_DIR/nginx.conf" 2>/dev/null; then
+    start_nginx
+  fi
+}
+
+# stop-redis: SHUTDOWN NOSAVE (Redis keeps nothing), then the pid gone.
+stop_redis() {
+  local pid
+  pid=$(live_pid "$RUN/redis.pid" redis-server) || { say "redis is not running"; return 0; }
+  redis-cli -h 127.0.0.1 -p "$HUBPULSE_REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+  terminate 10 "$pid"
+  rm -f "$RUN/redis.pid"
+  say "stopped redis"
+}
+
+# stop-postgres: a fast shutdown (sessions cut, no waiting for clients).
+stop_postgres() {
+  if ! pg_running; then say "postgres is not running"; return 0; fi
+  as_pg "$(pg_bin pg_ctl)" -D "$(pg_data_path)" -m fast -w -t 30 stop >/dev/null \
+    || die "postgres did not stop; see $(pg_data_path)/server.log"
+  say "stopped postgres"
+}
+
 case "${1:-}" in
   up) up "${2:-}" ;;
   down) down ;;
   status) status ;;
-  *) die "usage: scripts/stack.sh up [--demo] | down | status" ;;
+  stop-replica) member_lock; stop_replica "${2:-}" "${3:-}" ;;
+  start-replica) member_lock; start_replica "${2:-}" ;;
+  stop-redis) member_lock; stop_redis ;;
+  start-redis) member_lock; start_redis ;;
+  stop-postgres) member_lock; stop_postgres ;;
+  start-postgres) member_lock; start_postgres ;;
+  *) die "usage: scripts/stack.sh up [--demo] | down | status | stop-replica N [--kill] | start-replica N | stop-redis | start-redis | stop-postgres | start-postgres" ;;
 esac
