@@ -7,7 +7,7 @@ use crate::state::AppState;
 
 /// A job: status, attempts, progress, last error and result.
 #[utoipa::path(get, path = "/v1/tasks/{id}", tag = "tasks",
-    params(("id" = i64, Path, description = "The job id a maintenance call answered with")),
+    params(("id" = i64, Path, description = "The job id a maintenance call answered with", minimum = 1)),
     responses(
         (status = 200, description = "The job", body = Object),
         (status = 400, description = "Not a job id", body = crate::error::ErrorBody),

@@ -29,7 +29,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<TopicList>, ApiE
 #[serde(deny_unknown_fields)]
 pub struct NewTopic {
     /// Lowercase letters, digits and hyphens, at most 50 characters.
-    #[schema(example = "kubernetes")]
+    #[schema(example = "kubernetes", pattern = "^[a-z0-9][a-z0-9-]{0,49}$")]
     name: String,
 }
 
@@ -77,7 +77,7 @@ pub async fn track(
 
 /// Stops tracking a topic and drops its cached views; crawled rows stay.
 #[utoipa::path(delete, path = "/v1/topics/{name}", tag = "topics",
-    params(("name" = String, Path, description = "A GitHub topic")),
+    params(("name" = String, Path, description = "A GitHub topic", pattern = "^[a-z0-9][a-z0-9-]{0,49}$")),
     security(("admin_token" = [])),
     responses(
         (status = 200, description = "No longer tracked", body = TopicChange),

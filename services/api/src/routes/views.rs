@@ -13,12 +13,14 @@ use crate::views::{ReadError, VIEW_SIZE};
 #[into_params(parameter_in = Query)]
 pub struct ViewParams {
     /// How many repositories, 1 to 500 (default: all, up to 500).
+    // Read as text and checked in the handler, so a bad value is this API's 400.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     limit: Option<String>,
 }
 
 /// A topic's repositories by full name.
 #[utoipa::path(get, path = "/api/{topic}", tag = "topics",
-    params(("topic" = String, Path, description = "A GitHub topic: lowercase letters, digits, hyphens"), ViewParams),
+    params(("topic" = String, Path, description = "A GitHub topic: lowercase letters, digits, hyphens", pattern = "^[a-z0-9][a-z0-9-]{0,49}$"), ViewParams),
     responses(
         (status = 200, description = "Up to 500 repositories, by full name, ties by id", body = Vec<hubpulse_store::ViewItem>),
         (status = 304, description = "Unchanged since the ETag in If-None-Match"),
@@ -37,7 +39,7 @@ pub async fn by_name(
 
 /// A topic's repositories by stars, most first.
 #[utoipa::path(get, path = "/api/popularity/{topic}", tag = "topics",
-    params(("topic" = String, Path, description = "A GitHub topic"), ViewParams),
+    params(("topic" = String, Path, description = "A GitHub topic", pattern = "^[a-z0-9][a-z0-9-]{0,49}$"), ViewParams),
     responses(
         (status = 200, description = "Up to 500 repositories, by stars descending, ties by id", body = Vec<hubpulse_store::ViewItem>),
         (status = 304, description = "Unchanged since the ETag in If-None-Match"),
@@ -56,7 +58,7 @@ pub async fn popularity(
 
 /// A topic's repositories by last push, most recent first.
 #[utoipa::path(get, path = "/api/activity/{topic}", tag = "topics",
-    params(("topic" = String, Path, description = "A GitHub topic"), ViewParams),
+    params(("topic" = String, Path, description = "A GitHub topic", pattern = "^[a-z0-9][a-z0-9-]{0,49}$"), ViewParams),
     responses(
         (status = 200, description = "Up to 500 repositories, by pushed_at descending, ties by id", body = Vec<hubpulse_store::ViewItem>),
         (status = 304, description = "Unchanged since the ETag in If-None-Match"),
