@@ -18,7 +18,7 @@ use crate::{Store, StoreError};
 
 pub type JobId = i64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
     Queued,
@@ -87,7 +87,8 @@ pub struct ClaimedJob {
     pub max_attempts: i32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A job as `GET /v1/tasks/{id}` shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JobRecord {
     pub id: JobId,
     pub kind: String,

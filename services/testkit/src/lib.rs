@@ -2,10 +2,12 @@
 
 mod app;
 mod db;
+mod openapi;
 mod servers;
 mod sim;
 
 pub use app::{ADMIN_TOKEN, TestApp, test_settings};
 pub use db::{TestDb, TestRedis};
+pub use openapi::{Checked, OpenApiChecker, Operation, Route};
 pub use servers::{PrivatePostgres, private_postgres};
 pub use sim::TestSim;

@@ -9,9 +9,10 @@ use crate::state::AppState;
 #[utoipa::path(get, path = "/v1/tasks/{id}", tag = "tasks",
     params(("id" = i64, Path, description = "The job id a maintenance call answered with", minimum = 1)),
     responses(
-        (status = 200, description = "The job", body = Object),
+        (status = 200, description = "The job", body = hubpulse_store::queue::JobRecord),
         (status = 400, description = "Not a job id", body = crate::error::ErrorBody),
         (status = 404, description = "No such job", body = crate::error::ErrorBody),
+        (status = 503, description = "Postgres is unavailable", body = crate::error::ErrorBody),
     ))]
 pub async fn show(
     State(state): State<AppState>,

@@ -50,8 +50,10 @@ pub struct TopicChange {
         (status = 200, description = "Was tracked already", body = TopicChange),
         (status = 400, description = "Not a topic name, or not JSON", body = crate::error::ErrorBody),
         (status = 401, description = "No or wrong admin token", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
         (status = 415, description = "Not application/json", body = crate::error::ErrorBody),
         (status = 422, description = "JSON of the wrong shape", body = crate::error::ErrorBody),
+        (status = 503, description = "Postgres is unavailable", body = crate::error::ErrorBody),
     ))]
 pub async fn track(
     _: Admin,
@@ -84,6 +86,7 @@ pub async fn track(
         (status = 400, description = "Not a topic name", body = crate::error::ErrorBody),
         (status = 401, description = "No or wrong admin token", body = crate::error::ErrorBody),
         (status = 404, description = "The topic was not tracked", body = crate::error::ErrorBody),
+        (status = 503, description = "Postgres is unavailable", body = crate::error::ErrorBody),
     ))]
 pub async fn untrack(
     _: Admin,
