@@ -17,6 +17,7 @@ help:
 	@echo "make logs    follow the stack's logs"
 	@echo "make test    formatting, clippy and every test (installs what is missing first)"
 	@echo "make build   release binaries, as the stack builds them"
+	@echo "make bench   the speed proof on a stack of its own: load tests, static-file limit, ingest (minutes)"
 	@echo "make fmt     format the code;  make lint  clippy with warnings as errors"
 
 up:
@@ -49,3 +50,11 @@ test:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo nextest run --workspace --profile $(NEXTEST_PROFILE)
+
+# The speed proof on a demo stack of its own (.stack-bench, ports 8180,
+# 55532, 56479, 3101-3102, 9200, static limit on 8181), stopped at the end:
+# prints one table, writes target/bench/report.md and .json, exits non-zero
+# on a missed target. Not part of make test (that runs a short smoke).
+.PHONY: bench
+bench:
+	@scripts/bench.sh

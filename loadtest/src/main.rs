@@ -27,7 +27,11 @@ struct Cli {
     #[arg(value_enum)]
     scenario: Scenario,
     /// Topics whose views are read (warm scenarios; `max` reads the first).
-    #[arg(long, value_delimiter = ',', default_value = "kubernetes,rust,serverless")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "kubernetes,rust,serverless"
+    )]
     topics: Vec<String>,
     /// Topics the cold scenario drops from Redis and reads, one user each.
     #[arg(long, value_delimiter = ',')]

@@ -67,10 +67,9 @@ impl Scenario {
             // The rate is set by the users' waits, not by the server.
             Self::Cold => rules.extend(["rps>=3".into(), "p99<20ms".into()]),
             Self::Max => rules.extend(["rps>=2000".into(), "p99<100ms".into()]),
-            Self::Open => rules.extend([
-                format!("rps>={}", plan.rate * 95 / 100),
-                "p99<5ms".into(),
-            ]),
+            Self::Open => {
+                rules.extend([format!("rps>={}", plan.rate * 95 / 100), "p99<5ms".into()])
+            }
         }
         rules
     }
@@ -202,9 +201,7 @@ pub async fn run(
 }
 
 fn plan_users(config: &GooseConfiguration, scenario: Scenario, plan: &Plan) -> usize {
-    let users = config
-        .users
-        .unwrap_or_else(|| scenario.default_users(plan));
+    let users = config.users.unwrap_or_else(|| scenario.default_users(plan));
     if scenario == Scenario::Cold {
         // Two users on one topic would warm each other's reads.
         users.min(plan.cold_topics.len())
@@ -220,9 +217,8 @@ fn register(
 ) -> anyhow::Result<GooseAttack> {
     use transactions::{cached_read, cold_reads, limit_read, max_read, update_cache};
     let reads = |name: &str, tx| -> anyhow::Result<GooseScenario> {
-        Ok(GooseScenario::new(name).register_transaction(transactions::transaction(
-            name, shared, tx,
-        )))
+        Ok(GooseScenario::new(name)
+            .register_transaction(transactions::transaction(name, shared, tx)))
     };
     Ok(match scenario {
         Scenario::Cached | Scenario::Open => {
@@ -249,4 +245,3 @@ fn register(
         }
     })
 }
-

@@ -65,7 +65,7 @@ impl Summary {
             .values()
             .map(|e| (e.occurrences, format!("{}x {}", e.occurrences, e.error)))
             .collect();
-        error_samples.sort_by(|a, b| b.0.cmp(&a.0));
+        error_samples.sort_by_key(|e| std::cmp::Reverse(e.0));
         Self {
             scenario,
             users: metrics.maximum_users,

@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# make bench: the speed proof. Brings up a stack of its own (directory
+# .stack-bench, ports 8180/55532/56479/3101-3102/9200, never the development
+# stack's) in demo mode with a simulator configured for it, then measures:
+#   - ingest: cron's bootstrap crawl of a 20,000-repository simulator topic,
+#     timed from its job's started_at to finished_at (views rebuilt inside)
+#   - the static-file limit: a second nginx serving the identical bytes of
+#     /api/popularity/kubernetes (brotli, as asked with gzip, br) from a file
+#   - closed-loop maximum through nginx and two replicas, with wrk and goose
+#   - an open loop at 1,500 requests/s, the cached, ?limit= and refresh
+#     scenarios, and the cold path (views dropped from Redis)
+# prints one table, writes target/bench/report.md and report.json, and exits
+# non-zero when a target is missed. The stack is stopped at the end.
+#
+#   BENCH_SECONDS=15   length of each closed-loop run (open loop and cold: 2x)
+#   BENCH_KEEP=1       leave the bench stack running afterwards (make down with
+#                      HUBPULSE_STACK_DIR=.stack-bench and the ports above stops it)
+set -euo pipefail
+
+# The bench's own stack: set before lib.sh reads .env, so .env's values and
+# the caller's development ports never apply to it.
+export HUBPULSE_STACK_DIR=.stack-bench
+export HUBPULSE_NGINX_PORT=8180 HUBPULSE_PG_PORT=55532 HUBPULSE_REDIS_PORT=56479
+export HUBPULSE_API_BASE_PORT=3101 HUBPULSE_SIM_PORT=9200 REPLICAS=2
+STATIC_PORT=8181
+# Demo mode tracks only the ingest topic at start, so cron's bootstrap crawl
+# of it runs alone; the read topics are tracked and crawled afterwards.
+INGEST_TOPIC=bench-ingest
+INGEST_SIZE=20000
+export HUBPULSE_DEMO_TOPICS=$INGEST_TOPIC
+# The simulator's search quota comes from the environment as well as from
+# the bench's config file (the environment wins over the file).
+export HUBPULSE_SIM_SEARCH_QUOTA=1000000
+READ_TOPICS=kubernetes,rust,serverless
+COLD_COUNT=16
+SECONDS_PER_RUN=${BENCH_SECONDS:-15}
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+BIN="$ROOT/target/release"
+OUT="$ROOT/target/bench"
+RAW="$OUT/raw"
+STATIC_DIR="$STACK/static-nginx"
+BASE="http://127.0.0.1:$HUBPULSE_NGINX_PORT"
+TOKEN=$HUBPULSE__ADMIN__TOKEN
+CORES=$(nproc)
+COLD_TOPICS=$(for i in $(seq -w 1 "$COLD_COUNT"); do printf 'bench-cold-%s,' "$i"; done)
+COLD_TOPICS=${COLD_TOPICS%,}
+FIRST_TOPIC=${READ_TOPICS%%,*}
+
+stack() { "$ROOT/scripts/stack.sh" "$@"; }
+
+stop_static() {
+  local pid
+  if pid=$(live_pid "$STATIC_DIR/nginx.pid" nginx); then
+    kill -QUIT "$pid" 2>/dev/null || true
+    wait_gone 10 "$pid"
+  fi
+}
+
+cleanup() {
+  local rc=$?
+  stop_static
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then
+    say "the bench stack is left running (BENCH_KEEP=1)"
+  else
+    say "stopping the bench stack"
+    stack down >/dev/null 2>&1 || warn "the bench stack did not stop cleanly: HUBPULSE_STACK_DIR=$HUBPULSE_STACK_DIR scripts/stack.sh down"
+  fi
+  exit "$rc"
+}
+
+# Machine facts, and how busy it already is: the numbers below mean little
+# on a machine that something else keeps busy.
+cpu_ticks() { awk '/^cpu /{ idle = $5 + $6; total = 0; for (i = 2; i <= NF; i++) total += $i; print total, idle }' /proc/stat; }
+busy_share() { # seconds
+  local t0 i0 t1 i1
+  read -r t0 i0 < <(cpu_ticks)
+  sleep "$1"
+  read -r t1 i1 < <(cpu_ticks)
+  awk -v dt=$((t1 - t0)) -v di=$((i1 - i0)) 'BEGIN { printf "%.2f", dt > 0 ? (dt - di) / dt : 0 }'
+}
+
+write_machine() {
+  local busy
+  busy=$(busy_share 3)
+  printf '{"date":"%s","nproc":%s,"memory_gib":%s,"cpu":"%s","loadavg":"%s","busy_before":%s,"kernel":"%s"}\n' \
+    "$(date -u +%Y-%m-%dT%H:%MZ)" "$CORES" \
+    "$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)" \
+    "$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo | tr -d '"')" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)" "$busy" "$(uname -r)" >"$RAW/machine.json"
+  say "machine: $CORES cores, load average $(cut -d' ' -f1-3 /proc/loadavg), CPU busy $(awk -v b="$busy" 'BEGIN { printf "%.0f%%", b * 100 }') before the bench"
+}
+
+write_sim_config() {
+  local i
+  {
+    echo '# The bench simulator: the read topics, the cold topics and one large topic.'
+    echo '[sim]'
+    echo 'seed = 42'
+    echo 'topics = ['
+    echo '  { name = "kubernetes", size = 2600 },'
+    echo '  { name = "rust", size = 800 },'
+    echo '  { name = "serverless", size = 300 },'
+    echo "  { name = \"$INGEST_TOPIC\", size = $INGEST_SIZE },"
+    for i in $(seq -w 1 "$COLD_COUNT"); do echo "  { name = \"bench-cold-$i\", size = 600 },"; done
+    echo ']'
+    echo '[sim.limits]'
+    echo 'search_authenticated = 1000000'
+    echo 'search_anonymous = 1000000'
+    echo 'search_window_secs = 60'
+    echo 'core_authenticated = 1000000'
+    echo 'core_anonymous = 1000000'
+    echo 'core_window_secs = 3600'
+  } >"$STACK/sim.toml"
+  export HUBPULSE_SIM_CONFIG="$STACK/sim.toml"
+}
+
+# Peak resident memory (VmHWM) of each replica so far, as JSON.
+replica_rss() {
+  local i pid hwm sep=""
+  printf '{'
+  for i in $(seq 1 "$REPLICAS"); do
+    pid=$(live_pid "$RUN/api-$i.pid" hubpulse-api) || continue
+    hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$pid/status")
+    printf '%s"api-%s":%s' "$sep" "$i" "${hwm:-0}"
+    sep=,
+  done
+  printf '}'
+}
+
+# Runs a load generator, timing its CPU, then records what the report needs
+# beside the generator's own numbers. A failed run is recorded, not fatal:
+# the report judges it.
+measure() { # name label generator target ratio_to connections -- command...
+  local name=$1 label=$2 generator=$3 target=$4 ratio_to=$5 connections=$6
+  shift 7
+  local rc=0 real user sys t0 i0 t1 i1
+  say "$label ($generator)"
+  read -r t0 i0 < <(cpu_ticks)
+  local TIMEFORMAT='%R %U %S'
+  { time "$@" >"$RAW/$name.log" 2>&1; } 2>"$RAW/$name.time" || rc=$?
+  read -r t1 i1 < <(cpu_ticks)
+  read -r real user sys <"$RAW/$name.time"
+  [ "$rc" = 0 ] || warn "$name exited with $rc (see $RAW/$name.log)"
+  grep -E '^[a-z]+: [0-9]+ requests|^  (pass|FAIL|error)' "$RAW/$name.log" | sed 's/^/    /' || true
+  printf '{"label":"%s","generator":"%s","target":"%s","ratio_to":%s,"connections":%s,"cpu_seconds":%s,"wall_seconds":%s,"cores":%s,"machine_busy":%s,"rss_kb":%s}\n' \
+    "$label" "$generator" "$target" "$([ -n "$ratio_to" ] && printf '"%s"' "$ratio_to" || echo null)" \
+    "$connections" "$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" "$real" "$CORES" \
+    "$(awk -v dt=$((t1 - t0)) -v di=$((i1 - i0)) 'BEGIN { printf "%.2f", dt > 0 ? (dt - di) / dt : 0 }')" \
+    "$(replica_rss)" >"$RAW/$name.meta.json"
+}
+
+# wrk from Debian: closed loop, the same request as goose's max scenario.
+wrk_run() { # name label target ratio_to url
+  local name=$1 label=$2 target=$3 ratio_to=$4 url=$5
+  WRK_JSON="$RAW/$name.wrk.json" WRK_ACCEPT_ENCODING="gzip, br" \
+    measure "$name" "$label" wrk "$target" "$ratio_to" 64 -- \
+    wrk -t 2 -c 64 -d "${SECONDS_PER_RUN}s" --timeout 10s -s "$ROOT/loadtest/wrk/report.lua" "$url"
+}
+
+goose_run() { # name label target ratio_to users scenario [options...]
+  local name=$1 label=$2 target=$3 ratio_to=$4 users=$5
+  shift 5
+  measure "$name" "$label" goose "$target" "$ratio_to" "$users" -- \
+    "$BIN/hubpulse-loadtest" "$@" --topics "$READ_TOPICS" -u "$users" \
+    --no-print-metrics --summary "$RAW/$name.goose.json"
+}
+
+# nginx serving the bytes HubPulse answers for /api/popularity/{topic} to
+# `Accept-Encoding: gzip, br`, from a file, at the same path, with the same
+# worker count and access log as the proxy: what no proxied answer can beat.
+start_static() {
+  local body="$STATIC_DIR/root/api/popularity/$FIRST_TOPIC" headers="$STATIC_DIR/headers"
+  stop_static
+  mkdir -p "$(dirname "$body")"
+  curl -fsS -H 'Accept-Encoding: gzip, br' -D "$headers" -o "$body" "$BASE/api/popularity/$FIRST_TOPIC" \
+    || die "could not read /api/popularity/$FIRST_TOPIC from the bench stack"
+  grep -qi '^content-encoding: br' "$headers" || die "/api/popularity/$FIRST_TOPIC did not answer brotli to 'gzip, br'"
+  cat >"$STATIC_DIR/nginx.conf" <<EOF
+worker_processes auto;
+pid $STATIC_DIR/nginx.pid;
+error_log $STATIC_DIR/error.log warn;
+events { worker_connections 4096; }
+http {
+    client_body_temp_path $STATIC_DIR/client_body;
+    proxy_temp_path $STATIC_DIR/proxy;
+    fastcgi_temp_path $STATIC_DIR/fastcgi;
+    uwsgi_temp_path $STATIC_DIR/uwsgi;
+    scgi_temp_path $STATIC_DIR/scgi;
+    log_format hubpulse_json escape=json
+        '{"time":"\$time_iso8601","request_id":"\$request_id","remote":"\$remote_addr",'
+        '"method":"\$request_method","uri":"\$uri","status":\$status,"bytes":\$body_bytes_sent,'
+        '"request_time":\$request_time}';
+    access_log $STATIC_DIR/access.log hubpulse_json buffer=64k flush=1s;
+    keepalive_timeout 65s;
+    keepalive_requests 10000;
+    sendfile on;
+    tcp_nopush on;
+    open_file_cache max=16 valid=60s;
+    server {
+        listen 127.0.0.1:$STATIC_PORT backlog=4096;
+        root $STATIC_DIR/root;
+        location /api/popularity/ {
+            default_type application/json;
+            add_header Content-Encoding br;
+            add_header Vary accept-encoding;
+            add_header Cache-Control "public, max-age=5";
+        }
+    }
+}
+EOF
+  require_free_port "$STATIC_PORT" "the bench's static nginx"
+  nginx -p "$STATIC_DIR" -c "$STATIC_DIR/nginx.conf" -e "$STATIC_DIR/error.log" 9>&- \
+    || die "the static nginx did not start; see $STATIC_DIR/error.log"
+  wait_for "the static nginx" 10 "" "$STATIC_DIR/error.log" live_pid "$STATIC_DIR/nginx.pid" nginx
+  curl -fsS -H 'Accept-Encoding: gzip, br' -o "$STATIC_DIR/check" "http://127.0.0.1:$STATIC_PORT/api/popularity/$FIRST_TOPIC"
+  cmp -s "$body" "$STATIC_DIR/check" || die "the static nginx does not serve the same bytes"
+  say "static limit: nginx on 127.0.0.1:$STATIC_PORT serving the $(stat -c %s "$body") bytes of /api/popularity/$FIRST_TOPIC (br)"
+}
+
+main() {
+  "$ROOT/scripts/install-deps.sh"
+  command -v wrk >/dev/null || die "wrk is missing; scripts/install-deps.sh installs it"
+  say "building release binaries (cargo build --release --workspace)"
+  (cd "$ROOT" && cargo build --release --workspace --quiet) || die "the release build failed"
+  rm -rf "$RAW"
+  mkdir -p "$RAW"
+
+  # A fresh bench stack: a database from nothing, so the ingest is a first crawl.
+  stack down >/dev/null 2>&1 || true
+  # Its PostgreSQL data may live outside the checkout, behind a link (lib.sh).
+  if [ -L "$STACK/postgres" ]; then rm -rf "$(readlink -f "$STACK/postgres")"; fi
+  rm -rf "$STACK"
+  mkdir -p "$STACK"
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+  write_machine
+  write_sim_config
+  say "bringing up the bench stack in demo mode ($HUBPULSE_STACK_DIR; cron's bootstrap crawls $INGEST_TOPIC)"
+  SKIP_BUILD=1 stack up --demo >"$RAW/stack-up.log" 2>&1 \
+    || { tail -n 30 "$RAW/stack-up.log" >&2; die "the bench stack did not come up (see $RAW/stack-up.log)"; }
+  grep -E "^  job " "$RAW/stack-up.log" || true
+  # cron's hourly refresh must not land in a measurement: it has done its
+  # bootstrap; the refresh scenario calls /update_cache itself.
+  local pid
+  if pid=$(live_pid "$RUN/cron.pid" hubpulse-cron); then terminate 10 "$pid"; fi
+
+  say "ingest: the bootstrap crawl of $INGEST_TOPIC ($INGEST_SIZE repositories), from its job's timestamps"
+  "$BIN/hubpulse-bench" ingest --base "$BASE" --token "$TOKEN" --topic "$INGEST_TOPIC" \
+    --sim "http://127.0.0.1:$HUBPULSE_SIM_PORT" --out "$RAW/ingest.json" \
+    || die "the ingest measurement failed"
+
+  say "crawling the read topics ($READ_TOPICS) and $COLD_COUNT cold topics"
+  "$BIN/hubpulse-bench" prepare --base "$BASE" --token "$TOKEN" --topics "$READ_TOPICS,$COLD_TOPICS" \
+    || die "the read topics could not be crawled"
+
+  start_static
+  local static="http://127.0.0.1:$STATIC_PORT" url="/api/popularity/$FIRST_TOPIC" long=$((SECONDS_PER_RUN * 2))
+  wrk_run 01-static-wrk "static limit: nginx, file" static "" "$static$url"
+  goose_run 02-static-goose "static limit: nginx, file" static "" 64 max -H "$static" -t "${SECONDS_PER_RUN}s"
+  stop_static
+  wrk_run 03-max-wrk "closed loop, cached $url" hubpulse 01-static-wrk "$BASE$url"
+  goose_run 04-max-goose "closed loop, cached $url" hubpulse 02-static-goose 64 max -H "$BASE" -t "${SECONDS_PER_RUN}s"
+  goose_run 05-open "open loop, 1,500 req/s (cached mix)" hubpulse "" 128 open -H "$BASE" -t "${long}s" --rate 1500
+  goose_run 06-cached "cached mix (3 views, 3 encodings, 20% If-None-Match)" hubpulse "" 32 cached -H "$BASE" -t "${SECONDS_PER_RUN}s"
+  goose_run 07-limit "?limit=N reads" hubpulse "" 32 limit -H "$BASE" -t "${SECONDS_PER_RUN}s"
+  goose_run 08-refresh "cached mix, /update_cache every 3 s" hubpulse "" 33 refresh -H "$BASE" -t "${SECONDS_PER_RUN}s" \
+    --admin-token "$TOKEN"
+  goose_run 09-cold "cold: Redis miss, from Postgres" hubpulse "" "$COLD_COUNT" cold -H "$BASE" -t "${long}s" \
+    --cold-topics "$COLD_TOPICS" --redis-url "redis://127.0.0.1:$HUBPULSE_REDIS_PORT" \
+    --process-ttl-ms "$HUBPULSE__VIEWS__PROCESS_TTL_MS"
+
+  local rc=0
+  "$BIN/hubpulse-bench" report --dir "$RAW" --md "$OUT/report.md" --json "$OUT/report.json" || rc=$?
+  echo "report: $OUT/report.md, $OUT/report.json (raw runs and logs: $RAW)"
+  [ "$rc" = 0 ] || die "a target was missed (exit $rc)"
+}
+
+main "$@"
