@@ -220,6 +220,21 @@ async fn wait_for_job(driver: &Driver, id: i64) -> Value {
     }
 }
 
+fn collect_refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                match (key.as_str(), inner) {
+                    ("$ref", Value::String(target)) => out.push(target.clone()),
+                    _ => collect_refs(inner, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| collect_refs(item, out)),
+        _ => {}
+    }
+}
+
 #[tokio::test]
 async fn the_document_is_openapi_3_1_and_names_every_route_the_router_serves() {
     let app = TestApp::spawn_with(|s| s.workers.count = 0).await;
@@ -230,6 +245,18 @@ async fn the_document_is_openapi_3_1_and_names_every_route_the_router_serves() {
         "{}",
         document["openapi"]
     );
+    let mut refs = Vec::new();
+    collect_refs(document, &mut refs);
+    assert!(!refs.is_empty());
+    for target in refs {
+        assert!(
+            target
+                .strip_prefix('#')
+                .and_then(|pointer| document.pointer(pointer))
+                .is_some(),
+            "$ref {target} points at nothing in the document"
+        );
+    }
     let documented: BTreeSet<(String, String)> = driver
         .checker
         .operations()

@@ -17,7 +17,8 @@ pub enum RepoOrder {
     Pushed,
 }
 
-/// One repository as the views serve it.
+/// One repository as the views serve it; every field is always present
+/// (`null` when GitHub has no value).
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ViewItem {
     pub id: i64,
@@ -25,9 +26,13 @@ pub struct ViewItem {
     pub full_name: String,
     pub owner: String,
     pub html_url: String,
+    #[schema(required = true)]
     pub description: Option<String>,
+    #[schema(required = true)]
     pub homepage: Option<String>,
+    #[schema(required = true)]
     pub language: Option<String>,
+    #[schema(required = true)]
     pub license: Option<String>,
     pub stargazers_count: i64,
     pub forks_count: i64,
@@ -35,6 +40,7 @@ pub struct ViewItem {
     pub archived: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[schema(required = true)]
     pub pushed_at: Option<DateTime<Utc>>,
 }
 
