@@ -25,3 +25,15 @@ CREATE TABLE crawl_seen (
     PRIMARY KEY (job_id, repository_id)
 );
 CREATE INDEX crawl_seen_topic_idx ON crawl_seen (topic_id, job_id);
+
+-- The calls of a crawl job's earlier runs (a rate limit reschedules a crawl
+-- mid-walk), so that the result of the run that finishes counts them all.
+CREATE TABLE crawl_calls (
+    job_id       BIGINT PRIMARY KEY,
+    topic_id     BIGINT NOT NULL REFERENCES topics (id) ON DELETE CASCADE,
+    runs         BIGINT NOT NULL CHECK (runs >= 0),
+    github_calls BIGINT NOT NULL CHECK (github_calls >= 0),
+    not_modified BIGINT NOT NULL CHECK (not_modified >= 0),
+    probes       BIGINT NOT NULL CHECK (probes >= 0)
+);
+CREATE INDEX crawl_calls_topic_idx ON crawl_calls (topic_id);

@@ -111,6 +111,15 @@ impl Sim {
         assert_eq!(body["size"], size);
     }
 
+    /// One repository leaves `topic`, wherever it sits in the topic's pages.
+    async fn leave(&self, topic: &str, id: i64) {
+        self.send(self.http.delete(format!(
+            "{}/_sim/topics/{topic}/repositories/{id}",
+            self.base
+        )))
+        .await;
+    }
+
     /// Search quota really spent, by every caller.
     async fn search_spent(&self) -> u64 {
         let stats = self.stats().await;
@@ -223,6 +232,18 @@ async fn connect_cache(redis: &TestRedis) -> Cache {
     .await
     .expect("redis answers");
     cache
+}
+
+/// A session of the test's own holding one repository's row lock. A crawl
+/// that must write the row (its page fetched in full) waits for it: the test
+/// then knows the crawl is past every earlier page and short of every later
+/// one, and can change the world at exactly that point.
+struct HeldRow(tokio_postgres::Client);
+
+impl HeldRow {
+    async fn release(self) {
+        self.0.batch_execute("ROLLBACK").await.unwrap();
+    }
 }
 
 /// A database, a Redis key space, a simulator, and worker pools ("replicas")
@@ -345,6 +366,32 @@ impl Stack {
         assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
         let result = job.result.clone().expect("a finished crawl has a result");
         (job, result)
+    }
+
+    async fn hold_row(&self, repository_id: i64) -> HeldRow {
+        let client = self.db.client().await;
+        client
+            .batch_execute(&format!(
+                "BEGIN; SELECT 1 FROM repositories WHERE id = {repository_id} FOR UPDATE"
+            ))
+            .await
+            .unwrap();
+        HeldRow(client)
+    }
+
+    /// Waits until some session of the database waits for a lock: the
+    /// crawl, at the held row.
+    async fn wait_blocked(&self) {
+        let blocked = "SELECT count(*) FROM pg_stat_activity \
+                       WHERE datname = current_database() AND wait_event_type = 'Lock'";
+        let deadline = tokio::time::Instant::now() + CRAWL_DEADLINE;
+        while self.count(blocked).await == 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the crawl never reached the held row"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     async fn members_in_db(&self, topic: &str) -> BTreeSet<i64> {
@@ -572,6 +619,8 @@ async fn a_topic_over_the_cap_is_crawled_in_full_in_about_one_call_per_hundred()
         "{calls} calls for {n} repositories in {windows} windows with {probes} probes: {result}"
     );
     assert_eq!(num(&result, "not_modified"), 0);
+    assert_eq!(num(&result, "quota_spent"), calls);
+    assert_eq!(num(&result, "runs"), 1);
     // The job's count is the simulator's: nothing was spent unrecorded.
     let stats = stack.sim.stats().await;
     assert_eq!(stack.sim.search_spent().await, calls, "{stats}");
@@ -607,6 +656,7 @@ async fn an_unchanged_topic_is_crawled_again_for_free_and_keeps_its_etags() {
         calls,
         "every page a 304: {second}"
     );
+    assert_eq!(num(&second, "quota_spent"), 0, "{second}");
     assert_eq!(
         num(&second, "repositories"),
         num(&first, "repositories"),
@@ -652,36 +702,20 @@ async fn repositories_that_left_a_topic_lose_it_after_the_next_complete_crawl_on
 
     // A complete crawl interrupted by a rate limit prunes nothing until it
     // has walked every page. The test holds a row of a page the crawl must
-    // write, so the crawl is provably mid-walk when the limit is set.
-    let mut holder = stack.db.client().await;
-    let tx = holder.transaction().await.unwrap();
-    // The walk goes window by window from the oldest: a repository of the
+    // write, so the crawl is provably mid-walk when the limit is set. The
+    // walk goes window by window from the oldest: a repository of the
     // median creation date is on a page half-way through it.
     let mut remaining = stack.sim.members(BIG).await;
     remaining.sort_by_key(|r| (r.created_at, r.id));
-    let held = remaining[remaining.len() / 2].id;
-    tx.execute(
-        "SELECT 1 FROM repositories WHERE id = $1 FOR UPDATE",
-        &[&held],
-    )
-    .await
-    .unwrap();
+    let held = stack.hold_row(remaining[remaining.len() / 2].id).await;
+    let spent_before = stack.sim.search_spent().await;
     let id = stack.enqueue(BIG).await;
-    let blocked = "SELECT count(*) FROM pg_stat_activity \
-                   WHERE datname = current_database() AND wait_event_type = 'Lock'";
-    let deadline = tokio::time::Instant::now() + CRAWL_DEADLINE;
-    while stack.count(blocked).await == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the crawl never reached the held row"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    stack.wait_blocked().await;
     stack
         .sim
         .faults(json!({ "rate_limit_429": 1, "retry_after_secs": 1 }))
         .await;
-    tx.rollback().await.unwrap();
+    held.release().await;
     let paused = stack
         .wait_job(id, "rescheduled", |j| j.status == JobStatus::Rescheduled)
         .await;
@@ -698,6 +732,16 @@ async fn repositories_that_left_a_topic_lose_it_after_the_next_complete_crawl_on
     assert_eq!(result["complete"], true, "{result}");
     assert_eq!(num(&result, "removed"), 40, "{result}");
     assert_eq!(num(&result, "repositories"), after.len() as u64, "{result}");
+    assert_eq!(
+        num(&result, "runs"),
+        2,
+        "one run paused, one finished: {result}"
+    );
+    assert_eq!(
+        num(&result, "quota_spent"),
+        stack.sim.search_spent().await - spent_before,
+        "the result counts both runs' calls: {result}"
+    );
     assert_stored_in_full(&stack, BIG).await;
     assert_eq!(status_count(&stack.sim.stats().await, 429), 1);
     // The repositories themselves stay: other topics may hold them.
@@ -713,6 +757,82 @@ async fn repositories_that_left_a_topic_lose_it_after_the_next_complete_crawl_on
         .get(0);
     assert_eq!(kept, 40);
     drop(conn);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_member_skipped_when_pages_shift_mid_walk_keeps_its_topic() {
+    let stack = Stack::start(2, |_| {}, |_| {}).await;
+    stack.crawl(BIG).await;
+    let before = ids(&stack.sim.members(BIG).await);
+
+    // From the pages the first crawl remembers: a page P of a window and the
+    // page after it. P's first repository will leave the topic while the
+    // crawl is held on P's last one; every later page of the window then
+    // shifts by one, and the first repository of the next page slides onto
+    // P, which the crawl has already read: a member no page shows it.
+    let conn = stack.store.conn().await.unwrap();
+    let pages: BTreeMap<String, (Vec<i64>, Option<String>)> = conn
+        .query(
+            "SELECT url, repository_ids, next_url FROM crawl_pages \
+             WHERE cardinality(repository_ids) > 0",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), (row.get(1), row.get(2))))
+        .collect();
+    // The unsplit search's first page is read before any window.
+    let first: BTreeSet<i64> = pages
+        .iter()
+        .filter(|(url, _)| !url.contains("created"))
+        .flat_map(|(_, (ids, _))| ids.iter().copied())
+        .collect();
+    assert_eq!(first.len(), 100);
+    let (leaving, held, skipped) = pages
+        .iter()
+        .filter(|(url, _)| url.contains("created"))
+        .find_map(|(_, (ids, next))| {
+            let following = &pages.get(next.as_ref()?)?.0;
+            let (leaving, held, skipped) = (ids[0], *ids.last()?, following[0]);
+            (!first.contains(&held) && !first.contains(&skipped) && leaving != held)
+                .then_some((leaving, held, skipped))
+        })
+        .expect("a window of two pages or more");
+    // Every page fetched in full again, as after a lost memory: only a
+    // full page writes the held row.
+    conn.execute("DELETE FROM crawl_pages", &[]).await.unwrap();
+    drop(conn);
+
+    let row = stack.hold_row(held).await;
+    let id = stack.enqueue(BIG).await;
+    stack.wait_blocked().await;
+    stack.sim.leave(BIG, leaving).await;
+    row.release().await;
+    let job = stack.wait_finished(id).await;
+    assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
+    let result = job.result.unwrap();
+    assert_eq!(
+        num(&result, "repositories"),
+        before.len() as u64 - 1,
+        "the shifted page hid one member: {result}"
+    );
+    assert_eq!(result["complete"], false, "{result}");
+    assert_eq!(num(&result, "removed"), 0, "{result}");
+    let members = stack.members_in_db(BIG).await;
+    assert!(
+        members.contains(&skipped),
+        "a member no page showed lost its topic"
+    );
+    assert_eq!(members, before);
+
+    // The next crawl reads the settled pages and prunes the one that left.
+    let (_, settled) = stack.crawl(BIG).await;
+    assert_eq!(settled["complete"], true, "{settled}");
+    assert_eq!(num(&settled, "removed"), 1, "{settled}");
+    assert!(!stack.members_in_db(BIG).await.contains(&leaving));
+    assert_stored_in_full(&stack, BIG).await;
     stack.stop().await;
 }
 
@@ -755,8 +875,24 @@ async fn server_errors_and_rate_limits_reschedule_the_crawl_which_still_gets_eve
     assert_eq!(done.status, JobStatus::Succeeded, "{done:?}");
     let result = done.result.clone().unwrap();
     let members = assert_stored_in_full(&stack, BIG).await;
-    assert_eq!(num(&result, "repositories"), members.len() as u64);
+    let n = members.len() as u64;
+    assert_eq!(num(&result, "repositories"), n);
     assert_eq!(result["complete"], true, "{result}");
+    // Each run walks again from the start, its stored pages coming back as
+    // 304s: the pauses cost requests, not quota. Every page was paid for
+    // once, plus the probes of one walk (at most two per window walked).
+    let spent = num(&result, "quota_spent");
+    let windows = num(&result, "windows");
+    assert_eq!(spent, stack.sim.search_spent().await, "{result}");
+    assert!(
+        spent <= n.div_ceil(100) + 1 + windows + 2 * windows,
+        "{spent} calls paid for {n} repositories: {result}"
+    );
+    assert_eq!(
+        num(&result, "runs"),
+        1 + stack.outcomes.get("rescheduled") + stack.outcomes.get("retry"),
+        "{result}"
+    );
 
     let stats = stack.sim.stats().await;
     let server_errors: u64 = [500, 502, 503]
@@ -817,7 +953,7 @@ async fn two_replicas_crawling_at_once_never_overspend_the_shared_quota() {
             members.len() as u64,
             "{topic}"
         );
-        calls += num(&result, "github_calls") - num(&result, "not_modified");
+        calls += num(&result, "quota_spent");
     }
     let stats = stack.sim.stats().await;
     assert_eq!(stats["quota_exceeded"], 0, "{stats}");
@@ -831,7 +967,10 @@ async fn two_replicas_crawling_at_once_never_overspend_the_shared_quota() {
         spent > 20,
         "the crawls fitted in one window ({spent}): nothing was shared"
     );
-    assert!(spent >= calls, "{spent} spent, {calls} counted");
+    assert_eq!(
+        spent, calls,
+        "the jobs' results count every call the quota paid for"
+    );
     // One worker each, so both replicas crawl: neither can hold two jobs.
     for replica in ["replica-a", "replica-b"] {
         assert!(

@@ -37,6 +37,32 @@ pub struct PageWrite<'a> {
     pub repos: &'a [RepoPayload],
 }
 
+/// What a crawl asked GitHub, in one run or over every run of a job (a
+/// rate limit reschedules a crawl mid-walk; the next run walks again from
+/// the start, its stored pages coming back as 304s).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CrawlCalls {
+    pub runs: i64,
+    /// Pages and probes GitHub answered, 304s included.
+    pub github_calls: i64,
+    pub not_modified: i64,
+    pub probes: i64,
+}
+
+impl CrawlCalls {
+    /// Calls answered in full: each one spent a unit of the search quota.
+    pub fn quota_spent(&self) -> i64 {
+        self.github_calls - self.not_modified
+    }
+
+    fn add(&mut self, other: &CrawlCalls) {
+        self.runs += other.runs;
+        self.github_calls += other.github_calls;
+        self.not_modified += other.not_modified;
+        self.probes += other.probes;
+    }
+}
+
 /// What finishing a crawl did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CrawlTotals {
@@ -44,6 +70,11 @@ pub struct CrawlTotals {
     pub seen: i64,
     /// Memberships dropped because the walk did not meet them.
     pub removed: u64,
+    /// Whether memberships were pruned: the walk was complete and saw at
+    /// least as many repositories as the topic holds.
+    pub pruned: bool,
+    /// The job's calls over all its runs, the finishing one included.
+    pub calls: CrawlCalls,
 }
 
 fn owner_kind(kind: OwnerKind) -> &'static str {
@@ -130,16 +161,49 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets the start of a crawl's seen-set left by jobs that are no
-    /// longer live (failed or lost); the live job's own rows stay, so its
-    /// retries keep what earlier attempts saw.
+    /// Forgets the seen-sets and call tallies of the topic's crawls that
+    /// are no longer live (failed or lost); the live job's own rows stay, so
+    /// its retries keep what earlier attempts saw.
     pub async fn start_crawl(&self, topic_id: i64, job_id: JobId) -> Result<(), StoreError> {
         let conn = self.conn().await?;
+        for table in ["crawl_seen", "crawl_calls"] {
+            conn.execute(
+                &format!(
+                    "DELETE FROM {table} s WHERE s.topic_id = $1 AND s.job_id <> $2 \
+                     AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = s.job_id \
+                                     AND j.status IN ('queued', 'running', 'rescheduled'))"
+                ),
+                &[&topic_id, &job_id],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Adds the calls of a run that stopped before the end (rescheduled or
+    /// failed) to the job's tally, so its result counts every run.
+    pub async fn add_crawl_calls(
+        &self,
+        topic_id: i64,
+        job_id: JobId,
+        calls: &CrawlCalls,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn().await?;
         conn.execute(
-            "DELETE FROM crawl_seen s WHERE s.topic_id = $1 AND s.job_id <> $2 \
-             AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = s.job_id \
-                             AND j.status IN ('queued', 'running', 'rescheduled'))",
-            &[&topic_id, &job_id],
+            "INSERT INTO crawl_calls (job_id, topic_id, runs, github_calls, not_modified, probes) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (job_id) DO UPDATE SET runs = crawl_calls.runs + EXCLUDED.runs, \
+                 github_calls = crawl_calls.github_calls + EXCLUDED.github_calls, \
+                 not_modified = crawl_calls.not_modified + EXCLUDED.not_modified, \
+                 probes = crawl_calls.probes + EXCLUDED.probes",
+            &[
+                &job_id,
+                &topic_id,
+                &calls.runs,
+                &calls.github_calls,
+                &calls.not_modified,
+                &calls.probes,
+            ],
         )
         .await?;
         Ok(())
@@ -345,14 +409,22 @@ impl Store {
         Ok(usize::try_from(found).unwrap_or(0))
     }
 
-    /// Ends a crawl: when `complete`, drops the memberships the walk did not
-    /// meet; either way forgets the job's seen-set. One transaction, so a
-    /// crash leaves the seen-set for the retry.
+    /// Ends a crawl: when `complete` and the job saw at least `expected`
+    /// repositories, drops the memberships the walk did not meet; either way
+    /// forgets the job's seen-set and call tally. One transaction, so a crash
+    /// leaves both for the retry.
+    ///
+    /// `expected` is the topic's size as its search reported it: a page
+    /// boundary that shifted mid-walk (a repository left or joined a window
+    /// between two of its pages) can skip a member without any window coming
+    /// up short, and that member must not lose its topic for it.
     pub async fn finish_crawl(
         &self,
         topic_id: i64,
         job_id: JobId,
         complete: bool,
+        expected: i64,
+        this_run: &CrawlCalls,
     ) -> Result<CrawlTotals, StoreError> {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await?;
@@ -363,7 +435,8 @@ impl Store {
             )
             .await?
             .get(0);
-        let removed = if complete {
+        let pruned = complete && seen >= expected;
+        let removed = if pruned {
             tx.execute(
                 "DELETE FROM repository_topics rt WHERE rt.topic_id = $1 AND NOT EXISTS \
                  (SELECT 1 FROM crawl_seen s WHERE s.job_id = $2 AND s.repository_id = rt.repository_id)",
@@ -375,7 +448,28 @@ impl Store {
         };
         tx.execute("DELETE FROM crawl_seen WHERE job_id = $1", &[&job_id])
             .await?;
+        let mut calls = *this_run;
+        if let Some(row) = tx
+            .query_opt(
+                "DELETE FROM crawl_calls WHERE job_id = $1 \
+                 RETURNING runs, github_calls, not_modified, probes",
+                &[&job_id],
+            )
+            .await?
+        {
+            calls.add(&CrawlCalls {
+                runs: row.get(0),
+                github_calls: row.get(1),
+                not_modified: row.get(2),
+                probes: row.get(3),
+            });
+        }
         tx.commit().await?;
-        Ok(CrawlTotals { seen, removed })
+        Ok(CrawlTotals {
+            seen,
+            removed,
+            pruned,
+            calls,
+        })
     }
 }

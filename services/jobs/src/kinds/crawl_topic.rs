@@ -17,7 +17,7 @@ use hubpulse_cache::{View, ViewKind};
 use hubpulse_domain::Topic;
 use hubpulse_domain::wire::{RepoPayload, SearchPage};
 use hubpulse_github::{GithubError, Page, Resource, SearchQuery, Url};
-use hubpulse_store::crawl::PageWrite;
+use hubpulse_store::crawl::{CrawlCalls, PageWrite};
 use hubpulse_store::{RepoOrder, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -60,42 +60,67 @@ impl Job for CrawlTopic {
             items_done: 0,
             total: None,
         };
-        match crawl.walk().await {
-            Ok(()) => {}
-            Err(Stop::Reschedule { at, reason }) => {
-                tracing::info!(topic = %self.topic, run_at = %at, %reason, calls = crawl.stats.github_calls, "crawl paused by a rate limit");
-                return Ok(Outcome::RescheduleAt { at, reason });
+        if let Err(stop) = crawl.walk().await {
+            // Best effort: a tally lost here only makes the result count
+            // fewer calls than were made.
+            if let Err(err) = ctx
+                .store
+                .add_crawl_calls(topic_id, run.id, &crawl.stats.calls)
+                .await
+            {
+                tracing::warn!(topic = %self.topic, error = %err, "could not record this run's GitHub calls");
             }
-            Err(Stop::Fail(err)) => return Err(err),
+            return match stop {
+                Stop::Reschedule { at, reason } => {
+                    tracing::info!(topic = %self.topic, run_at = %at, %reason, calls = crawl.stats.calls.github_calls, "crawl paused by a rate limit");
+                    Ok(Outcome::RescheduleAt { at, reason })
+                }
+                Stop::Fail(err) => Err(err),
+            };
         }
         let totals = ctx
             .store
-            .finish_crawl(topic_id, run.id, crawl.complete)
+            .finish_crawl(
+                topic_id,
+                run.id,
+                crawl.complete,
+                crawl.total.unwrap_or(0),
+                &crawl.stats.calls,
+            )
             .await?;
-        if !crawl.complete {
-            tracing::warn!(topic = %self.topic, "crawl incomplete: memberships were not pruned");
+        if !totals.pruned {
+            tracing::warn!(
+                topic = %self.topic,
+                walk_complete = crawl.complete,
+                seen = totals.seen,
+                expected = crawl.total,
+                "crawl incomplete: memberships were not pruned"
+            );
         }
         rebuild_views(ctx, &self.topic).await?;
-        let stats = &crawl.stats;
+        let calls = &totals.calls;
         tracing::info!(
             topic = %self.topic,
             repositories = totals.seen,
             removed = totals.removed,
-            github_calls = stats.github_calls,
-            not_modified = stats.not_modified,
-            probes = stats.probes,
-            windows = stats.windows,
+            github_calls = calls.github_calls,
+            not_modified = calls.not_modified,
+            probes = calls.probes,
+            runs = calls.runs,
+            windows = crawl.stats.windows,
             "crawl finished"
         );
         Ok(Outcome::Done(serde_json::json!({
             "topic": self.topic,
             "repositories": totals.seen,
-            "github_calls": stats.github_calls,
-            "not_modified": stats.not_modified,
-            "probes": stats.probes,
-            "windows": stats.windows,
+            "github_calls": calls.github_calls,
+            "not_modified": calls.not_modified,
+            "quota_spent": calls.quota_spent(),
+            "probes": calls.probes,
+            "runs": calls.runs,
+            "windows": crawl.stats.windows,
             "removed": totals.removed,
-            "complete": crawl.complete,
+            "complete": totals.pruned,
         })))
     }
 }
@@ -139,15 +164,27 @@ impl From<GithubError> for Stop {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Stats {
-    /// Requests for pages and probes, 304s included (the client's own
-    /// retries of one request are not counted again).
-    github_calls: u64,
-    not_modified: u64,
-    probes: u64,
+    /// This run's calls: pages and probes GitHub answered, 304s included.
+    /// Neither the client's own retries of one request nor calls refused by
+    /// a rate limit or the budget are counted, so `quota_spent` is what the
+    /// search quota lost. The store adds earlier runs' calls at the end.
+    calls: CrawlCalls,
     /// Searches whose pages were walked: 1 for a topic under the cap.
     windows: u64,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            calls: CrawlCalls {
+                runs: 1,
+                ..CrawlCalls::default()
+            },
+            windows: 0,
+        }
+    }
 }
 
 /// An inclusive `created:` range, to the second.
@@ -274,8 +311,6 @@ impl Crawl<'_> {
             .store
             .stored_page(&self.token_id, url.as_str())
             .await?;
-        self.stats.github_calls += 1;
-        self.stats.probes += 1;
         let page = self
             .ctx
             .github
@@ -285,6 +320,8 @@ impl Crawl<'_> {
                 stored.as_ref().map(|s| s.etag.as_str()),
             )
             .await?;
+        self.stats.calls.github_calls += 1;
+        self.stats.calls.probes += 1;
         match (page, stored) {
             (Page::Fresh { body, etag, .. }, _) => {
                 if body.incomplete_results {
@@ -299,7 +336,7 @@ impl Crawl<'_> {
                 Ok(body.total_count)
             }
             (Page::NotModified { .. }, Some(stored)) => {
-                self.stats.not_modified += 1;
+                self.stats.calls.not_modified += 1;
                 Ok(u64::try_from(stored.total_count).unwrap_or(0))
             }
             (Page::NotModified { .. }, None) => Err(Stop::Fail(JobError::Retryable(
@@ -352,12 +389,12 @@ impl Crawl<'_> {
             .await?;
         let mut etag = stored.as_ref().map(|s| s.etag.clone());
         loop {
-            self.stats.github_calls += 1;
             let page = self
                 .ctx
                 .github
                 .get_page::<SearchPage<RepoPayload>>(url, Resource::Search, etag.as_deref())
                 .await?;
+            self.stats.calls.github_calls += 1;
             match page {
                 Page::Fresh {
                     body, etag, next, ..
@@ -384,7 +421,7 @@ impl Crawl<'_> {
                     return Ok((body.total_count, next, ids.len() as i64));
                 }
                 Page::NotModified { .. } => {
-                    self.stats.not_modified += 1;
+                    self.stats.calls.not_modified += 1;
                     let Some(stored) = stored.as_ref() else {
                         return Err(Stop::Fail(JobError::Retryable(
                             "GitHub answered 304 to a request without If-None-Match".into(),
@@ -438,4 +475,68 @@ async fn rebuild_views(ctx: &JobContext, topic: &Topic) -> Result<(), JobError> 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(rfc3339: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(rfc3339).unwrap().to_utc()
+    }
+
+    #[test]
+    fn everything_spans_githubs_life_to_the_end_of_the_year_all_year() {
+        let window = Window::everything(at("2026-11-23T09:00:00Z"));
+        assert_eq!(window.from, at("2007-10-01T00:00:00Z"));
+        assert_eq!(window.to, at("2026-12-31T23:59:59Z"));
+        // The same bounds on any day of the year: the windows' URLs, and so
+        // their ETags, repeat from one crawl to the next.
+        assert_eq!(Window::everything(at("2026-01-01T00:00:00Z")), window);
+        assert_eq!(Window::everything(at("2026-12-31T23:59:59Z")), window);
+        assert_ne!(Window::everything(at("2027-01-01T00:00:00Z")), window);
+    }
+
+    #[test]
+    fn halves_cover_the_window_without_overlap_or_gap() {
+        let mut pending = vec![Window::everything(at("2026-06-01T00:00:00Z"))];
+        let mut leaves = 0;
+        // Down to a single second along the oldest edge: every split on the
+        // way must partition its window.
+        while let Some(w) = pending.pop() {
+            let Some((a, b)) = w.halves() else {
+                assert_eq!(w.from, w.to, "only a one-second window has no halves");
+                leaves += 1;
+                continue;
+            };
+            assert_eq!((a.from, b.to), (w.from, w.to));
+            assert_eq!(a.to + Duration::seconds(1), b.from, "{w:?}");
+            assert!(a.from <= a.to && b.from <= b.to, "{w:?}");
+            // The halves differ in length by at most a second.
+            assert!(((b.to - b.from) - (a.to - a.from)).num_seconds().abs() <= 1);
+            assert_eq!(w.halves(), Some((a, b)), "halving is deterministic");
+            pending.push(a);
+        }
+        assert_eq!(leaves, 1);
+    }
+
+    #[test]
+    fn halving_reaches_single_seconds_in_about_thirty_steps() {
+        let mut window = Window::everything(at("2026-06-01T00:00:00Z"));
+        let mut depth = 0;
+        while let Some((_, newer)) = window.halves() {
+            window = newer;
+            depth += 1;
+        }
+        assert_eq!(window.from, window.to);
+        // About 6e8 seconds: 30 halvings.
+        assert!((29..=31).contains(&depth), "{depth}");
+        let two = Window {
+            from: at("2020-01-01T00:00:00Z"),
+            to: at("2020-01-01T00:00:01Z"),
+        };
+        let (a, b) = two.halves().unwrap();
+        assert_eq!((a.from, a.to), (two.from, two.from));
+        assert_eq!((b.from, b.to), (two.to, two.to));
+    }
 }
