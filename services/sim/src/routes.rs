@@ -38,6 +38,10 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/_sim/reset", post(reset))
         .route("/_sim/topics/{name}/touch", post(touch))
         .route("/_sim/topics/{name}", get(members).put(resize))
+        .route(
+            "/_sim/topics/{name}/repositories/{id}",
+            axum::routing::delete(leave),
+        )
         .with_state(state)
 }
 
@@ -424,6 +428,27 @@ async fn resize(
         data.grow(&name, body.size, state.settings.seed);
     }
     let size = data.topics.get(&name).map_or(0, Vec::len);
+    Json(json!({ "topic": name, "size": size })).into_response()
+}
+
+/// One repository leaves a topic, wherever it sits in the topic's pages (a
+/// shrink only drops the last-added ones).
+async fn leave(
+    State(state): State<Arc<SimState>>,
+    Path((name, id)): Path<(String, i64)>,
+) -> Response {
+    let mut data = state.data.write().unwrap_or_else(|p| p.into_inner());
+    let crate::data::Dataset { repos, topics, .. } = &mut *data;
+    let Some(members) = topics.get_mut(&name) else {
+        return github_error(StatusCode::NOT_FOUND, "no such topic in the simulator");
+    };
+    let Some(at) = members.iter().position(|&i| repos[i].id == id) else {
+        return github_error(StatusCode::NOT_FOUND, "no such repository in the topic");
+    };
+    let i = members.remove(at);
+    repos[i].topics.retain(|t| *t != name);
+    let size = members.len();
+    data.generation += 1;
     Json(json!({ "topic": name, "size": size })).into_response()
 }
 

@@ -648,4 +648,20 @@ async fn a_topic_lists_its_members_and_shrinks_when_resized_smaller() {
         sim.get("/_sim/topics/no-such-topic").await.status(),
         StatusCode::NOT_FOUND
     );
+
+    // One repository from the middle of the topic leaves it.
+    let one = *after.iter().nth(100).unwrap();
+    let leave = || {
+        sim.client
+            .delete(format!("{}/_sim/topics/rust/repositories/{one}", sim.base))
+            .send()
+    };
+    let resp = leave().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.json::<Value>().await.unwrap()["size"], 244);
+    let (fewer, searched) = listed_and_searched(&sim, "rust").await;
+    assert_eq!(fewer, searched);
+    assert_eq!(fewer.len(), 244);
+    assert!(!fewer.contains(&one));
+    assert_eq!(leave().await.unwrap().status(), StatusCode::NOT_FOUND);
 }
