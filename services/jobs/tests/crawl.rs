@@ -238,11 +238,14 @@ async fn connect_cache(redis: &TestRedis) -> Cache {
 /// that must write the row (its page fetched in full) waits for it: the test
 /// then knows the crawl is past every earlier page and short of every later
 /// one, and can change the world at exactly that point.
-struct HeldRow(tokio_postgres::Client);
+struct HeldRow {
+    session: tokio_postgres::Client,
+    pid: i32,
+}
 
 impl HeldRow {
     async fn release(self) {
-        self.0.batch_execute("ROLLBACK").await.unwrap();
+        self.session.batch_execute("ROLLBACK").await.unwrap();
     }
 }
 
@@ -369,23 +372,29 @@ impl Stack {
     }
 
     async fn hold_row(&self, repository_id: i64) -> HeldRow {
-        let client = self.db.client().await;
-        client
+        let session = self.db.client().await;
+        session
             .batch_execute(&format!(
                 "BEGIN; SELECT 1 FROM repositories WHERE id = {repository_id} FOR UPDATE"
             ))
             .await
             .unwrap();
-        HeldRow(client)
+        let pid = session
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        HeldRow { session, pid }
     }
 
-    /// Waits until some session of the database waits for a lock: the
-    /// crawl, at the held row.
-    async fn wait_blocked(&self) {
-        let blocked = "SELECT count(*) FROM pg_stat_activity \
-                       WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    /// Waits until another session waits for the held row: the crawl.
+    async fn wait_blocked(&self, row: &HeldRow) {
+        let blocked = format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE {} = ANY(pg_blocking_pids(pid))",
+            row.pid
+        );
         let deadline = tokio::time::Instant::now() + CRAWL_DEADLINE;
-        while self.count(blocked).await == 0 {
+        while self.count(&blocked).await == 0 {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "the crawl never reached the held row"
@@ -710,7 +719,7 @@ async fn repositories_that_left_a_topic_lose_it_after_the_next_complete_crawl_on
     let held = stack.hold_row(remaining[remaining.len() / 2].id).await;
     let spent_before = stack.sim.search_spent().await;
     let id = stack.enqueue(BIG).await;
-    stack.wait_blocked().await;
+    stack.wait_blocked(&held).await;
     stack
         .sim
         .faults(json!({ "rate_limit_429": 1, "retry_after_secs": 1 }))
@@ -807,7 +816,7 @@ async fn a_member_skipped_when_pages_shift_mid_walk_keeps_its_topic() {
 
     let row = stack.hold_row(held).await;
     let id = stack.enqueue(BIG).await;
-    stack.wait_blocked().await;
+    stack.wait_blocked(&row).await;
     stack.sim.leave(BIG, leaving).await;
     row.release().await;
     let job = stack.wait_finished(id).await;
