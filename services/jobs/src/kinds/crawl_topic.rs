@@ -9,8 +9,12 @@
 //! it. That memory is also what makes a retried or rescheduled run cheap: the
 //! pages an earlier attempt stored come back as 304s.
 //!
-//! Membership is pruned only after a complete walk, against the seen-set the
-//! job keeps under its own id (so retries add to it instead of restarting).
+//! Membership is pruned only after a complete walk that met at least as many
+//! repositories as the search reported (pages that shift mid-walk can hide a
+//! member from every page), against the seen-set the job keeps under its own
+//! id, so retries add to it instead of restarting. The job's GitHub calls are
+//! tallied across its runs the same way: the result counts every run, and
+//! its `quota_spent` (calls answered in full) is what the quota lost.
 
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use hubpulse_cache::{View, ViewKind};
