@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use hubpulse_cache::{Cache, RedisBudget, RedisSettings, View, ViewKind};
 use hubpulse_domain::Topic;
 use hubpulse_domain::wire::RepoPayload;
@@ -109,6 +109,18 @@ impl Sim {
             )
             .await;
         assert_eq!(body["size"], size);
+    }
+
+    /// Changes a share of `topic`'s repositories (a star more, pushed now).
+    async fn touch(&self, topic: &str, share: f64) -> u64 {
+        let body = self
+            .send(
+                self.http
+                    .post(format!("{}/_sim/topics/{topic}/touch", self.base))
+                    .json(&json!({ "share": share })),
+            )
+            .await;
+        body["changed"].as_u64().unwrap()
     }
 
     /// One repository leaves `topic`, wherever it sits in the topic's pages.
@@ -509,6 +521,12 @@ async fn assert_stored_in_full(stack: &Stack, topic: &str) -> Vec<RepoPayload> {
     members
 }
 
+/// To Postgres's precision: GitHub's timestamps are whole seconds, but a
+/// repository the simulator touches was pushed at `now`, nanoseconds and all.
+fn micros(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.trunc_subsecs(6)
+}
+
 fn ts(value: &Value) -> Option<DateTime<Utc>> {
     value.as_str().map(|s| {
         DateTime::parse_from_rfc3339(s)
@@ -576,19 +594,19 @@ fn assert_views(views: &HashMap<ViewKind, View>, members: &[RepoPayload]) {
             );
             assert_eq!(
                 ts(&item["created_at"]),
-                Some(repo.created_at),
+                Some(micros(repo.created_at)),
                 "{}",
                 at("created_at")
             );
             assert_eq!(
                 ts(&item["updated_at"]),
-                Some(repo.updated_at),
+                Some(micros(repo.updated_at)),
                 "{}",
                 at("updated_at")
             );
             assert_eq!(
                 ts(&item["pushed_at"]),
-                repo.pushed_at,
+                repo.pushed_at.map(micros),
                 "{}",
                 at("pushed_at")
             );
@@ -685,6 +703,45 @@ async fn an_unchanged_topic_is_crawled_again_for_free_and_keeps_its_etags() {
     for (kind, view) in stack.views(BIG).await {
         assert_eq!(view.etag, etags[&kind], "{} view changed", kind.as_str());
     }
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn changed_repositories_are_fetched_again_and_the_views_follow() {
+    let stack = Stack::start(2, |_| {}, |_| {}).await;
+    let (_, first) = stack.crawl(BIG).await;
+    let etags: HashMap<ViewKind, _> = stack
+        .views(BIG)
+        .await
+        .into_iter()
+        .map(|(k, v)| (k, v.etag))
+        .collect();
+    let changed = stack.sim.touch(BIG, 0.01).await;
+    assert!(changed > 0);
+    let spent = stack.sim.search_spent().await;
+
+    let (_, second) = stack.crawl(BIG).await;
+    // Pages holding a changed repository are read in full, the rest are 304s.
+    assert!(num(&second, "not_modified") > 0, "{second}");
+    assert!(num(&second, "quota_spent") > 0, "{second}");
+    assert!(
+        num(&second, "quota_spent") < num(&first, "quota_spent"),
+        "{first} then {second}"
+    );
+    assert_eq!(
+        num(&second, "quota_spent"),
+        stack.sim.search_spent().await - spent
+    );
+    assert_eq!(num(&second, "removed"), 0);
+    // Stars and push times as the simulator has them now, in every view.
+    let members = assert_stored_in_full(&stack, BIG).await;
+    let views = stack.views(BIG).await;
+    assert_views(&views, &members);
+    assert_ne!(
+        views[&ViewKind::Activity].etag,
+        etags[&ViewKind::Activity],
+        "the touched repositories were pushed just now"
+    );
     stack.stop().await;
 }
 
