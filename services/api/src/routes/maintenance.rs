@@ -35,7 +35,8 @@ pub struct QueuedJob {
 }
 
 /// Applies pending migrations and queues a full crawl of every tracked topic.
-#[utoipa::path(method(get, post), path = "/bootstrap_db", tag = "maintenance",
+/// Also answers GET (`bootstrap_db_get`): cron and old clients call it that way.
+#[utoipa::path(post, path = "/bootstrap_db", tag = "maintenance", operation_id = "bootstrap_db",
     security(("admin_token" = [])),
     responses(
         (status = 202, description = "Crawls queued (or already queued)", body = QueuedJobs),
@@ -50,9 +51,24 @@ pub async fn bootstrap_db(
     crawl_every_tracked_topic(&state).await
 }
 
+/// `POST /bootstrap_db`, as a GET.
+#[utoipa::path(get, path = "/bootstrap_db", tag = "maintenance", operation_id = "bootstrap_db_get",
+    security(("admin_token" = [])),
+    responses(
+        (status = 202, description = "Crawls queued (or already queued)", body = QueuedJobs),
+        (status = 401, description = "No or wrong admin token", body = crate::error::ErrorBody),
+        (status = 503, description = "Postgres is unavailable", body = crate::error::ErrorBody),
+    ))]
+pub async fn bootstrap_db_get(
+    admin: Admin,
+    state: State<AppState>,
+) -> Result<(StatusCode, Json<QueuedJobs>), ApiError> {
+    bootstrap_db(admin, state).await
+}
+
 /// Queues a refresh of every tracked topic: each unchanged search page costs
 /// a free 304, and the views are rebuilt when the crawl ends.
-#[utoipa::path(method(get, post), path = "/update_cache", tag = "maintenance",
+#[utoipa::path(post, path = "/update_cache", tag = "maintenance", operation_id = "update_cache",
     security(("admin_token" = [])),
     responses(
         (status = 202, description = "Refreshes queued (or already queued)", body = QueuedJobs),
@@ -64,6 +80,21 @@ pub async fn update_cache(
     State(state): State<AppState>,
 ) -> Result<(StatusCode, Json<QueuedJobs>), ApiError> {
     crawl_every_tracked_topic(&state).await
+}
+
+/// `POST /update_cache`, as a GET.
+#[utoipa::path(get, path = "/update_cache", tag = "maintenance", operation_id = "update_cache_get",
+    security(("admin_token" = [])),
+    responses(
+        (status = 202, description = "Refreshes queued (or already queued)", body = QueuedJobs),
+        (status = 401, description = "No or wrong admin token", body = crate::error::ErrorBody),
+        (status = 503, description = "Postgres is unavailable", body = crate::error::ErrorBody),
+    ))]
+pub async fn update_cache_get(
+    admin: Admin,
+    state: State<AppState>,
+) -> Result<(StatusCode, Json<QueuedJobs>), ApiError> {
+    update_cache(admin, state).await
 }
 
 /// A refresh is a full crawl: the ETag memory is what makes it cheap, so the

@@ -57,8 +57,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(topics::list, topics::track))
         .routes(routes!(topics::untrack))
         .routes(routes!(tasks::show))
-        .routes(routes!(maintenance::bootstrap_db))
-        .routes(routes!(maintenance::update_cache))
+        .routes(routes!(
+            maintenance::bootstrap_db,
+            maintenance::bootstrap_db_get
+        ))
+        .routes(routes!(
+            maintenance::update_cache,
+            maintenance::update_cache_get
+        ))
 }
 
 pub use docs::OpenApiDocument;
