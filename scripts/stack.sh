@@ -331,7 +331,7 @@ demo_crawl() {
       sleep 1
     done
     [ -t 1 ] && printf '\r\033[K'
-    jq -r '"  job \(.id) \(.result.topic): \(.result.repositories) repositories, \(.result.github_calls) GitHub calls (\(.result.not_modified) answered 304, \(.result.probes) window probes, \(.result.windows) windows), attempts \(.attempts)"' <<<"$task"
+    jq -r '"  job \(.id) \(.result.topic): \(.result.repositories) repositories, \(.result.github_calls) GitHub calls (\(.result.quota_spent) spent quota, \(.result.not_modified) answered 304, \(.result.probes) window probes, \(.result.windows) windows) in \(.result.runs) run(s)"' <<<"$task"
   done
   echo
   echo "Try (through nginx; each view also answers ?limit=N, gzip/br and If-None-Match):"
