@@ -187,7 +187,7 @@ fn dechunk(mut bytes: &[u8]) -> Option<Vec<u8>> {
 /// The reply is the project's JSON error with this status and code.
 fn assert_error(what: &str, reply: &Reply, status: u16, code: &str) {
     assert_eq!(reply.status, status, "{what}: {}", reply.text());
-    assert_json_error(what, reply);
+    assert_json_body(what, reply);
     let body: Value = serde_json::from_slice(&reply.body).unwrap();
     assert_eq!(body["error"]["code"], code, "{what}: {body}");
 }
@@ -200,6 +200,11 @@ fn assert_json_error(what: &str, reply: &Reply) {
         reply.status,
         reply.text()
     );
+    assert_json_body(what, reply);
+}
+
+/// `{"error":{"code","message"}}`, served as JSON.
+fn assert_json_body(what: &str, reply: &Reply) {
     let content_type = reply.header("content-type").unwrap_or_default();
     assert!(
         content_type.starts_with("application/json"),
@@ -828,4 +833,229 @@ async fn headers_with_unicode_and_odd_bytes_never_break_a_reply() {
             reply.text()
         );
     }
+}
+
+/// nginx from `proxy/nginx.conf` (rendered by `proxy/render.sh`, as the
+/// stack does) in front of a test app, stopped when dropped.
+struct Nginx {
+    port: u16,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn nginx_in_front_of(app: &TestApp) -> Nginx {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    // nginx's workers (nobody, when started as root) create their temp files here.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let rendered = Command::new("sh")
+        .arg(root.join("proxy/render.sh"))
+        .arg(root.join("proxy/nginx.conf"))
+        .env("NGINX_LISTEN", format!("127.0.0.1:{port}"))
+        .env("NGINX_PREFIX", dir.path())
+        .env("NGINX_UPSTREAMS", app.addr.to_string())
+        .output()
+        .unwrap();
+    assert!(rendered.status.success(), "{rendered:?}");
+    let conf = dir.path().join("nginx.conf");
+    std::fs::write(&conf, &rendered.stdout).unwrap();
+    let nginx = ["/usr/sbin/nginx", "/usr/local/sbin/nginx"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or("nginx");
+    let child = Command::new(nginx)
+        .arg("-p")
+        .arg(dir.path())
+        .arg("-c")
+        .arg(&conf)
+        .arg("-e")
+        .arg(dir.path().join("error.log"))
+        .args(["-g", "daemon off;"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx runs (scripts/install-deps.sh installs it)");
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "nginx did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Nginx {
+        port,
+        child,
+        _dir: dir,
+    }
+}
+
+/// Like `raw`, to nginx's port.
+async fn raw_to(port: u16, head: &[u8], body: &[u8]) -> Reply {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut request = head.to_vec();
+    if !head.windows(5).any(|w| w.eq_ignore_ascii_case(b"host:")) {
+        request.extend_from_slice(b"\r\nhost: test");
+    }
+    request.extend_from_slice(b"\r\nconnection: close\r\n");
+    if !body.is_empty() {
+        request.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    }
+    request.extend_from_slice(b"\r\n");
+    request.extend_from_slice(body);
+    let _ = stream.write_all(&request).await;
+    let mut bytes = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(15), stream.read_to_end(&mut bytes)).await;
+    parse_reply(&bytes).unwrap_or_else(|| {
+        panic!(
+            "unparsable reply to {:?}: {:?}",
+            String::from_utf8_lossy(&head[..head.len().min(80)]),
+            String::from_utf8_lossy(&bytes)
+        )
+    })
+}
+
+#[tokio::test]
+async fn through_nginx_no_status_page_only_documented_routes_and_json_errors() {
+    let (app, _sim) = spawn().await;
+    let nginx = nginx_in_front_of(&app);
+    let port = nginx.port;
+
+    // Every documented GET answers through nginx as it does directly.
+    let mut documented = 0;
+    for op in operations(&app).await {
+        if op.method != "GET" || op.secured {
+            continue;
+        }
+        let path = op.valid_path();
+        let direct = send(&app, "GET", &path, false).await;
+        let proxied = raw_to(port, format!("GET {path} HTTP/1.1").as_bytes(), b"").await;
+        assert_eq!(proxied.status, direct.status, "{path}: {}", proxied.text());
+        documented += 1;
+    }
+    assert!(documented >= 6, "{documented}");
+
+    // No status page, and nginx's error locations are not reachable: the
+    // API's JSON 404 (or nginx's, for its internal locations).
+    for path in [
+        "/nginx_status",
+        "/basic_status",
+        "/stub_status",
+        "/status",
+        "/server-status",
+        "/_nginx/400",
+        "/_nginx/502",
+        "/_nginx/",
+    ] {
+        let reply = raw_to(port, format!("GET {path} HTTP/1.1").as_bytes(), b"").await;
+        assert_error(&format!("nginx {path}"), &reply, 404, "not_found");
+    }
+
+    // nginx's own refusals are JSON, never an HTML page.
+    let long_uri = format!("GET /api/{} HTTP/1.1", "a".repeat(40_000));
+    let big_header = format!("GET /health HTTP/1.1\r\nx-big: {}", "a".repeat(9_000));
+    let cases: [(&[u8], &[u8], u16, &str); 12] = [
+        (
+            b"POST /v1/topics HTTP/1.1",
+            &[b' '; 2 << 20],
+            413,
+            "payload_too_large",
+        ),
+        (long_uri.as_bytes(), b"", 414, "uri_too_long"),
+        (big_header.as_bytes(), b"", 400, "bad_request"),
+        (b"TRACE / HTTP/1.1", b"", 405, "method_not_allowed"),
+        (b"GET / HTTP/2.0", b"", 505, "http_version_not_supported"),
+        (
+            b"GET / HTTP/1.1\r\ntransfer-encoding: gzip",
+            b"",
+            501,
+            "not_implemented",
+        ),
+        (b"GET /%00 HTTP/1.1", b"", 400, "bad_request"),
+        (b"GET /../../etc/passwd HTTP/1.1", b"", 400, "bad_request"),
+        (
+            b"GET / HTTP/1.1\r\nhost: a\r\nhost: b",
+            b"",
+            400,
+            "bad_request",
+        ),
+        (
+            b"POST / HTTP/1.1\r\ncontent-length: 1\r\ncontent-length: 2",
+            b"",
+            400,
+            "bad_request",
+        ),
+        (b"CONNECT example.com:443 HTTP/1.1", b"", 400, "bad_request"),
+        // The API's own 405 passes through untouched.
+        (b"DELETE /health HTTP/1.1", b"", 405, "method_not_allowed"),
+    ];
+    for (head, body, status, code) in cases {
+        let reply = raw_to(port, head, body).await;
+        let what = format!(
+            "nginx {:?}",
+            String::from_utf8_lossy(&head[..head.len().min(50)])
+        );
+        assert_error(&what, &reply, status, code);
+    }
+
+    // Slow clients are cut off: headers never finished, and a body that
+    // stops short, are both dropped within nginx's 10 s timeouts.
+    let started = std::time::Instant::now();
+    let slow_headers = async {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nhost: t")
+            .await
+            .unwrap();
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut rest)).await
+    };
+    let slow_body = async {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        stream
+            .write_all(
+                format!(
+                    "POST /v1/topics HTTP/1.1\r\nhost: t\r\nauthorization: Bearer {ADMIN_TOKEN}\r\n\
+                     content-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"na"
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut rest)).await
+    };
+    let (headers_cut, body_cut) = tokio::join!(slow_headers, slow_body);
+    assert!(
+        headers_cut.is_ok(),
+        "a client that never finished its headers was kept"
+    );
+    assert!(
+        body_cut.is_ok(),
+        "a client that never finished its body was kept"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(9),
+        "cut off after {:?}, before the timeout",
+        started.elapsed()
+    );
+    drop(nginx);
 }
