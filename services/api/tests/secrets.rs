@@ -175,6 +175,19 @@ fn add_password_role(admin_url: &str, port: u16) {
     );
 }
 
+/// The binary, killed if the test ends before it stopped it (a failed
+/// assertion must not leave a server running).
+struct KillOnDrop(Option<Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// stderr read on a thread of its own as it comes, so a chatty log never
 /// fills the pipe and stalls the server.
 fn collect_lines(child: &mut Child) -> (Arc<Mutex<Vec<String>>>, std::thread::JoinHandle<()>) {
@@ -383,6 +396,8 @@ async fn no_secret_reaches_a_log_line_or_a_reply() {
         .unwrap();
     let (lines, reader) = collect_lines(&mut child);
     let stdout = child.stdout.take().unwrap();
+    let pid = child.id();
+    let mut guard = KillOnDrop(Some(child));
     let stdout_reader = std::thread::spawn(move || {
         BufReader::new(stdout)
             .lines()
@@ -537,9 +552,10 @@ async fn no_secret_reaches_a_log_line_or_a_reply() {
     // SIGTERM: the binary drains and exits; every line is in.
     Command::new("kill")
         .arg("-TERM")
-        .arg(child.id().to_string())
+        .arg(pid.to_string())
         .status()
         .unwrap();
+    let mut child = guard.0.take().unwrap();
     let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
         .await
         .unwrap();
