@@ -107,7 +107,7 @@ async fn json_logs_carry_the_request_id_and_no_secrets() {
         assert!(parsed["level"].is_string(), "{line}");
         assert!(!line.contains(admin_secret), "admin token leaked: {line}");
         assert!(
-            !line.contains("test_pw"),
+            !line.contains(db_password),
             "database password leaked: {line}"
         );
     }

@@ -37,6 +37,9 @@ pub fn test_settings(db: &TestDb, redis: &TestRedis) -> Settings {
     settings.workers.poll_interval_ms = 50;
     settings.workers.shutdown_grace_secs = 2;
     settings.admin.token = SecretString::from(ADMIN_TOKEN.to_owned());
+    // Nothing listens on the discard port: a test that crawls without
+    // pointing at a simulator fails fast here instead of calling GitHub.
+    settings.github.base_url = "http://127.0.0.1:9".into();
     settings
 }
 
