@@ -1,0 +1,463 @@
+//! Every case of the fault suite in `make test`, with `Profile::quick`,
+//! against an in-process equivalent of the local stack: the real nginx
+//! configuration (`proxy/render.sh` over `proxy/nginx.conf`) in front of two
+//! replicas of the real application, a private PostgreSQL and Redis, and
+//! the simulator. Each replica runs in a tokio runtime of its own: killing
+//! it drops the runtime, which closes its listener, its connections and its
+//! database sessions at once and leaves its job leases to expire, as a
+//! SIGKILL does. `make faults` runs the same cases against the release
+//! stack of `scripts/stack.sh`.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use hubpulse_api::{Application, Settings};
+use hubpulse_domain::Topic;
+use hubpulse_faults::{Case, Profile, Stack};
+use hubpulse_sim::TopicSpec;
+use hubpulse_testkit::{PrivatePostgres, TestSim, private_postgres};
+use secrecy::SecretString;
+use tokio::runtime::Runtime;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const ADMIN_TOKEN: &str = "faults-admin-token-1e6b";
+const REPLICAS: usize = 2;
+/// Short, so a killed worker's job is taken up within seconds.
+const LEASE_SECS: u64 = 4;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Polls until `url` answers 2xx.
+async fn wait_http(url: &str, within: Duration) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while !http_ok(url).await {
+        if started.elapsed() > within {
+            bail!("{url} did not answer within {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+async fn http_ok(url: &str) -> bool {
+    reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+}
+
+/// One API replica in a runtime of its own.
+struct Replica {
+    name: String,
+    port: u16,
+    running: Option<(Runtime, CancellationToken, JoinHandle<()>)>,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        if let Some((runtime, shutdown, _)) = self.running.take() {
+            shutdown.cancel();
+            // Dropping a runtime may block, which an async context forbids.
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// A Redis server process of the test's own, stopped and started at will.
+struct PrivateRedis {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    async fn start(&mut self) -> anyhow::Result<()> {
+        if self.child.is_some() {
+            return Ok(());
+        }
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting redis-server (scripts/install-deps.sh installs it)")?;
+        self.child = Some(child);
+        let addr = format!("127.0.0.1:{}", self.port);
+        let started = Instant::now();
+        while tokio::net::TcpStream::connect(&addr).await.is_err() {
+            if started.elapsed() > Duration::from_secs(10) {
+                bail!("redis-server did not listen on {addr} within 10 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// nginx from the project's template, in the foreground, as a child.
+struct Nginx {
+    _dir: tempfile::TempDir,
+    port: u16,
+    access_log: PathBuf,
+    child: Child,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the crate sits in the workspace")
+        .to_path_buf()
+}
+
+fn start_nginx(upstreams: &[u16]) -> anyhow::Result<Nginx> {
+    let dir = tempfile::tempdir()?;
+    // nginx's workers run as nobody when the master is root: they must be
+    // able to reach the temp paths under the prefix.
+    #[cfg(unix)]
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )?;
+    let port = free_port();
+    let root = workspace_root();
+    let upstreams: Vec<String> = upstreams.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let rendered = Command::new("sh")
+        .arg(root.join("proxy/render.sh"))
+        .arg(root.join("proxy/nginx.conf"))
+        .env("NGINX_LISTEN", format!("127.0.0.1:{port}"))
+        .env("NGINX_PREFIX", dir.path())
+        .env("NGINX_UPSTREAMS", upstreams.join(" "))
+        .output()?;
+    if !rendered.status.success() {
+        bail!(
+            "proxy/render.sh: {}",
+            String::from_utf8_lossy(&rendered.stderr)
+        );
+    }
+    let conf = dir.path().join("nginx.conf");
+    std::fs::write(&conf, &rendered.stdout)?;
+    let nginx = ["/usr/sbin/nginx", "/usr/local/sbin/nginx"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("nginx");
+    let child = Command::new(nginx)
+        .arg("-p")
+        .arg(dir.path())
+        .arg("-c")
+        .arg(&conf)
+        .arg("-e")
+        .arg(dir.path().join("error.log"))
+        .args(["-g", "daemon off;"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting nginx (scripts/install-deps.sh installs it)")?;
+    Ok(Nginx {
+        access_log: dir.path().join("access.log"),
+        _dir: dir,
+        port,
+        child,
+    })
+}
+
+struct InProcess {
+    pg: tokio::sync::Mutex<PrivatePostgres>,
+    pg_url: String,
+    redis: tokio::sync::Mutex<PrivateRedis>,
+    redis_port: u16,
+    sim: TestSim,
+    replicas: Vec<Mutex<Replica>>,
+    nginx: Nginx,
+    load_topic: String,
+}
+
+impl InProcess {
+    async fn start(profile: &Profile) -> anyhow::Result<InProcess> {
+        let pg = private_postgres().await;
+        let pg_url = pg.database_url();
+        let mut redis = PrivateRedis {
+            dir: tempfile::tempdir()?,
+            port: free_port(),
+            child: None,
+        };
+        redis.start().await?;
+        let topics = profile.topic_list();
+        let sim = TestSim::spawn_with(|s| {
+            s.topics = topics
+                .iter()
+                .map(|(name, size)| TopicSpec {
+                    name: (*name).to_owned(),
+                    size: *size,
+                })
+                .collect();
+            for (key, value) in hubpulse_faults::cases::SIM_LIMITS {
+                match key {
+                    "search_authenticated" => s.limits.search_authenticated = value,
+                    "search_anonymous" => s.limits.search_anonymous = value,
+                    "search_window_secs" => s.limits.search_window_secs = value,
+                    _ => {}
+                }
+            }
+        })
+        .await;
+        let replicas: Vec<Mutex<Replica>> = (1..=REPLICAS)
+            .map(|n| {
+                Mutex::new(Replica {
+                    name: format!("api-{n}"),
+                    port: free_port(),
+                    running: None,
+                })
+            })
+            .collect();
+        let ports: Vec<u16> = replicas
+            .iter()
+            .map(|r| r.lock().expect("not poisoned").port)
+            .collect();
+        let nginx = start_nginx(&ports)?;
+        let stack = InProcess {
+            pg: tokio::sync::Mutex::new(pg),
+            pg_url,
+            redis_port: redis.port,
+            redis: tokio::sync::Mutex::new(redis),
+            sim,
+            replicas,
+            nginx,
+            load_topic: profile.topics.load.0.to_owned(),
+        };
+        for n in 1..=REPLICAS {
+            stack.start_replica(n).await?;
+        }
+        wait_http(
+            &format!("{}/health", stack.nginx_url()),
+            Duration::from_secs(10),
+        )
+        .await?;
+        Ok(stack)
+    }
+
+    fn settings(&self, name: &str, port: u16) -> anyhow::Result<Settings> {
+        let mut s = Settings::load(None).context("the API's built-in settings")?;
+        s.server.host = "127.0.0.1".into();
+        s.server.port = port;
+        s.server.replica = name.to_owned();
+        s.server.shutdown_grace_secs = 5;
+        s.database.url = SecretString::from(self.pg_url.clone());
+        s.redis.url = SecretString::from(format!("redis://127.0.0.1:{}", self.redis_port));
+        s.workers.count = 2;
+        s.workers.lease_secs = LEASE_SECS;
+        s.workers.poll_interval_ms = 100;
+        s.workers.shutdown_grace_secs = 2;
+        s.github.base_url = self.sim.url.clone();
+        s.admin.token = SecretString::from(ADMIN_TOKEN.to_owned());
+        s.topics.tracked = vec![Topic::parse(&self.load_topic)?];
+        Ok(s)
+    }
+
+    fn replica(&self, n: usize) -> std::sync::MutexGuard<'_, Replica> {
+        self.replicas[n - 1]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Stack for InProcess {
+    fn nginx_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.nginx.port)
+    }
+
+    fn replica_count(&self) -> usize {
+        REPLICAS
+    }
+
+    fn replica_url(&self, n: usize) -> String {
+        format!("http://127.0.0.1:{}", self.replica(n).port)
+    }
+
+    fn sim_url(&self) -> String {
+        self.sim.url.clone()
+    }
+
+    fn admin_token(&self) -> String {
+        ADMIN_TOKEN.to_owned()
+    }
+
+    fn database_url(&self) -> String {
+        self.pg_url.clone()
+    }
+
+    fn access_log(&self) -> Option<PathBuf> {
+        Some(self.nginx.access_log.clone())
+    }
+
+    async fn kill_replica(&self, n: usize) -> anyhow::Result<()> {
+        let running = self.replica(n).running.take();
+        if let Some((runtime, _, _)) = running {
+            runtime.shutdown_background();
+        }
+        Ok(())
+    }
+
+    async fn stop_replica(&self, n: usize) -> anyhow::Result<()> {
+        let running = self.replica(n).running.take();
+        if let Some((runtime, shutdown, task)) = running {
+            shutdown.cancel();
+            let drained = tokio::time::timeout(Duration::from_secs(40), task).await;
+            runtime.shutdown_background();
+            if drained.is_err() {
+                bail!("api-{n} did not drain within 40 s");
+            }
+        }
+        Ok(())
+    }
+
+    async fn start_replica(&self, n: usize) -> anyhow::Result<()> {
+        let (name, port) = {
+            let replica = self.replica(n);
+            if replica.running.is_some() {
+                return Ok(());
+            }
+            (replica.name.clone(), replica.port)
+        };
+        let settings = self.settings(&name, port)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(name.clone())
+            .enable_all()
+            .build()?;
+        let shutdown = CancellationToken::new();
+        let task = runtime.spawn({
+            let shutdown = shutdown.clone();
+            let name = name.clone();
+            async move {
+                // The port was just given up by the killed run: retry a
+                // bind that races with its last connections closing.
+                let mut tries = 0;
+                let app = loop {
+                    match Application::build(settings.clone()).await {
+                        Ok(app) => break app,
+                        Err(err) if tries >= 50 => panic!("{name} could not start: {err}"),
+                        Err(_) => tries += 1,
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                };
+                app.run(shutdown).await;
+            }
+        });
+        self.replica(n).running = Some((runtime, shutdown, task));
+        wait_http(
+            &format!("http://127.0.0.1:{port}/health"),
+            Duration::from_secs(30),
+        )
+        .await
+    }
+
+    async fn stop_redis(&self) -> anyhow::Result<()> {
+        self.redis.lock().await.stop();
+        Ok(())
+    }
+
+    async fn start_redis(&self) -> anyhow::Result<()> {
+        self.redis.lock().await.start().await
+    }
+
+    async fn stop_postgres(&self) -> anyhow::Result<()> {
+        self.pg.lock().await.stop().await;
+        Ok(())
+    }
+
+    async fn start_postgres(&self) -> anyhow::Result<()> {
+        let url = self.pg_url.clone();
+        // PrivatePostgres::start is not a no-op when it runs: ask first.
+        if tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .is_err()
+        {
+            self.pg.lock().await.start().await;
+        }
+        Ok(())
+    }
+}
+
+async fn run_case(case: Case) {
+    let profile = Profile::quick();
+    let stack = InProcess::start(&profile)
+        .await
+        .expect("the in-process stack starts");
+    let reports = hubpulse_faults::run_suite(&stack, &profile, &[case])
+        .await
+        .expect("the suite sets up");
+    let report = &reports[0];
+    assert!(
+        report.passed(),
+        "{} failed:\n{}",
+        report.case,
+        report.failures().join("\n")
+    );
+    for n in 1..=REPLICAS {
+        let _ = stack.stop_replica(n).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_kill() {
+    run_case(Case::ReplicaKill).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_restart() {
+    run_case(Case::RollingRestart).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down() {
+    run_case(Case::RedisDown).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_down() {
+    run_case(Case::PostgresDown).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_faults() {
+    run_case(Case::GithubFaults).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_kill() {
+    run_case(Case::WorkerKill).await;
+}
