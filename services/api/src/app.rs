@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::compression::CompressionLayer;
+use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -187,7 +187,11 @@ fn build_router(state: AppState, routes: OpenApiRouter<AppState>) -> Result<Rout
             metrics,
             middleware::record_metrics,
         ))
-        .layer(CompressionLayer::new())
+        // Only what is not precompressed passes through here: `?limit=` prefixes
+        // (up to the whole view), OpenAPI, errors. Level 1 is several times
+        // cheaper than the default for a prefix (gzip 6 / brotli 4: 5 ms for
+        // 400 items) and still shrinks JSON about fourfold.
+        .layer(CompressionLayer::new().quality(CompressionLevel::Precise(1)))
         .layer(axum::middleware::from_fn(middleware::json_errors))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(TimeoutLayer::with_status_code(

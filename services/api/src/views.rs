@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hubpulse_cache::{Cache, View, ViewKind};
+use hubpulse_cache::{Cache, Compression, View, ViewKind};
 use hubpulse_domain::Topic;
 use hubpulse_store::{RepoOrder, Store, StoreError};
 use prometheus::IntCounterVec;
@@ -100,7 +100,9 @@ impl ViewReader {
             .store
             .view_items(topic, order_of(kind), VIEW_SIZE)
             .await?;
-        View::from_items(&items)
+        // A reader waits for this one: compressed quickly; the topic's next
+        // crawl stores a thoroughly compressed view in its place.
+        View::from_items_with(&items, Compression::Quick)
             .map(Some)
             .map_err(|e| StoreError::Database(format!("building a view: {e}")))
     }

@@ -16,7 +16,7 @@ use secrecy::ExposeSecret;
 
 pub use budget::RedisBudget;
 pub use settings::RedisSettings;
-pub use view::{Encoding, View, ViewError};
+pub use view::{Compression, Encoding, View, ViewError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
