@@ -13,6 +13,7 @@
 # non-zero when a target is missed. The stack is stopped at the end.
 #
 #   BENCH_SECONDS=15   length of each closed-loop run (open loop and cold: 2x)
+#   SKIP_BUILD=1       use the release binaries already built
 #   BENCH_KEEP=1       leave the bench stack running afterwards (make down with
 #                      HUBPULSE_STACK_DIR=.stack-bench and the ports above stops it)
 set -euo pipefail
@@ -32,7 +33,7 @@ export HUBPULSE_DEMO_TOPICS=$INGEST_TOPIC
 # the bench's config file (the environment wins over the file).
 export HUBPULSE_SIM_SEARCH_QUOTA=1000000
 READ_TOPICS=kubernetes,rust,serverless
-COLD_COUNT=16
+COLD_COUNT=8
 SECONDS_PER_RUN=${BENCH_SECONDS:-15}
 
 # shellcheck source=scripts/lib.sh
@@ -79,7 +80,7 @@ busy_share() { # seconds
   read -r t0 i0 < <(cpu_ticks)
   sleep "$1"
   read -r t1 i1 < <(cpu_ticks)
-  awk -v dt=$((t1 - t0)) -v di=$((i1 - i0)) 'BEGIN { printf "%.2f", dt > 0 ? (dt - di) / dt : 0 }'
+  awk -v dt=$((t1 - t0)) -v di=$((i1 - i0)) 'BEGIN { printf "%.2f", (dt > 0 ? (dt - di) / dt : 0) }'
 }
 
 write_machine() {
@@ -148,7 +149,7 @@ measure() { # name label generator target ratio_to connections -- command...
   printf '{"label":"%s","generator":"%s","target":"%s","ratio_to":%s,"connections":%s,"cpu_seconds":%s,"wall_seconds":%s,"cores":%s,"machine_busy":%s,"rss_kb":%s}\n' \
     "$label" "$generator" "$target" "$([ -n "$ratio_to" ] && printf '"%s"' "$ratio_to" || echo null)" \
     "$connections" "$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" "$real" "$CORES" \
-    "$(awk -v dt=$((t1 - t0)) -v di=$((i1 - i0)) 'BEGIN { printf "%.2f", dt > 0 ? (dt - di) / dt : 0 }')" \
+    "$(awk -v dt=$((t1 - t0)) -v di=$((i1 - i0)) 'BEGIN { printf "%.2f", (dt > 0 ? (dt - di) / dt : 0) }' </dev/null)" \
     "$(replica_rss)" >"$RAW/$name.meta.json"
 }
 
@@ -198,7 +199,7 @@ http {
     keepalive_requests 10000;
     sendfile on;
     tcp_nopush on;
-    open_file_cache max=16 valid=60s;
+    open_file_cache max=16 inactive=60s;
     server {
         listen 127.0.0.1:$STATIC_PORT backlog=4096;
         root $STATIC_DIR/root;
@@ -223,8 +224,12 @@ EOF
 main() {
   "$ROOT/scripts/install-deps.sh"
   command -v wrk >/dev/null || die "wrk is missing; scripts/install-deps.sh installs it"
-  say "building release binaries (cargo build --release --workspace)"
-  (cd "$ROOT" && cargo build --release --workspace --quiet) || die "the release build failed"
+  if [ "${SKIP_BUILD:-0}" = 1 ] && [ -x "$BIN/hubpulse-loadtest" ]; then
+    say "using the release binaries already built (SKIP_BUILD=1)"
+  else
+    say "building release binaries (cargo build --release --workspace)"
+    (cd "$ROOT" && cargo build --release --workspace --quiet) || die "the release build failed"
+  fi
   rm -rf "$RAW"
   mkdir -p "$RAW"
 

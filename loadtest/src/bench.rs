@@ -100,6 +100,48 @@ impl Api {
         .await
     }
 
+    /// `None` when there is no such job.
+    pub async fn task_if_any(&self, id: i64) -> anyhow::Result<Option<Value>> {
+        let response = self
+            .http
+            .get(format!("{}/v1/tasks/{id}", self.base))
+            .send()
+            .await
+            .with_context(|| format!("GET /v1/tasks/{id}"))?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("GET /v1/tasks/{id}: {status} {body}");
+        }
+        Ok(Some(serde_json::from_str(&body)?))
+    }
+
+    /// The id of the first crawl job of `topic`, looking through the job
+    /// ids from 1 (they count up from 1 in a fresh database).
+    pub async fn first_crawl(&self, topic: &str) -> anyhow::Result<Option<i64>> {
+        let mut missing = 0;
+        for id in 1..=1000 {
+            match self.task_if_any(id).await? {
+                Some(task)
+                    if task["kind"] == "crawl_topic" && task["payload"]["topic"] == topic =>
+                {
+                    return Ok(Some(id));
+                }
+                Some(_) => missing = 0,
+                None => {
+                    missing += 1;
+                    if missing >= 3 {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// Polls jobs until every one has succeeded; fails on a failed one or
     /// at the deadline. Returns their final records.
     pub async fn wait_jobs(
@@ -211,13 +253,21 @@ fn timestamp(task: &Value, key: &str) -> anyhow::Result<DateTime<Utc>> {
         .with_context(|| format!("{key} is not a timestamp: {task}"))
 }
 
-/// Tracks `topic`, queues its crawl through `/update_cache` and waits for it.
+/// The first crawl of `topic`: the one already queued or done (cron's
+/// bootstrap on a fresh stack), else one queued now through `/update_cache`.
+/// Waits for it; a crawl that found its pages unchanged (304s) is no ingest
+/// and is refused.
 pub async fn ingest(api: &Api, topic: &str, deadline: Duration) -> anyhow::Result<Ingest> {
-    api.track(topic).await?;
-    let jobs = api.update_cache().await?;
-    let id = *jobs
-        .get(topic)
-        .with_context(|| format!("/update_cache queued no crawl of {topic}: {jobs:?}"))?;
+    let id = match api.first_crawl(topic).await? {
+        Some(id) => id,
+        None => {
+            api.track(topic).await?;
+            let jobs = api.update_cache().await?;
+            *jobs
+                .get(topic)
+                .with_context(|| format!("/update_cache queued no crawl of {topic}: {jobs:?}"))?
+        }
+    };
     let only: BTreeMap<_, _> = [(topic.to_owned(), id)].into();
     let task = api
         .wait_jobs(&only, deadline)
@@ -229,6 +279,11 @@ pub async fn ingest(api: &Api, topic: &str, deadline: Duration) -> anyhow::Resul
     let created = timestamp(&task, "created_at")?;
     let seconds = (finished - started).num_microseconds().unwrap_or(0) as f64 / 1e6;
     let repositories = task["result"]["repositories"].as_u64().unwrap_or(0);
+    if task["result"]["not_modified"].as_u64().unwrap_or(0) > 0 {
+        bail!(
+            "job {id} found pages unchanged (a refresh, not an ingest): run the bench on a fresh database: {task}"
+        );
+    }
     Ok(Ingest {
         topic: topic.to_owned(),
         job: id,

@@ -183,7 +183,9 @@ pub async fn run(
         // The scenarios set Accept-Encoding themselves and read the bytes as sent.
         .set_default(GooseDefault::NoGzip, true)?
         // No controller listening on a fixed port: runs may overlap (tests).
-        .set_default(GooseDefault::NoTelnet, true)?;
+        .set_default(GooseDefault::NoTelnet, true)?
+        // Judged once, at the end: a short bad patch does not cut the run short.
+        .set_default(GooseDefault::NoThresholdAbort, true)?;
     if scenario == Scenario::Open {
         attack = attack.set_default(GooseDefault::ThrottleRequests, plan.rate)?;
     }
