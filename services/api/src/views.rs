@@ -71,9 +71,14 @@ impl ViewReader {
                 let view = Arc::new(view);
                 if redis_failure.is_none() {
                     // Read-through: the next replica to ask finds it in Redis.
-                    if let Err(err) = self.cache.put_view(topic, kind, &view).await {
-                        tracing::warn!(error = %err, "could not repopulate a view in Redis");
-                    }
+                    // Written after the answer, not before: the reader does
+                    // not wait for a few hundred kB to reach Redis.
+                    let (cache, topic, view) = (self.cache.clone(), topic.clone(), view.clone());
+                    tokio::spawn(async move {
+                        if let Err(err) = cache.put_view(&topic, kind, &view).await {
+                            tracing::warn!(error = %err, "could not repopulate a view in Redis");
+                        }
+                    });
                 }
                 self.memory.insert(key, view.clone()).await;
                 self.hits.with_label_values(&["postgres"]).inc();
