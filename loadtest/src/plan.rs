@@ -187,7 +187,11 @@ pub async fn run(
         // Judged once, at the end: a short bad patch does not cut the run short.
         .set_default(GooseDefault::NoThresholdAbort, true)?;
     if scenario == Scenario::Open {
-        attack = attack.set_default(GooseDefault::ThrottleRequests, plan.rate)?;
+        // goose's throttle hands out its tokens in 10 ms batches and loses
+        // the slack of late timers: set to 1,500 it delivered 1,320 to 1,352
+        // requests/s here, however fast the answers. It is asked for a tenth
+        // more; the threshold judges the rate actually reached.
+        attack = attack.set_default(GooseDefault::ThrottleRequests, plan.rate * 11 / 10)?;
     }
     for rule in &thresholds {
         attack = attack.set_default(GooseDefault::Threshold, rule.as_str())?;
