@@ -148,7 +148,7 @@ async fn update_cache_crawls_every_tracked_topic_into_its_views() {
     ] {
         assert!(metrics.contains(expected), "{expected} missing:\n{metrics}");
     }
-    let sizes = sim.stats().await["topics"].clone();
+    let sizes = sim.topic_sizes().await;
     for topic in ["rust", "tiny"] {
         let expected = sizes[topic].as_u64().unwrap().min(500) as usize;
         let popular: Value = app

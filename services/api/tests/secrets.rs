@@ -323,7 +323,7 @@ async fn crawl(d: &mut Driver, path: &str) -> Vec<i64> {
 
 /// The kinds of fault the simulator has injected so far.
 async fn injected_kinds(sim: &TestSim) -> Vec<String> {
-    sim.stats().await["stats"]["injected"]
+    sim.stats().await["injected"]
         .as_object()
         .map(|kinds| kinds.keys().cloned().collect())
         .unwrap_or_default()

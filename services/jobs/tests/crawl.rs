@@ -20,11 +20,9 @@ use hubpulse_jobs::{
 use hubpulse_sim::SimSettings;
 use hubpulse_store::Store;
 use hubpulse_store::queue::{JobId, JobRecord, JobStatus};
-use hubpulse_testkit::{TestDb, TestRedis};
+use hubpulse_testkit::{TestDb, TestRedis, TestSim};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 /// Shaped like a real token; both replicas of a test spend it.
@@ -36,115 +34,14 @@ const CRAWL_DEADLINE: Duration = Duration::from_secs(50);
 
 // ---------------------------------------------------------------- simulator
 
-struct Sim {
-    base: String,
-    http: reqwest::Client,
-    _stop: oneshot::Sender<()>,
-}
-
-impl Sim {
-    /// The test data set (seed 42) with a search quota no crawl here runs
-    /// into, changed by `configure`.
-    async fn start(configure: impl FnOnce(&mut SimSettings)) -> Sim {
-        let mut settings = SimSettings::for_tests(42);
+/// The test data set (seed 42) with a search quota no crawl here runs into,
+/// changed by `configure`.
+async fn start_sim(configure: impl FnOnce(&mut SimSettings)) -> TestSim {
+    TestSim::spawn_with(|settings| {
         settings.limits.search_authenticated = 10_000;
-        configure(&mut settings);
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(hubpulse_sim::run(listener, settings, async move {
-            let _ = stopped.await;
-        }));
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .no_proxy()
-            .build()
-            .unwrap();
-        Sim {
-            base,
-            http,
-            _stop: stop,
-        }
-    }
-
-    async fn send(&self, request: reqwest::RequestBuilder) -> Value {
-        let resp = request.send().await.unwrap();
-        assert!(resp.status().is_success(), "simulator: {}", resp.status());
-        if resp.status() == reqwest::StatusCode::NO_CONTENT {
-            return Value::Null;
-        }
-        resp.json().await.unwrap()
-    }
-
-    /// Replaces every fault setting (`PUT /_sim/faults`).
-    async fn faults(&self, faults: Value) {
-        self.send(
-            self.http
-                .put(format!("{}/_sim/faults", self.base))
-                .json(&faults),
-        )
-        .await;
-    }
-
-    async fn stats(&self) -> Value {
-        self.send(self.http.get(format!("{}/_sim/stats", self.base)))
-            .await["stats"]
-            .clone()
-    }
-
-    /// Every repository the simulator holds for `topic`.
-    async fn members(&self, topic: &str) -> Vec<RepoPayload> {
-        let body = self
-            .send(self.http.get(format!("{}/_sim/topics/{topic}", self.base)))
-            .await;
-        serde_json::from_value(body["repositories"].clone()).unwrap()
-    }
-
-    async fn resize(&self, topic: &str, size: usize) {
-        let body = self
-            .send(
-                self.http
-                    .put(format!("{}/_sim/topics/{topic}", self.base))
-                    .json(&json!({ "size": size })),
-            )
-            .await;
-        assert_eq!(body["size"], size);
-    }
-
-    /// Changes a share of `topic`'s repositories (a star more, pushed now).
-    async fn touch(&self, topic: &str, share: f64) -> u64 {
-        let body = self
-            .send(
-                self.http
-                    .post(format!("{}/_sim/topics/{topic}/touch", self.base))
-                    .json(&json!({ "share": share })),
-            )
-            .await;
-        body["changed"].as_u64().unwrap()
-    }
-
-    /// One repository leaves `topic`, wherever it sits in the topic's pages.
-    async fn leave(&self, topic: &str, id: i64) {
-        self.send(self.http.delete(format!(
-            "{}/_sim/topics/{topic}/repositories/{id}",
-            self.base
-        )))
-        .await;
-    }
-
-    /// Search quota really spent, by every caller.
-    async fn search_spent(&self) -> u64 {
-        let stats = self.stats().await;
-        stats["quota_used"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .filter(|(k, _)| k.ends_with("/search"))
-                    .filter_map(|(_, v)| v.as_u64())
-                    .sum()
-            })
-            .unwrap_or(0)
-    }
+        configure(settings);
+    })
+    .await
 }
 
 fn status_count(stats: &Value, status: u16) -> u64 {
@@ -268,7 +165,7 @@ struct Stack {
     redis: TestRedis,
     store: Store,
     cache: Cache,
-    sim: Sim,
+    sim: TestSim,
     github: GithubSettings,
     outcomes: Arc<Outcomes>,
     shutdown: CancellationToken,
@@ -282,12 +179,12 @@ impl Stack {
         configure_sim: impl FnOnce(&mut SimSettings),
         configure_github: impl FnOnce(&mut GithubSettings),
     ) -> Stack {
-        let sim = Sim::start(configure_sim).await;
+        let sim = start_sim(configure_sim).await;
         let db = TestDb::new().await;
         let redis = TestRedis::new().await;
         let store = db.store().await;
         let cache = connect_cache(&redis).await;
-        let mut github = github_settings(&sim.base);
+        let mut github = github_settings(&sim.url);
         configure_github(&mut github);
         let mut stack = Stack {
             db,
@@ -650,7 +547,7 @@ async fn a_topic_over_the_cap_is_crawled_in_full_in_about_one_call_per_hundred()
     assert_eq!(num(&result, "runs"), 1);
     // The job's count is the simulator's: nothing was spent unrecorded.
     let stats = stack.sim.stats().await;
-    assert_eq!(stack.sim.search_spent().await, calls, "{stats}");
+    assert_eq!(stack.sim.search_quota_used().await, calls, "{stats}");
     assert_eq!(stats["requests"].as_u64(), Some(calls), "{stats}");
 
     assert_views(&stack.views(BIG).await, &members);
@@ -672,7 +569,7 @@ async fn an_unchanged_topic_is_crawled_again_for_free_and_keeps_its_etags() {
         .into_iter()
         .map(|(k, v)| (k, v.etag))
         .collect();
-    let spent = stack.sim.search_spent().await;
+    let spent = stack.sim.search_quota_used().await;
     let not_modified = stack.sim.stats().await["not_modified"].as_u64().unwrap();
 
     let (_, second) = stack.crawl(BIG).await;
@@ -691,7 +588,7 @@ async fn an_unchanged_topic_is_crawled_again_for_free_and_keeps_its_etags() {
     );
     assert_eq!(num(&second, "removed"), 0);
     assert_eq!(
-        stack.sim.search_spent().await,
+        stack.sim.search_quota_used().await,
         spent,
         "search quota spent again"
     );
@@ -718,7 +615,7 @@ async fn changed_repositories_are_fetched_again_and_the_views_follow() {
         .collect();
     let changed = stack.sim.touch(BIG, 0.01).await;
     assert!(changed > 0);
-    let spent = stack.sim.search_spent().await;
+    let spent = stack.sim.search_quota_used().await;
 
     let (_, second) = stack.crawl(BIG).await;
     // Pages holding a changed repository are read in full, the rest are 304s.
@@ -730,7 +627,7 @@ async fn changed_repositories_are_fetched_again_and_the_views_follow() {
     );
     assert_eq!(
         num(&second, "quota_spent"),
-        stack.sim.search_spent().await - spent
+        stack.sim.search_quota_used().await - spent
     );
     assert_eq!(num(&second, "removed"), 0);
     // Stars and push times as the simulator has them now, in every view.
@@ -759,12 +656,15 @@ async fn repositories_that_left_a_topic_lose_it_after_the_next_complete_crawl_on
     assert_eq!(left.len(), 40);
 
     // A crawl whose results GitHub says are incomplete prunes nothing.
-    stack.sim.faults(json!({ "incomplete_rate": 1.0 })).await;
+    stack
+        .sim
+        .set_faults(json!({ "incomplete_rate": 1.0 }))
+        .await;
     let (_, incomplete) = stack.crawl(BIG).await;
     assert_eq!(incomplete["complete"], false, "{incomplete}");
     assert_eq!(num(&incomplete, "removed"), 0, "{incomplete}");
     assert_eq!(stack.members_in_db(BIG).await, before);
-    stack.sim.faults(json!({})).await;
+    stack.sim.set_faults(json!({})).await;
 
     // A complete crawl interrupted by a rate limit prunes nothing until it
     // has walked every page. The test holds a row of a page the crawl must
@@ -774,12 +674,12 @@ async fn repositories_that_left_a_topic_lose_it_after_the_next_complete_crawl_on
     let mut remaining = stack.sim.members(BIG).await;
     remaining.sort_by_key(|r| (r.created_at, r.id));
     let held = stack.hold_row(remaining[remaining.len() / 2].id).await;
-    let spent_before = stack.sim.search_spent().await;
+    let spent_before = stack.sim.search_quota_used().await;
     let id = stack.enqueue(BIG).await;
     stack.wait_blocked(&held).await;
     stack
         .sim
-        .faults(json!({ "rate_limit_429": 1, "retry_after_secs": 1 }))
+        .set_faults(json!({ "rate_limit_429": 1, "retry_after_secs": 1 }))
         .await;
     held.release().await;
     let paused = stack
@@ -805,7 +705,7 @@ async fn repositories_that_left_a_topic_lose_it_after_the_next_complete_crawl_on
     );
     assert_eq!(
         num(&result, "quota_spent"),
-        stack.sim.search_spent().await - spent_before,
+        stack.sim.search_quota_used().await - spent_before,
         "the result counts both runs' calls: {result}"
     );
     assert_stored_in_full(&stack, BIG).await;
@@ -916,7 +816,7 @@ async fn server_errors_and_rate_limits_reschedule_the_crawl_which_still_gets_eve
         |github| github.budget_wait_max_ms = 0,
     )
     .await;
-    stack.sim.faults(json!({ "error_rate": 0.1 })).await;
+    stack.sim.set_faults(json!({ "error_rate": 0.1 })).await;
     let id = stack.enqueue(BIG).await;
 
     // The budget stops the walk part-way: the job is rescheduled, not failed.
@@ -934,7 +834,7 @@ async fn server_errors_and_rate_limits_reschedule_the_crawl_which_still_gets_eve
     // GitHub's own limit next: a 429 to the first call after the pause.
     stack
         .sim
-        .faults(json!({ "error_rate": 0.1, "rate_limit_429": 1, "retry_after_secs": 1 }))
+        .set_faults(json!({ "error_rate": 0.1, "rate_limit_429": 1, "retry_after_secs": 1 }))
         .await;
 
     let done = stack.wait_finished(id).await;
@@ -949,7 +849,7 @@ async fn server_errors_and_rate_limits_reschedule_the_crawl_which_still_gets_eve
     // once, plus the probes of one walk (at most two per window walked).
     let spent = num(&result, "quota_spent");
     let windows = num(&result, "windows");
-    assert_eq!(spent, stack.sim.search_spent().await, "{result}");
+    assert_eq!(spent, stack.sim.search_quota_used().await, "{result}");
     assert!(
         spent <= n.div_ceil(100) + 1 + windows + 2 * windows,
         "{spent} calls paid for {n} repositories: {result}"
@@ -1028,7 +928,7 @@ async fn two_replicas_crawling_at_once_never_overspend_the_shared_quota() {
         0,
         "{stats}"
     );
-    let spent = stack.sim.search_spent().await;
+    let spent = stack.sim.search_quota_used().await;
     assert!(
         spent > 20,
         "the crawls fitted in one window ({spent}): nothing was shared"

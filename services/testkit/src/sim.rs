@@ -1,7 +1,11 @@
-//! The GitHub simulator on a port of its own, stopped when dropped.
+//! The GitHub simulator on a port of its own, stopped when dropped, and its
+//! admin calls (`/_sim/*`) for tests that steer or inspect it.
 
+use std::time::Duration;
+
+use hubpulse_domain::wire::RepoPayload;
 use hubpulse_sim::SimSettings;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -33,6 +37,7 @@ impl TestSim {
         TestSim {
             url,
             http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
                 .no_proxy()
                 .build()
                 .expect("reqwest client builds"),
@@ -45,7 +50,7 @@ impl TestSim {
         Self::spawn_with(|s| s.limits.search_authenticated = 100_000).await
     }
 
-    /// `PUT /_sim/faults`: the faults the simulator injects from now on.
+    /// `PUT /_sim/faults`: replaces every fault setting from now on.
     pub async fn set_faults(&self, faults: Value) {
         self.admin(
             self.http
@@ -55,8 +60,17 @@ impl TestSim {
         .await;
     }
 
-    /// `GET /_sim/stats`: requests answered, by status and injected fault.
+    /// Requests answered, by status and injected fault, and quota used.
     pub async fn stats(&self) -> Value {
+        self.stats_reply().await["stats"].take()
+    }
+
+    /// How many repositories each topic holds now.
+    pub async fn topic_sizes(&self) -> Value {
+        self.stats_reply().await["topics"].take()
+    }
+
+    async fn stats_reply(&self) -> Value {
         self.admin(self.http.get(format!("{}/_sim/stats", self.url)))
             .await
     }
@@ -64,7 +78,7 @@ impl TestSim {
     /// Search quota really spent, by every caller together.
     pub async fn search_quota_used(&self) -> u64 {
         let stats = self.stats().await;
-        stats["stats"]["quota_used"]
+        stats["quota_used"]
             .as_object()
             .map(|callers| {
                 callers
@@ -76,13 +90,46 @@ impl TestSim {
             .unwrap_or(0)
     }
 
+    /// Every repository the simulator holds for `topic`.
+    pub async fn members(&self, topic: &str) -> Vec<RepoPayload> {
+        let body = self
+            .admin(self.http.get(format!("{}/_sim/topics/{topic}", self.url)))
+            .await;
+        serde_json::from_value(body["repositories"].clone())
+            .expect("the simulator lists repositories in GitHub's shape")
+    }
+
     /// `PUT /_sim/topics/{name}`: the topic now holds `size` repositories.
     pub async fn resize(&self, topic: &str, size: usize) {
-        self.admin(
-            self.http
-                .put(format!("{}/_sim/topics/{topic}", self.url))
-                .json(&serde_json::json!({ "size": size })),
-        )
+        let body = self
+            .admin(
+                self.http
+                    .put(format!("{}/_sim/topics/{topic}", self.url))
+                    .json(&json!({ "size": size })),
+            )
+            .await;
+        assert_eq!(body["size"], size, "simulator resize: {body}");
+    }
+
+    /// Changes a share of `topic`'s repositories (a star more, pushed now);
+    /// answers how many changed.
+    pub async fn touch(&self, topic: &str, share: f64) -> u64 {
+        let body = self
+            .admin(
+                self.http
+                    .post(format!("{}/_sim/topics/{topic}/touch", self.url))
+                    .json(&json!({ "share": share })),
+            )
+            .await;
+        body["changed"].as_u64().expect("touch answers `changed`")
+    }
+
+    /// One repository leaves `topic`, wherever it sits in the topic's pages.
+    pub async fn leave(&self, topic: &str, id: i64) {
+        self.admin(self.http.delete(format!(
+            "{}/_sim/topics/{topic}/repositories/{id}",
+            self.url
+        )))
         .await;
     }
 
