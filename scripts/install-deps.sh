@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the stack and the tests need, only what is missing; running it
 # again does nothing. Debian packages: postgresql, redis-server, nginx, wrk
-# (plus the small tools the scripts use); cargo-nextest through cargo.
+# (plus the small tools the scripts use, and python3 with venv for schemathesis); cargo-nextest through cargo.
 # Packages are installed without starting or enabling their system services:
 # the stack and the tests run private instances on ports of their own.
 set -euo pipefail
@@ -16,6 +16,12 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v curl >/dev/null 2>&1 || missing+=(curl ca-certificates)
 command -v jq >/dev/null 2>&1 || missing+=(jq)
+# schemathesis (scripts/install-schemathesis.sh) runs in a venv of Debian's python3.
+if ! command -v python3 >/dev/null 2>&1; then
+  missing+=(python3 python3-venv)
+elif ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  missing+=(python3-venv)
+fi
 command -v ss >/dev/null 2>&1 || missing+=(iproute2)
 command -v flock >/dev/null 2>&1 || command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
 
