@@ -4,7 +4,7 @@
 #
 #   NGINX_LISTEN      address to listen on, e.g. 127.0.0.1:8080 or 8080 (required)
 #   NGINX_PREFIX      runtime directory: pid file and temp paths (required)
-#   NGINX_UPSTREAMS   replicas, space-separated host:port (required)
+#   NGINX_UPSTREAMS   replicas, space-separated host:port or unix:/path (required)
 #   NGINX_ACCESS_LOG  default $NGINX_PREFIX/access.log (/dev/stdout in a container)
 #   NGINX_ERROR_LOG   default $NGINX_PREFIX/error.log (/dev/stderr in a container)
 #   NGINX_RESOLVER    DNS server; when set, replica names are re-resolved while
@@ -31,8 +31,9 @@ fi
 servers=""
 for upstream in $NGINX_UPSTREAMS; do
   case "$upstream" in
+    unix:/*) ;;
     *:*) ;;
-    *) echo "render.sh: upstream '$upstream' is not host:port" >&2; exit 1 ;;
+    *) echo "render.sh: upstream '$upstream' is not host:port or unix:/path" >&2; exit 1 ;;
   esac
   servers="$servers        server $upstream max_fails=0$resolve;
 "

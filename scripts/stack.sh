@@ -12,6 +12,23 @@ NGINX_DIR="$STACK/nginx"
 REDIS_DIR="$STACK/redis"
 
 replica_port() { echo $((HUBPULSE_API_BASE_PORT + $1 - 1)); }
+# nginx reaches a replica through a Unix socket: on one host that skips the
+# TCP stack on both ends of every proxied request (the replica listens on its
+# TCP port as well, for health checks and direct calls). A socket path must
+# fit in sun_path (108 bytes); a checkout too deep for that falls back to TCP.
+replica_socket() { echo "$RUN/api-$1.sock"; }
+replica_upstream() {
+  local socket
+  socket=$(replica_socket "$1")
+  if [ ${#socket} -le 100 ]; then echo "unix:$socket"; else echo "127.0.0.1:$(replica_port "$1")"; fi
+}
+# Replicas sharing the host split its cores: one runtime thread each on two
+# cores, rather than every replica running a thread per core and all of them
+# fighting over the same two.
+replica_threads() {
+  local threads=$(($(nproc) / REPLICAS))
+  echo $((threads > 0 ? threads : 1))
+}
 nginx_bin() { command -v nginx 2>/dev/null || echo /usr/sbin/nginx; }
 nginx_cmd() { "$(nginx_bin)" -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -e "$NGINX_DIR/error.log" "$@"; }
 
@@ -144,9 +161,15 @@ start_replicas() {
       continue
     fi
     require_free_port "$port" "HUBPULSE_API_BASE_PORT (replica api-$i listens on base+$((i - 1)))"
+    local socket_env=()
+    case $(replica_upstream "$i") in
+      unix:*) socket_env=("HUBPULSE__SERVER__UNIX_SOCKET=$(replica_socket "$i")") ;;
+    esac
     spawn "api-$i" \
       HUBPULSE__SERVER__HOST=127.0.0.1 \
       HUBPULSE__SERVER__PORT="$port" \
+      HUBPULSE__SERVER__WORKER_THREADS="${HUBPULSE__SERVER__WORKER_THREADS:-$(replica_threads)}" \
+      "${socket_env[@]}" \
       HUBPULSE__SERVER__REPLICA="api-$i" \
       HUBPULSE__LOG__FORMAT=json \
       HUBPULSE__DATABASE__URL="postgres://hubpulse:$HUBPULSE_DB_PASSWORD@127.0.0.1:$HUBPULSE_PG_PORT/hubpulse" \
@@ -182,7 +205,7 @@ retire_extra_replicas() {
 render_nginx() {
   local upstreams="" i
   for i in $(replica_ids); do
-    live_pid "$RUN/api-$i.pid" hubpulse-api >/dev/null && upstreams+="127.0.0.1:$(replica_port "$i") "
+    live_pid "$RUN/api-$i.pid" hubpulse-api >/dev/null && upstreams+="$(replica_upstream "$i") "
   done
   [ -n "$upstreams" ] || die "no API replica is running; nothing for nginx to proxy to"
   mkdir -p "$NGINX_DIR"
@@ -452,7 +475,7 @@ start_replica() {
   # start_replicas starts every replica up to REPLICAS that is not running,
   # so bound it to this one; the lower ones are running (or restarted too).
   REPLICAS=$i start_replicas "$github_url"
-  if ! grep -q "server 127.0.0.1:$(replica_port "$i") " "$NGINX_DIR/nginx.conf" 2>/dev/null; then
+  if ! grep -qF "server $(replica_upstream "$i") " "$NGINX_DIR/nginx.conf" 2>/dev/null; then
     start_nginx
   fi
 }

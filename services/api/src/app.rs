@@ -24,7 +24,7 @@ use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::middleware;
 use crate::routes;
-use crate::server::{ServeOptions, serve};
+use crate::server::{ServeOptions, UnixSocket, serve};
 use crate::settings::Settings;
 use crate::state::AppState;
 
@@ -52,6 +52,7 @@ pub enum StartError {
 /// A built, bound, not yet running API: tests bind port 0 and read `local_addr`.
 pub struct Application {
     listener: TcpListener,
+    unix: Option<UnixSocket>,
     state: AppState,
     router: Router,
 }
@@ -69,6 +70,13 @@ impl Application {
         settings: Settings,
         listener: TcpListener,
     ) -> Result<Self, StartError> {
+        let unix = match &settings.server.unix_socket {
+            Some(path) => Some(UnixSocket::bind(path).map_err(|source| StartError::Bind {
+                addr: path.display().to_string(),
+                source,
+            })?),
+            None => None,
+        };
         let store = Store::connect(&settings.database)?;
         let cache = Cache::connect(&settings.redis)?;
         let metrics = Arc::new(Metrics::new(&settings.server.replica));
@@ -84,6 +92,7 @@ impl Application {
         let router = build_router(state.clone(), routes::router())?;
         Ok(Self {
             listener,
+            unix,
             state,
             router,
         })
@@ -112,8 +121,9 @@ impl Application {
         };
         // Workers start once the schema is there; until then /ready says why not.
         let background = tokio::spawn(run_workers(state.clone(), shutdown.clone()));
-        tracing::info!(addr = %self.local_addr(), replica = %state.replica(), "serving");
-        serve(self.listener, self.router, options, shutdown).await;
+        let unix_socket = self.unix.as_ref().map(|u| u.path().display().to_string());
+        tracing::info!(addr = %self.local_addr(), unix_socket, replica = %state.replica(), "serving");
+        serve(self.listener, self.unix, self.router, options, shutdown).await;
         // The workers drain their jobs while the server drains its connections.
         let _ = background.await;
         state.cache().quit().await;
@@ -264,7 +274,7 @@ mod tests {
             header_read_timeout: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(1),
         };
-        tokio::spawn(serve(listener, router, options, shutdown.clone()));
+        tokio::spawn(serve(listener, None, router, options, shutdown.clone()));
         (addr, shutdown)
     }
 

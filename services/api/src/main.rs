@@ -4,6 +4,11 @@ use std::process::ExitCode;
 use hubpulse_api::{Application, Settings};
 use tokio_util::sync::CancellationToken;
 
+// Every request allocates a little (headers, futures, label lookups); glibc's
+// allocator showed up as a seventh of a replica's time on the cached path.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn config_path() -> Result<Option<PathBuf>, String> {
     let mut args = std::env::args_os().skip(1);
     match (args.next(), args.next()) {
@@ -13,8 +18,7 @@ fn config_path() -> Result<Option<PathBuf>, String> {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let settings = match config_path()
         .and_then(|path| Settings::load(path.as_deref()).map_err(|e| e.to_string()))
     {
@@ -28,6 +32,20 @@ async fn main() -> ExitCode {
         eprintln!("hubpulse-api: {err}");
         return ExitCode::from(2);
     }
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if settings.server.worker_threads > 0 {
+        runtime.worker_threads(settings.server.worker_threads);
+    }
+    match runtime.enable_all().build() {
+        Ok(runtime) => runtime.block_on(run(settings)),
+        Err(err) => {
+            eprintln!("hubpulse-api: starting the runtime: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(settings: Settings) -> ExitCode {
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(err) => {

@@ -1,7 +1,11 @@
 //! The connection loop: hyper-util's auto (HTTP/1 + h2c) connection builder
 //! over a tower service, a cap on open connections, and a graceful drain.
+//! Connections come from a TCP listener and, when configured, a Unix socket
+//! (what a proxy on the same host uses: no TCP stack on either side).
 
 use std::convert::Infallible;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,8 +16,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tower::Service;
 
@@ -23,10 +28,52 @@ pub struct ServeOptions {
     pub shutdown_grace: Duration,
 }
 
+/// A Unix socket listener that removes its socket file when dropped.
+pub struct UnixSocket {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+impl UnixSocket {
+    /// Binds `path`. A file left there by a process that died is replaced;
+    /// a socket some live process still answers on is an error, never stolen.
+    pub fn bind(path: &Path) -> io::Result<Self> {
+        if path.exists() {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    "another process is listening on this socket",
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        let listener = UnixListener::bind(path)?;
+        // Anyone on the host may connect, as anyone on the host may connect
+        // to the loopback port: the proxy's workers often run as another user.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
+        Ok(Self {
+            listener,
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for UnixSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// Serves until `shutdown` is cancelled, then stops accepting and gives open
 /// connections `shutdown_grace` to finish their requests.
 pub async fn serve<S>(
-    listener: TcpListener,
+    tcp: TcpListener,
+    unix: Option<UnixSocket>,
     service: S,
     options: ServeOptions,
     shutdown: CancellationToken,
@@ -40,7 +87,10 @@ pub async fn serve<S>(
         .timer(TokioTimer::new())
         .header_read_timeout(options.header_read_timeout)
         .keep_alive(true);
-    let graceful = GracefulShutdown::new();
+    let connections = Connections {
+        builder,
+        graceful: GracefulShutdown::new(),
+    };
     let slots = Arc::new(Semaphore::new(options.max_connections));
     let mut accept_backoff = Duration::from_millis(5);
 
@@ -52,46 +102,74 @@ pub async fn serve<S>(
             },
             () = shutdown.cancelled() => break,
         };
-        let (stream, _peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => {
-                    accept_backoff = Duration::from_millis(5);
-                    accepted
-                }
-                Err(err) => {
-                    // Typically EMFILE: back off instead of spinning, as mini-redis does.
-                    tracing::warn!(error = %err, "accept failed");
-                    tokio::time::sleep(accept_backoff).await;
-                    accept_backoff = (accept_backoff * 2).min(Duration::from_secs(1));
-                    continue;
-                }
-            },
+        let accepted = tokio::select! {
+            accepted = tcp.accept() => accepted.map(|(stream, _peer)| {
+                let _ = stream.set_nodelay(true);
+                connections.spawn(stream, service.clone(), permit);
+            }),
+            accepted = accept_unix(unix.as_ref()) => accepted.map(|stream| {
+                connections.spawn(stream, service.clone(), permit);
+            }),
             () = shutdown.cancelled() => break,
         };
-        let _ = stream.set_nodelay(true);
-        let connection = builder
-            .serve_connection(
-                TokioIo::new(stream),
-                TowerToHyperService::new(service.clone()),
-            )
+        match accepted {
+            Ok(()) => accept_backoff = Duration::from_millis(5),
+            Err(err) => {
+                // Typically EMFILE: back off instead of spinning, as mini-redis does.
+                tracing::warn!(error = %err, "accept failed");
+                tokio::time::sleep(accept_backoff).await;
+                accept_backoff = (accept_backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+    drop(tcp);
+    // The socket file goes now: the proxy's next connect is refused at
+    // once and it moves to another replica.
+    drop(unix);
+    tracing::info!(
+        open = connections.graceful.count(),
+        "stopped accepting; draining connections"
+    );
+    if tokio::time::timeout(options.shutdown_grace, connections.graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the grace period; closing them");
+    }
+}
+
+async fn accept_unix(unix: Option<&UnixSocket>) -> io::Result<tokio::net::UnixStream> {
+    match unix {
+        Some(socket) => socket.listener.accept().await.map(|(stream, _)| stream),
+        None => std::future::pending().await,
+    }
+}
+
+struct Connections {
+    builder: auto::Builder<TokioExecutor>,
+    graceful: GracefulShutdown,
+}
+
+impl Connections {
+    fn spawn<S, IO>(&self, stream: IO, service: S, permit: OwnedSemaphorePermit)
+    where
+        S: Service<Request<Incoming>, Response = Response, Error = Infallible>
+            + Clone
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let connection = self
+            .builder
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
             .into_owned();
-        let connection = graceful.watch(connection);
+        let connection = self.graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(err) = connection.await {
                 tracing::debug!(error = %err, "connection ended with an error");
             }
             drop(permit);
         });
-    }
-    drop(listener);
-    tracing::info!(
-        open = graceful.count(),
-        "stopped accepting; draining connections"
-    );
-    if tokio::time::timeout(options.shutdown_grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still open after the grace period; closing them");
     }
 }

@@ -1,4 +1,4 @@
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use hubpulse_cache::RedisSettings;
 use hubpulse_github::GithubSettings;
@@ -45,6 +45,13 @@ pub struct ServerSettings {
     pub max_connections: usize,
     pub header_read_timeout_ms: u64,
     pub shutdown_grace_secs: u64,
+    /// Also listen on this Unix socket: a proxy on the same host reaches the
+    /// replica without two trips through the TCP stack.
+    #[serde(default)]
+    pub unix_socket: Option<PathBuf>,
+    /// Tokio worker threads; 0 means one per core. Replicas sharing a small
+    /// host do better with one each than with threads that fight for cores.
+    pub worker_threads: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

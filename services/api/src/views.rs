@@ -7,7 +7,7 @@ use std::time::Duration;
 use hubpulse_cache::{Cache, Compression, View, ViewKind};
 use hubpulse_domain::Topic;
 use hubpulse_store::{RepoOrder, Store, StoreError};
-use prometheus::IntCounterVec;
+use prometheus::{IntCounter, IntCounterVec};
 
 /// Items per view: what the three routes serve at most.
 pub const VIEW_SIZE: i64 = 500;
@@ -20,7 +20,7 @@ pub fn order_of(kind: ViewKind) -> RepoOrder {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ReadError {
     #[error("neither Redis nor Postgres could answer: {0}")]
     Unavailable(String),
@@ -28,12 +28,26 @@ pub enum ReadError {
     Internal(String),
 }
 
+/// Why a load into the process cache gave no view; never cached.
+enum LoadError {
+    NotTracked,
+    Read(ReadError),
+}
+
 #[derive(Clone)]
 pub struct ViewReader {
     memory: moka::future::Cache<(Topic, ViewKind), Arc<View>>,
     cache: Cache,
     store: Store,
-    hits: IntCounterVec,
+    hits: TierCounters,
+}
+
+/// The counters of each tier, looked up once rather than by label per read.
+#[derive(Clone)]
+struct TierCounters {
+    process: IntCounter,
+    redis: IntCounter,
+    postgres: IntCounter,
 }
 
 impl ViewReader {
@@ -45,7 +59,11 @@ impl ViewReader {
                 .build(),
             cache,
             store,
-            hits,
+            hits: TierCounters {
+                process: hits.with_label_values(&["process"]),
+                redis: hits.with_label_values(&["redis"]),
+                postgres: hits.with_label_values(&["postgres"]),
+            },
         }
     }
 
@@ -53,44 +71,67 @@ impl ViewReader {
     pub async fn get(&self, topic: &Topic, kind: ViewKind) -> Result<Option<Arc<View>>, ReadError> {
         let key = (topic.clone(), kind);
         if let Some(view) = self.memory.get(&key).await {
-            self.hits.with_label_values(&["process"]).inc();
+            self.hits.process.inc();
             return Ok(Some(view));
         }
+        // One load per view in this process at a time: readers that miss
+        // together wait for the same Redis or Postgres read instead of each
+        // running their own.
+        match self.memory.try_get_with(key, self.load(topic, kind)).await {
+            Ok(view) => Ok(Some(view)),
+            Err(err) => match &*err {
+                LoadError::NotTracked => Ok(None),
+                LoadError::Read(err) => Err(err.clone()),
+            },
+        }
+    }
+
+    async fn load(&self, topic: &Topic, kind: ViewKind) -> Result<Arc<View>, LoadError> {
         let redis_failure = match self.cache.get_view(topic, kind).await {
             Ok(Some(view)) => {
-                let view = Arc::new(view);
-                self.memory.insert(key, view.clone()).await;
-                self.hits.with_label_values(&["redis"]).inc();
-                return Ok(Some(view));
+                self.hits.redis.inc();
+                return Ok(Arc::new(view));
             }
             Ok(None) => None,
             Err(err) => Some(err.to_string()),
         };
-        match self.build_from_postgres(topic, kind).await {
-            Ok(Some(view)) => {
-                let view = Arc::new(view);
-                if redis_failure.is_none() {
-                    // Read-through: the next replica to ask finds it in Redis.
-                    // Written after the answer, not before: the reader does
-                    // not wait for a few hundred kB to reach Redis.
-                    let (cache, topic, view) = (self.cache.clone(), topic.clone(), view.clone());
-                    tokio::spawn(async move {
-                        if let Err(err) = cache.put_view(&topic, kind, &view).await {
-                            tracing::warn!(error = %err, "could not repopulate a view in Redis");
-                        }
-                    });
-                }
-                self.memory.insert(key, view.clone()).await;
-                self.hits.with_label_values(&["postgres"]).inc();
-                Ok(Some(view))
+        let view = match self.build_from_postgres(topic, kind).await {
+            Ok(Some(view)) => Arc::new(view),
+            Ok(None) => return Err(LoadError::NotTracked),
+            Err(StoreError::Unavailable(pg)) => {
+                return Err(LoadError::Read(ReadError::Unavailable(format!(
+                    "postgres: {pg}; redis: {}",
+                    redis_failure.unwrap_or_else(|| "no such view".into())
+                ))));
             }
-            Ok(None) => Ok(None),
-            Err(StoreError::Unavailable(pg)) => Err(ReadError::Unavailable(format!(
-                "postgres: {pg}; redis: {}",
-                redis_failure.unwrap_or_else(|| "no such view".into())
-            ))),
-            Err(err) => Err(ReadError::Internal(err.to_string())),
+            Err(err) => return Err(LoadError::Read(ReadError::Internal(err.to_string()))),
+        };
+        self.hits.postgres.inc();
+        if redis_failure.is_none() {
+            // Read-through, after the answer rather than before it: the
+            // next replica to ask finds the view in Redis, compressed as
+            // thoroughly as a crawl would have, unless a crawl published a
+            // newer one meanwhile.
+            let (cache, topic, view) = (self.cache.clone(), topic.clone(), view.clone());
+            tokio::spawn(async move {
+                let thorough =
+                    tokio::task::spawn_blocking(move || view.recompressed(Compression::Thorough))
+                        .await;
+                let result = match thorough {
+                    Ok(Ok(view)) => cache
+                        .put_view_if_absent(&topic, kind, &view)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
+                    Ok(Err(err)) => Err(err.to_string()),
+                    Err(err) => Err(err.to_string()),
+                };
+                if let Err(err) = result {
+                    tracing::warn!(error = %err, "could not repopulate a view in Redis");
+                }
+            });
         }
+        Ok(view)
     }
 
     async fn build_from_postgres(
@@ -98,16 +139,20 @@ impl ViewReader {
         topic: &Topic,
         kind: ViewKind,
     ) -> Result<Option<View>, StoreError> {
-        if !self.store.is_tracked(topic).await? {
-            return Ok(None);
-        }
         let items = self
             .store
-            .view_items(topic, order_of(kind), VIEW_SIZE)
+            .tracked_view_items(topic, order_of(kind), VIEW_SIZE)
             .await?;
-        // A reader waits for this one: compressed quickly; the topic's next
-        // crawl stores a thoroughly compressed view in its place.
-        View::from_items_with(&items, Compression::Quick)
+        // Whether the topic is tracked matters only when it has no
+        // repositories: a tracked topic not crawled yet is an empty view.
+        if items.is_empty() && !self.store.is_tracked(topic).await? {
+            return Ok(None);
+        }
+        // A reader waits for this one: compressed quickly, off the async
+        // workers, which meanwhile answer other requests.
+        tokio::task::spawn_blocking(move || View::from_items_with(&items, Compression::Quick))
+            .await
+            .map_err(|e| StoreError::Database(format!("building a view: {e}")))?
             .map(Some)
             .map_err(|e| StoreError::Database(format!("building a view: {e}")))
     }

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use fred::prelude::{
-    ClientLike, Config, Error as FredError, HashesInterface, KeysInterface, Pool, ReconnectPolicy,
+    ClientLike, Config, Error as FredError, HashesInterface, KeysInterface, LuaInterface, Pool,
+    ReconnectPolicy,
 };
 use fred::types::Builder;
 use hubpulse_domain::Topic;
@@ -146,6 +147,33 @@ impl Cache {
             .hset(self.view_key(topic, kind), fields)
             .await?;
         Ok(())
+    }
+
+    /// Stores a view only where Redis holds none, in one atomic script: a
+    /// reader filling a gap never overwrites a newer view that a crawl
+    /// published while the reader was building its own. True when stored.
+    pub async fn put_view_if_absent(
+        &self,
+        topic: &Topic,
+        kind: ViewKind,
+        view: &View,
+    ) -> Result<bool, CacheError> {
+        const PUT_IF_ABSENT: &str = "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end \
+            redis.call('HSET', KEYS[1], 'etag', ARGV[1], 'plain', ARGV[2], 'gzip', ARGV[3], 'br', ARGV[4], 'ends', ARGV[5]) \
+            return 1";
+        let args: Vec<Bytes> = vec![
+            view.etag.clone(),
+            view.plain.clone(),
+            view.gzip.clone(),
+            view.brotli.clone(),
+            view.ends_to_bytes(),
+        ];
+        let stored: i64 = self
+            .pool
+            .next()
+            .eval(PUT_IF_ABSENT, self.view_key(topic, kind), args)
+            .await?;
+        Ok(stored == 1)
     }
 
     /// `Ok(None)` when Redis holds no such view; `Err` when Redis cannot be asked.

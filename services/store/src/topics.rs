@@ -133,6 +133,27 @@ impl Store {
         order: RepoOrder,
         limit: i64,
     ) -> Result<Vec<ViewItem>, StoreError> {
+        self.items_of(topic, order, limit, "").await
+    }
+
+    /// As [`Self::view_items`], but nothing for a topic no longer tracked
+    /// (its memberships stay): a reader learns both in one round trip.
+    pub async fn tracked_view_items(
+        &self,
+        topic: &Topic,
+        order: RepoOrder,
+        limit: i64,
+    ) -> Result<Vec<ViewItem>, StoreError> {
+        self.items_of(topic, order, limit, "AND t.tracked").await
+    }
+
+    async fn items_of(
+        &self,
+        topic: &Topic,
+        order: RepoOrder,
+        limit: i64,
+        condition: &str,
+    ) -> Result<Vec<ViewItem>, StoreError> {
         let order_by = match order {
             RepoOrder::FullName => "lower(o.login), lower(r.name), r.id",
             RepoOrder::Stars => "r.stargazers_count DESC, r.id",
@@ -150,7 +171,7 @@ impl Store {
                      JOIN repositories r ON r.id = rt.repository_id \
                      JOIN owners o ON o.id = r.owner_id \
                      LEFT JOIN licenses l ON l.key = r.license_key \
-                     WHERE t.name = $1 \
+                     WHERE t.name = $1 {condition} \
                      ORDER BY {order_by} LIMIT $2"
                 ),
                 &[&topic.as_str(), &limit],

@@ -1,4 +1,4 @@
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hubpulse_cache::{Encoding, View, ViewKind};
@@ -32,9 +32,9 @@ pub async fn by_name(
     state: State<AppState>,
     topic: Path<String>,
     params: Query<ViewParams>,
-    headers: HeaderMap,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    serve(state, topic, params, headers, ViewKind::ByName).await
+    serve(state, topic, params, request.headers(), ViewKind::ByName).await
 }
 
 /// A topic's repositories by stars, most first.
@@ -51,9 +51,16 @@ pub async fn popularity(
     state: State<AppState>,
     topic: Path<String>,
     params: Query<ViewParams>,
-    headers: HeaderMap,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    serve(state, topic, params, headers, ViewKind::Popularity).await
+    serve(
+        state,
+        topic,
+        params,
+        request.headers(),
+        ViewKind::Popularity,
+    )
+    .await
 }
 
 /// A topic's repositories by last push, most recent first.
@@ -70,9 +77,9 @@ pub async fn activity(
     state: State<AppState>,
     topic: Path<String>,
     params: Query<ViewParams>,
-    headers: HeaderMap,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    serve(state, topic, params, headers, ViewKind::Activity).await
+    serve(state, topic, params, request.headers(), ViewKind::Activity).await
 }
 
 fn parse_limit(raw: Option<&str>) -> Result<Option<usize>, ApiError> {
@@ -89,7 +96,9 @@ async fn serve(
     State(state): State<AppState>,
     Path(raw_topic): Path<String>,
     Query(params): Query<ViewParams>,
-    headers: HeaderMap,
+    // Borrowed from the request: the handlers take the request itself rather
+    // than a `HeaderMap`, which axum would clone.
+    headers: &HeaderMap,
     kind: ViewKind,
 ) -> Result<Response, ApiError> {
     let topic = Topic::parse(&raw_topic)?;
@@ -109,7 +118,7 @@ async fn serve(
         }
         Err(ReadError::Internal(detail)) => return Err(ApiError::Internal(detail)),
     };
-    Ok(respond(&view, limit, &headers))
+    Ok(respond(&view, limit, headers))
 }
 
 /// The best encoding the client accepts among those stored.
@@ -149,7 +158,8 @@ fn respond(view: &View, limit: Option<usize>, headers: &HeaderMap) -> Response {
             let inner = String::from_utf8_lossy(&view.etag);
             HeaderValue::from_str(&format!("{}-{n}\"", inner.trim_end_matches('"'))).ok()
         }
-        _ => HeaderValue::from_bytes(&view.etag).ok(),
+        // Shares the view's bytes rather than copying them.
+        _ => HeaderValue::from_maybe_shared(view.etag.clone()).ok(),
     };
     let not_modified = etag.as_ref().is_some_and(|etag| {
         headers

@@ -467,9 +467,14 @@ async fn rebuild_views(ctx: &JobContext, topic: &Topic) -> Result<(), JobError> 
         (ViewKind::Activity, RepoOrder::Pushed),
     ] {
         let items = ctx.store.view_items(topic, order, VIEW_ITEMS).await?;
-        let view = View::from_items(&items).map_err(|e| {
-            JobError::Permanent(format!("building the {} view: {e}", kind.as_str()))
-        })?;
+        // Thorough compression takes tens of milliseconds: off the async
+        // workers, which meanwhile answer this replica's requests.
+        let view = tokio::task::spawn_blocking(move || View::from_items(&items))
+            .await
+            .map_err(|e| JobError::Permanent(format!("building the {} view: {e}", kind.as_str())))?
+            .map_err(|e| {
+                JobError::Permanent(format!("building the {} view: {e}", kind.as_str()))
+            })?;
         if !ctx.cache.is_connected() {
             tracing::warn!(%topic, view = kind.as_str(), "redis is not connected; view not published");
             continue;

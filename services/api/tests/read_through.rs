@@ -1,0 +1,205 @@
+//! The cold path of a view (not in this process, not in Redis): readers that
+//! miss together share one Postgres read, the answer is compressed, and the
+//! view written back to Redis is thoroughly compressed and never replaces one
+//! a crawl published meanwhile. Also: the replica answers on its Unix socket.
+
+use std::time::Duration;
+
+use hubpulse_cache::{Cache, View, ViewKind};
+use hubpulse_domain::Topic;
+use hubpulse_store::RepoOrder;
+use hubpulse_testkit::{TestApp, test_settings};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A tracked topic with `n` repositories, enough for a view worth compressing.
+async fn seed(app: &TestApp, topic: &str, n: i64) {
+    let client = app.db.client().await;
+    client
+        .batch_execute(&format!(
+            "INSERT INTO owners (id, login, kind) VALUES (1, 'octo', 'User');
+             INSERT INTO repositories (id, owner_id, name, html_url, description, stargazers_count, created_at, updated_at, pushed_at)
+               SELECT i, 1, 'repo-' || i, 'https://github.com/octo/repo-' || i, 'a repository about ' || i,
+                      i * 7 % 1000, '2020-01-01Z', '2021-01-01Z', '2024-01-01Z'
+               FROM generate_series(1, {n}) i;
+             INSERT INTO topics (name, tracked) VALUES ('{topic}', true) ON CONFLICT (name) DO UPDATE SET tracked = true;
+             INSERT INTO repository_topics (topic_id, repository_id)
+               SELECT t.id, i FROM topics t, generate_series(1, {n}) i WHERE t.name = '{topic}';"
+        ))
+        .await
+        .unwrap();
+}
+
+/// The value of `hubpulse_view_reads_total` for one tier, from /metrics.
+async fn view_reads(app: &TestApp, tier: &str) -> u64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    text.lines()
+        .filter(|line| {
+            line.starts_with("hubpulse_view_reads_total{")
+                && line.contains(&format!("tier=\"{tier}\""))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+fn raw_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_gzip()
+        .no_brotli()
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn readers_that_miss_together_share_one_postgres_read_and_redis_gets_a_thorough_view() {
+    let app = TestApp::spawn().await;
+    seed(&app, "cold", 400).await;
+    let client = raw_client();
+    let reads = (0..8).map(|_| {
+        client
+            .get(app.url("/api/popularity/cold"))
+            .header("accept-encoding", "gzip, br")
+            .send()
+    });
+    let responses = futures::future::join_all(reads).await;
+    let mut etags = Vec::new();
+    for response in responses {
+        let response = response.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["content-encoding"],
+            "br",
+            "a cold answer is compressed too"
+        );
+        etags.push(response.headers()["etag"].to_str().unwrap().to_owned());
+    }
+    etags.dedup();
+    assert_eq!(etags.len(), 1, "{etags:?}");
+    assert_eq!(
+        view_reads(&app, "postgres").await,
+        1,
+        "eight readers, one Postgres read"
+    );
+    assert_eq!(
+        view_reads(&app, "process").await + view_reads(&app, "redis").await,
+        0
+    );
+
+    // The write-back happens after the answer: wait for it.
+    let cache = Cache::connect(&test_settings(&app.db, &app.redis).redis).unwrap();
+    let topic = Topic::parse("cold").unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let stored = loop {
+        if let Ok(Some(view)) = cache.get_view(&topic, ViewKind::Popularity).await {
+            break view;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no view was written back to Redis"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let store = hubpulse_store::Store::connect(&app.db.settings()).unwrap();
+    let items = store
+        .view_items(&topic, RepoOrder::Stars, 500)
+        .await
+        .unwrap();
+    let thorough = View::from_items(&items).unwrap();
+    assert_eq!(
+        stored, thorough,
+        "Redis holds the view a crawl would have stored"
+    );
+    assert_eq!(stored.etag, etags[0].as_bytes());
+}
+
+#[tokio::test]
+async fn a_write_back_never_replaces_a_view_a_crawl_published_meanwhile() {
+    let app = TestApp::spawn().await;
+    seed(&app, "raced", 50).await;
+    let cache = Cache::connect(&test_settings(&app.db, &app.redis).redis).unwrap();
+    let topic = Topic::parse("raced").unwrap();
+    let published: Vec<Value> = vec![serde_json::json!({"id": 1, "published": "by a crawl"})];
+    let published = View::from_items(&published).unwrap();
+    let older = View::from_items(&[serde_json::json!({"id": 2})]).unwrap();
+
+    assert!(
+        cache
+            .put_view_if_absent(&topic, ViewKind::Activity, &older)
+            .await
+            .unwrap()
+    );
+    cache
+        .put_view(&topic, ViewKind::Activity, &published)
+        .await
+        .unwrap();
+    assert!(
+        !cache
+            .put_view_if_absent(&topic, ViewKind::Activity, &older)
+            .await
+            .unwrap(),
+        "a view is there: nothing written"
+    );
+    assert_eq!(
+        cache.get_view(&topic, ViewKind::Activity).await.unwrap(),
+        Some(published.clone())
+    );
+    let body: Value = app.get("/api/activity/raced").await.json().await.unwrap();
+    assert_eq!(body[0]["published"], "by a crawl");
+}
+
+async fn get_over_unix(path: &std::path::Path, uri: &str) -> String {
+    let mut stream = tokio::net::UnixStream::connect(path).await.unwrap();
+    stream
+        .write_all(
+            format!("GET {uri} HTTP/1.1\r\nhost: replica\r\nconnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).await.unwrap();
+    reply
+}
+
+#[tokio::test]
+async fn a_replica_answers_on_its_unix_socket_and_replaces_only_a_dead_ones_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("api.sock");
+    // A file left by a replica that died: replaced at start-up.
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    assert!(socket.exists());
+    let app = TestApp::spawn_with(|s| s.server.unix_socket = Some(socket.clone())).await;
+    seed(&app, "socketed", 3).await;
+
+    let reply = get_over_unix(&socket, "/api/popularity/socketed").await;
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(
+        reply
+            .to_ascii_lowercase()
+            .contains("x-hubpulse-replica: test"),
+        "{reply}"
+    );
+    assert!(reply.contains("\"full_name\":\"octo/repo-3\""), "{reply}");
+    let reply = get_over_unix(&socket, "/no/such/route").await;
+    assert!(reply.starts_with("HTTP/1.1 404"), "{reply}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777,
+        0o666
+    );
+
+    // A socket a live replica answers on is never taken over.
+    let mut settings = test_settings(&app.db, &app.redis);
+    settings.server.unix_socket = Some(socket.clone());
+    let err = hubpulse_api::Application::build(settings)
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string().contains("another process is listening"),
+        "{err}"
+    );
+
+    // A replica that stops removes its socket file.
+    app.shutdown().await;
+    assert!(!socket.exists());
+}
