@@ -4,11 +4,6 @@ use std::process::ExitCode;
 use hubpulse_api::{Application, Settings};
 use tokio_util::sync::CancellationToken;
 
-// Every request allocates a little (headers, futures, label lookups); glibc's
-// allocator showed up as a seventh of a replica's time on the cached path.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn config_path() -> Result<Option<PathBuf>, String> {
     let mut args = std::env::args_os().skip(1);
     match (args.next(), args.next()) {

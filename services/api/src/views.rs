@@ -40,6 +40,7 @@ pub struct ViewReader {
     cache: Cache,
     store: Store,
     hits: TierCounters,
+    write_backs: Arc<tokio::sync::Semaphore>,
 }
 
 /// The counters of each tier, looked up once rather than by label per read.
@@ -64,6 +65,7 @@ impl ViewReader {
                 redis: hits.with_label_values(&["redis"]),
                 postgres: hits.with_label_values(&["postgres"]),
             },
+            write_backs: Arc::new(tokio::sync::Semaphore::new(1)),
         }
     }
 
@@ -113,7 +115,14 @@ impl ViewReader {
             // thoroughly as a crawl would have, unless a crawl published a
             // newer one meanwhile.
             let (cache, topic, view) = (self.cache.clone(), topic.clone(), view.clone());
+            let write_backs = self.write_backs.clone();
             tokio::spawn(async move {
+                // One at a time: many views missing at once (Redis emptied)
+                // must not become as many compressions racing the readers
+                // for CPU and memory.
+                let Ok(_permit) = write_backs.acquire_owned().await else {
+                    return;
+                };
                 let thorough =
                     tokio::task::spawn_blocking(move || view.recompressed(Compression::Thorough))
                         .await;

@@ -99,10 +99,19 @@ impl View {
         ends: Arc<[u32]>,
         compression: Compression,
     ) -> Result<Self, ViewError> {
-        let (gzip_level, brotli_quality, brotli_window) = match compression {
-            Compression::Thorough => (6, 9, 22),
-            Compression::Quick => (1, 1, 18),
+        let (gzip_level, brotli_quality) = match compression {
+            Compression::Thorough => (6, 9),
+            Compression::Quick => (1, 1),
         };
+        // A window just large enough for the whole body compresses it as well
+        // as the largest would, and the encoder's buffers shrink with it
+        // (a 4 MiB window for a 250 kB view was most of a build's memory).
+        let brotli_window = plain
+            .len()
+            .max(1)
+            .next_power_of_two()
+            .trailing_zeros()
+            .clamp(16, 22);
         // gzip on a second thread while brotli and the digest run on this
         // one: a reader waiting on a quick view waits for the slower of the
         // two rather than their sum.

@@ -356,8 +356,11 @@ impl Crawl<'_> {
         let mut url = Some(self.ctx.github.search_repositories_url(query));
         let mut total = None;
         let mut first = true;
+        let mut prefetched = None;
         while let Some(page_url) = url.take() {
-            let (count, next, stored) = self.page(&page_url).await?;
+            let (count, next, stored, following) = self
+                .page(&page_url, prefetched.take(), first && can_split)
+                .await?;
             if first {
                 first = false;
                 if self.total.is_none() {
@@ -377,27 +380,51 @@ impl Crawl<'_> {
             }
             self.items_done += stored;
             self.run.set_progress(self.items_done, self.total).await;
+            // The next page came while this one was written; a failure to
+            // fetch it stops the walk now, after this page's progress counts.
+            prefetched = following.transpose()?;
             url = next;
         }
         Ok(Walked::All(total.unwrap_or(0)))
     }
 
-    /// One page: fetched and stored, or a 304 that reuses what is stored.
-    /// Returns the search's `total_count`, the next page's URL and how many
-    /// repositories the page held.
-    async fn page(&mut self, url: &Url) -> Result<(u64, Option<Url>, i64), Stop> {
+    /// A page as GitHub answers it, asked with the ETag stored for it.
+    async fn fetch(&self, url: &Url) -> Result<Fetched, Stop> {
         let stored = self
             .ctx
             .store
             .stored_page(&self.token_id, url.as_str())
             .await?;
-        let mut etag = stored.as_ref().map(|s| s.etag.clone());
+        let page = self
+            .ctx
+            .github
+            .get_page::<SearchPage<RepoPayload>>(
+                url,
+                Resource::Search,
+                stored.as_ref().map(|s| s.etag.as_str()),
+            )
+            .await?;
+        Ok(Fetched { stored, page })
+    }
+
+    /// One page: stored, or a 304 that reuses what is stored. Returns the
+    /// search's `total_count`, the next page's URL, how many repositories
+    /// the page held, and the next page itself when it was fetched while
+    /// this one was written: GitHub's latency and Postgres's overlap. Not
+    /// when `over_cap_stops` and the search is over the cap, as the walk
+    /// stops after this page and a fetched next page would be quota spent
+    /// for nothing.
+    async fn page(
+        &mut self,
+        url: &Url,
+        prefetched: Option<Fetched>,
+        over_cap_stops: bool,
+    ) -> Result<(u64, Option<Url>, i64, Option<Result<Fetched, Stop>>), Stop> {
+        let Fetched { stored, mut page } = match prefetched {
+            Some(fetched) => fetched,
+            None => self.fetch(url).await?,
+        };
         loop {
-            let page = self
-                .ctx
-                .github
-                .get_page::<SearchPage<RepoPayload>>(url, Resource::Search, etag.as_deref())
-                .await?;
             self.stats.calls.github_calls += 1;
             match page {
                 Page::Fresh {
@@ -407,22 +434,31 @@ impl Crawl<'_> {
                         self.complete = false;
                     }
                     let next_text = next.as_ref().map(Url::as_str);
-                    let ids = self
-                        .ctx
-                        .store
-                        .store_search_page(&PageWrite {
-                            job_id: self.run.id,
-                            topic_id: self.topic_id,
-                            token_id: &self.token_id,
-                            url: url.as_str(),
-                            // An incomplete page must not be reused as if whole.
-                            etag: etag.as_deref().filter(|_| !body.incomplete_results),
-                            total_count: i64::try_from(body.total_count).unwrap_or(i64::MAX),
-                            next_url: next_text,
-                            repos: &body.items,
-                        })
-                        .await?;
-                    return Ok((body.total_count, next, ids.len() as i64));
+                    let write = PageWrite {
+                        job_id: self.run.id,
+                        topic_id: self.topic_id,
+                        token_id: &self.token_id,
+                        url: url.as_str(),
+                        // An incomplete page must not be reused as if whole.
+                        etag: etag.as_deref().filter(|_| !body.incomplete_results),
+                        total_count: i64::try_from(body.total_count).unwrap_or(i64::MAX),
+                        next_url: next_text,
+                        repos: &body.items,
+                    };
+                    let prefetch = next
+                        .as_ref()
+                        .filter(|_| !(over_cap_stops && body.total_count > SEARCH_CAP));
+                    let (ids, following) = match prefetch {
+                        Some(next_url) => {
+                            let (ids, following) = tokio::join!(
+                                self.ctx.store.store_search_page(&write),
+                                self.fetch(next_url)
+                            );
+                            (ids?, Some(following))
+                        }
+                        None => (self.ctx.store.store_search_page(&write).await?, None),
+                    };
+                    return Ok((body.total_count, next, ids.len() as i64, following));
                 }
                 Page::NotModified { .. } => {
                     self.stats.calls.not_modified += 1;
@@ -444,18 +480,28 @@ impl Crawl<'_> {
                     match next {
                         Some(next) if found == stored.repository_ids.len() => {
                             let total = u64::try_from(stored.total_count).unwrap_or(0);
-                            return Ok((total, next, found as i64));
+                            return Ok((total, next, found as i64, None));
                         }
                         // The memory no longer matches the database: ask again in full.
                         _ => {
                             tracing::info!("stored page is stale; fetching it again");
-                            etag = None;
+                            page = self
+                                .ctx
+                                .github
+                                .get_page::<SearchPage<RepoPayload>>(url, Resource::Search, None)
+                                .await?;
                         }
                     }
                 }
             }
         }
     }
+}
+
+/// A search page as GitHub answered it, beside what was stored of it before.
+struct Fetched {
+    stored: Option<hubpulse_store::crawl::StoredPage>,
+    page: Page<SearchPage<RepoPayload>>,
 }
 
 /// Rebuilds the topic's three views from Postgres and publishes them. Redis
