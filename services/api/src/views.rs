@@ -110,32 +110,21 @@ impl ViewReader {
         };
         self.hits.postgres.inc();
         if redis_failure.is_none() {
-            // Read-through, after the answer rather than before it: the
-            // next replica to ask finds the view in Redis, compressed as
-            // thoroughly as a crawl would have, unless a crawl published a
-            // newer one meanwhile.
+            // Read-through, after the answer rather than before it: the next
+            // replica to ask finds the view in Redis, unless a crawl published
+            // a newer one meanwhile. Stored as built (quickly compressed):
+            // compressing it thoroughly here took a core for 50 ms per view,
+            // which the next cold readers waited behind; the topic's next
+            // crawl stores the thorough one.
             let (cache, topic, view) = (self.cache.clone(), topic.clone(), view.clone());
             let write_backs = self.write_backs.clone();
             tokio::spawn(async move {
                 // One at a time: many views missing at once (Redis emptied)
-                // must not become as many compressions racing the readers
-                // for CPU and memory.
+                // must not hold as many bodies in flight to Redis.
                 let Ok(_permit) = write_backs.acquire_owned().await else {
                     return;
                 };
-                let thorough =
-                    tokio::task::spawn_blocking(move || view.recompressed(Compression::Thorough))
-                        .await;
-                let result = match thorough {
-                    Ok(Ok(view)) => cache
-                        .put_view_if_absent(&topic, kind, &view)
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| e.to_string()),
-                    Ok(Err(err)) => Err(err.to_string()),
-                    Err(err) => Err(err.to_string()),
-                };
-                if let Err(err) = result {
+                if let Err(err) = cache.put_view_if_absent(&topic, kind, &view).await {
                     tracing::warn!(error = %err, "could not repopulate a view in Redis");
                 }
             });

@@ -88,12 +88,6 @@ impl View {
         Self::from_parts(Bytes::from(plain), ends.into(), compression)
     }
 
-    /// The same view with its bodies compressed again at `compression`
-    /// (a view built quickly for a waiting reader, redone thoroughly for Redis).
-    pub fn recompressed(&self, compression: Compression) -> Result<Self, ViewError> {
-        Self::from_parts(self.plain.clone(), self.ends.clone(), compression)
-    }
-
     fn from_parts(
         plain: Bytes,
         ends: Arc<[u32]>,
