@@ -134,10 +134,30 @@ replica_rss() {
 # Runs a load generator, timing its CPU, then records what the report needs
 # beside the generator's own numbers. A failed run is recorded, not fatal:
 # the report judges it.
+# Jobs queued or running, read from the replicas' /metrics (the depth comes
+# from Postgres at each scrape, so any replica gives the whole queue).
+jobs_in_flight() {
+  curl -fsS --max-time 5 "$BASE/metrics" 2>/dev/null \
+    | awk '/^hubpulse_job_queue_depth\{/ && /status="(queued|running)"/ { n += $NF } END { print n + 0 }'
+}
+
+# Waits (up to a minute) until no job is queued or running: a crawl queued
+# by the previous run (the refresh scenario calls /update_cache) must not
+# land in the next run's measurement.
+settle() {
+  local waited=0 n
+  while n=$(jobs_in_flight) && [ "$n" -gt 0 ] && [ "$waited" -lt 60 ]; do
+    sleep 1
+    waited=$((waited + 1))
+  done
+  [ "$waited" -eq 0 ] || say "waited ${waited} s for $n job(s) left by the previous run"
+}
+
 measure() { # name label generator target ratio_to connections -- command...
   local name=$1 label=$2 generator=$3 target=$4 ratio_to=$5 connections=$6
   shift 7
   local rc=0 real user sys t0 i0 t1 i1
+  [ "$target" = hubpulse ] && settle
   say "$label ($generator)"
   read -r t0 i0 < <(cpu_ticks)
   local TIMEFORMAT='%R %U %S'

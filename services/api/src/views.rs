@@ -132,11 +132,31 @@ impl ViewReader {
         Ok(view)
     }
 
+    /// The view as the topic's last crawl stored it, else built from the
+    /// normalized tables (a topic not crawled since the read model came).
     async fn build_from_postgres(
         &self,
         topic: &Topic,
         kind: ViewKind,
     ) -> Result<Option<View>, StoreError> {
+        if let Some(stored) = self
+            .store
+            .tracked_stored_view(topic, order_of(kind))
+            .await?
+        {
+            match View::from_stored(
+                stored.etag.into(),
+                stored.plain.into(),
+                stored.gzip.into(),
+                stored.brotli.into(),
+                &stored.ends,
+            ) {
+                Ok(view) => return Ok(Some(view)),
+                Err(err) => {
+                    tracing::warn!(%topic, view = kind.as_str(), error = %err, "stored view unusable; building it again");
+                }
+            }
+        }
         let items = self
             .store
             .tracked_view_items(topic, order_of(kind), VIEW_SIZE)

@@ -203,3 +203,84 @@ async fn a_replica_answers_on_its_unix_socket_and_replaces_only_a_dead_ones_file
     app.shutdown().await;
     assert!(!socket.exists());
 }
+
+#[tokio::test]
+async fn a_redis_miss_is_answered_from_the_stored_view_of_a_tracked_topic_only() {
+    let app = TestApp::spawn().await;
+    seed(&app, "stored", 20).await;
+    let topic = Topic::parse("stored").unwrap();
+    let store = hubpulse_store::Store::connect(&app.db.settings()).unwrap();
+    // A stored view that differs from what the normalized rows would give:
+    // answering with it proves the answer came from the read model.
+    let items = vec![serde_json::json!({"id": 7, "from": "the read model"})];
+    let view = View::from_items(&items).unwrap();
+    let stored = hubpulse_store::StoredView {
+        etag: view.etag.to_vec(),
+        plain: view.plain.to_vec(),
+        gzip: view.gzip.to_vec(),
+        brotli: view.brotli.to_vec(),
+        ends: view.ends_to_bytes().to_vec(),
+    };
+    store
+        .save_view(&topic, RepoOrder::Stars, &stored)
+        .await
+        .unwrap();
+    // Saving again replaces, never duplicates.
+    store
+        .save_view(&topic, RepoOrder::Stars, &stored)
+        .await
+        .unwrap();
+
+    let response = raw_client()
+        .get(app.url("/api/popularity/stored"))
+        .header("accept-encoding", "br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["etag"].as_bytes(), &view.etag[..]);
+    assert_eq!(&response.bytes().await.unwrap()[..], &view.brotli[..]);
+    assert_eq!(view_reads(&app, "postgres").await, 1);
+    let limited: Value = app
+        .get("/api/popularity/stored?limit=1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(limited[0]["from"], "the read model");
+    // The other orders have no stored view: built from the normalized rows.
+    let by_name: Value = app.get("/api/stored").await.json().await.unwrap();
+    assert_eq!(by_name.as_array().unwrap().len(), 20);
+
+    // Untracked: the stored view is not served.
+    let client = app.db.client().await;
+    client
+        .execute(
+            "UPDATE topics SET tracked = false WHERE name = 'stored'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .tracked_stored_view(&topic, RepoOrder::Stars)
+            .await
+            .unwrap(),
+        None
+    );
+    let cache = Cache::connect(&test_settings(&app.db, &app.redis).redis).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while cache
+        .get_view(&topic, ViewKind::ByName)
+        .await
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cache.delete_views(&topic).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2_300)).await;
+    assert_eq!(app.get("/api/popularity/stored").await.status(), 404);
+}

@@ -179,7 +179,8 @@ impl View {
         out.freeze()
     }
 
-    pub(crate) fn ends_to_bytes(&self) -> Bytes {
+    /// The item offsets as stored: little-endian u32s.
+    pub fn ends_to_bytes(&self) -> Bytes {
         let mut out = BytesMut::with_capacity(self.ends.len() * 4);
         for end in self.ends.iter() {
             out.put_u32_le(*end);
@@ -187,8 +188,8 @@ impl View {
         out.freeze()
     }
 
-    /// Rebuilds a view read back from Redis, checking it hangs together.
-    pub(crate) fn from_stored(
+    /// Rebuilds a view read back from storage (Redis, Postgres), checking it hangs together.
+    pub fn from_stored(
         etag: Bytes,
         plain: Bytes,
         gzip: Bytes,

@@ -347,6 +347,22 @@ impl Stack {
                 .await
                 .unwrap()
                 .unwrap_or_else(|| panic!("no {} view in Redis", kind.as_str()));
+            // The read model holds the same view: what a replica answers
+            // from once Redis has lost it.
+            let order = match kind {
+                ViewKind::ByName => hubpulse_store::RepoOrder::FullName,
+                ViewKind::Popularity => hubpulse_store::RepoOrder::Stars,
+                ViewKind::Activity => hubpulse_store::RepoOrder::Pushed,
+            };
+            let stored = self
+                .store
+                .tracked_stored_view(&topic, order)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("no stored {} view in Postgres", kind.as_str()));
+            assert_eq!(stored.etag, view.etag.to_vec(), "{}", kind.as_str());
+            assert_eq!(stored.plain, view.plain.to_vec(), "{}", kind.as_str());
+            assert_eq!(stored.brotli, view.brotli.to_vec(), "{}", kind.as_str());
             views.insert(kind, view);
         }
         views

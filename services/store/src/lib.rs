@@ -3,6 +3,7 @@
 pub mod crawl;
 mod error;
 pub mod queue;
+mod read_model;
 mod settings;
 mod topics;
 
@@ -14,6 +15,7 @@ use secrecy::ExposeSecret;
 use tokio_postgres::NoTls;
 
 pub use error::StoreError;
+pub use read_model::StoredView;
 pub use settings::DatabaseSettings;
 pub use topics::{RepoOrder, TrackedTopic, ViewItem};
 

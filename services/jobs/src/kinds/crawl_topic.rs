@@ -22,7 +22,7 @@ use hubpulse_domain::Topic;
 use hubpulse_domain::wire::{RepoPayload, SearchPage};
 use hubpulse_github::{GithubError, Page, Resource, SearchQuery, Url};
 use hubpulse_store::crawl::{CrawlCalls, PageWrite};
-use hubpulse_store::{RepoOrder, StoreError};
+use hubpulse_store::{RepoOrder, StoreError, StoredView};
 use serde::{Deserialize, Serialize};
 
 use crate::{Job, JobContext, JobError, JobRun, Outcome};
@@ -521,6 +521,21 @@ async fn rebuild_views(ctx: &JobContext, topic: &Topic) -> Result<(), JobError> 
             .map_err(|e| {
                 JobError::Permanent(format!("building the {} view: {e}", kind.as_str()))
             })?;
+        // Postgres first: it is what a replica answers from once Redis has
+        // lost the view.
+        ctx.store
+            .save_view(
+                topic,
+                order,
+                &StoredView {
+                    etag: view.etag.to_vec(),
+                    plain: view.plain.to_vec(),
+                    gzip: view.gzip.to_vec(),
+                    brotli: view.brotli.to_vec(),
+                    ends: view.ends_to_bytes().to_vec(),
+                },
+            )
+            .await?;
         if !ctx.cache.is_connected() {
             tracing::warn!(%topic, view = kind.as_str(), "redis is not connected; view not published");
             continue;
