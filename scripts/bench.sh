@@ -150,7 +150,7 @@ settle() {
     sleep 1
     waited=$((waited + 1))
   done
-  [ "$waited" -eq 0 ] || say "waited ${waited} s for $n job(s) left by the previous run"
+  [ "$waited" -eq 0 ] || say "waited ${waited} s for the jobs the previous run left queued or running"
 }
 
 measure() { # name label generator target ratio_to connections -- command...
