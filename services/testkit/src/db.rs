@@ -21,8 +21,11 @@ fn settings_for(url: String) -> DatabaseSettings {
     DatabaseSettings {
         url: SecretString::from(url),
         pool_size: 8,
-        connect_timeout_ms: 2_000,
-        acquire_timeout_ms: 3_000,
+        // Roomy: a fresh machine compiling and running two hundred tests on
+        // two cores once took over 3 s to hand a new database its first
+        // connection. Tests of an outage set their own short bounds.
+        connect_timeout_ms: 5_000,
+        acquire_timeout_ms: 10_000,
         statement_timeout_ms: 30_000,
     }
 }
