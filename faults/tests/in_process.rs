@@ -9,7 +9,7 @@
 //! stack of `scripts/stack.sh`.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -19,7 +19,7 @@ use hubpulse_api::{Application, Settings};
 use hubpulse_domain::Topic;
 use hubpulse_faults::{Case, Profile, Stack};
 use hubpulse_sim::TopicSpec;
-use hubpulse_testkit::{PrivatePostgres, TestSim, private_postgres};
+use hubpulse_testkit::{PrivatePostgres, TestNginx, TestSim, private_postgres};
 use secrecy::SecretString;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
@@ -121,91 +121,6 @@ impl Drop for PrivateRedis {
     }
 }
 
-/// nginx from the project's template, in the foreground, as a child.
-struct Nginx {
-    _dir: tempfile::TempDir,
-    port: u16,
-    access_log: PathBuf,
-    child: Child,
-}
-
-impl Drop for Nginx {
-    /// SIGTERM, so the master stops its workers (a SIGKILL would leave them
-    /// running, orphaned, on the port); SIGKILL only if it lingers.
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the crate sits in the workspace")
-        .to_path_buf()
-}
-
-fn start_nginx(upstreams: &[u16]) -> anyhow::Result<Nginx> {
-    let dir = tempfile::tempdir()?;
-    // nginx's workers run as nobody when the master is root: they must be
-    // able to reach the temp paths under the prefix.
-    #[cfg(unix)]
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )?;
-    let port = free_port();
-    let root = workspace_root();
-    let upstreams: Vec<String> = upstreams.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let rendered = Command::new("sh")
-        .arg(root.join("proxy/render.sh"))
-        .arg(root.join("proxy/nginx.conf"))
-        .env("NGINX_LISTEN", format!("127.0.0.1:{port}"))
-        .env("NGINX_PREFIX", dir.path())
-        .env("NGINX_UPSTREAMS", upstreams.join(" "))
-        .output()?;
-    if !rendered.status.success() {
-        bail!(
-            "proxy/render.sh: {}",
-            String::from_utf8_lossy(&rendered.stderr)
-        );
-    }
-    let conf = dir.path().join("nginx.conf");
-    std::fs::write(&conf, &rendered.stdout)?;
-    let nginx = ["/usr/sbin/nginx", "/usr/local/sbin/nginx"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .unwrap_or("nginx");
-    let child = Command::new(nginx)
-        .arg("-p")
-        .arg(dir.path())
-        .arg("-c")
-        .arg(&conf)
-        .arg("-e")
-        .arg(dir.path().join("error.log"))
-        .args(["-g", "daemon off;"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting nginx (scripts/install-deps.sh installs it)")?;
-    Ok(Nginx {
-        access_log: dir.path().join("access.log"),
-        _dir: dir,
-        port,
-        child,
-    })
-}
-
 struct InProcess {
     pg: tokio::sync::Mutex<PrivatePostgres>,
     pg_url: String,
@@ -213,7 +128,7 @@ struct InProcess {
     redis_port: u16,
     sim: TestSim,
     replicas: Vec<Mutex<Replica>>,
-    nginx: Nginx,
+    nginx: TestNginx,
     load_topic: String,
 }
 
@@ -259,7 +174,8 @@ impl InProcess {
             .iter()
             .map(|r| r.lock().expect("not poisoned").port)
             .collect();
-        let nginx = start_nginx(&ports)?;
+        let upstreams: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let nginx = TestNginx::start(&upstreams);
         let stack = InProcess {
             pg: tokio::sync::Mutex::new(pg),
             pg_url,
@@ -308,7 +224,7 @@ impl InProcess {
 
 impl Stack for InProcess {
     fn nginx_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.nginx.port)
+        self.nginx.url()
     }
 
     fn replica_count(&self) -> usize {
@@ -332,7 +248,7 @@ impl Stack for InProcess {
     }
 
     fn access_log(&self) -> Option<PathBuf> {
-        Some(self.nginx.access_log.clone())
+        Some(self.nginx.access_log())
     }
 
     async fn kill_replica(&self, n: usize) -> anyhow::Result<()> {

@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use hubpulse_testkit::{ADMIN_TOKEN, TestApp, TestSim};
+use hubpulse_testkit::{ADMIN_TOKEN, TestApp, TestNginx, TestSim};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -835,92 +835,6 @@ async fn headers_with_unicode_and_odd_bytes_never_break_a_reply() {
     }
 }
 
-/// nginx from `proxy/nginx.conf` (rendered by `proxy/render.sh`, as the
-/// stack does) in front of a test app, stopped when dropped.
-struct Nginx {
-    port: u16,
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Nginx {
-    /// SIGTERM to the master, which stops its workers (a SIGKILL would leave
-    /// them running, orphaned); SIGKILL only if it has not gone in 5 s.
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while std::time::Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn nginx_in_front_of(app: &TestApp) -> Nginx {
-    use std::process::{Command, Stdio};
-    let dir = tempfile::tempdir().unwrap();
-    // nginx's workers (nobody, when started as root) create their temp files here.
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let rendered = Command::new("sh")
-        .arg(root.join("proxy/render.sh"))
-        .arg(root.join("proxy/nginx.conf"))
-        .env("NGINX_LISTEN", format!("127.0.0.1:{port}"))
-        .env("NGINX_PREFIX", dir.path())
-        .env("NGINX_UPSTREAMS", app.addr.to_string())
-        .output()
-        .unwrap();
-    assert!(rendered.status.success(), "{rendered:?}");
-    let conf = dir.path().join("nginx.conf");
-    std::fs::write(&conf, &rendered.stdout).unwrap();
-    let nginx = ["/usr/sbin/nginx", "/usr/local/sbin/nginx"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .unwrap_or("nginx");
-    let child = Command::new(nginx)
-        .arg("-p")
-        .arg(dir.path())
-        .arg("-c")
-        .arg(&conf)
-        .arg("-e")
-        .arg(dir.path().join("error.log"))
-        .args(["-g", "daemon off;"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nginx runs (scripts/install-deps.sh installs it)");
-    let started = std::time::Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "nginx did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Nginx {
-        port,
-        child,
-        _dir: dir,
-    }
-}
-
 /// Like `raw`, to nginx's port.
 async fn raw_to(port: u16, head: &[u8], body: &[u8]) -> Reply {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
@@ -949,7 +863,7 @@ async fn raw_to(port: u16, head: &[u8], body: &[u8]) -> Reply {
 #[tokio::test]
 async fn through_nginx_no_status_page_only_documented_routes_and_json_errors() {
     let (app, _sim) = spawn().await;
-    let nginx = nginx_in_front_of(&app);
+    let nginx = TestNginx::start(&[app.addr.to_string()]);
     let port = nginx.port;
 
     // Every documented GET answers through nginx as it does directly.
