@@ -6,19 +6,9 @@ use std::time::Duration;
 
 use hubpulse_cache::{Cache, Compression, View, ViewKind};
 use hubpulse_domain::Topic;
-use hubpulse_store::{RepoOrder, Store, StoreError};
+use hubpulse_jobs::{VIEW_SIZE, order_of};
+use hubpulse_store::{Store, StoreError};
 use prometheus::{IntCounter, IntCounterVec};
-
-/// Items per view: what the three routes serve at most.
-pub const VIEW_SIZE: i64 = 500;
-
-pub fn order_of(kind: ViewKind) -> RepoOrder {
-    match kind {
-        ViewKind::ByName => RepoOrder::FullName,
-        ViewKind::Popularity => RepoOrder::Stars,
-        ViewKind::Activity => RepoOrder::Pushed,
-    }
-}
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ReadError {

@@ -5,10 +5,12 @@ mod job;
 pub mod kinds;
 mod registry;
 mod settings;
+mod views;
 mod worker;
 
 pub use context::JobContext;
 pub use job::{Job, JobError, JobRun, Outcome, enqueue, enqueue_at};
 pub use registry::Registry;
 pub use settings::WorkerSettings;
+pub use views::{VIEW_SIZE, order_of};
 pub use worker::{JobObserver, WorkerPool, WorkerPoolHandle};

@@ -349,14 +349,9 @@ impl Stack {
                 .unwrap_or_else(|| panic!("no {} view in Redis", kind.as_str()));
             // The read model holds the same view: what a replica answers
             // from once Redis has lost it.
-            let order = match kind {
-                ViewKind::ByName => hubpulse_store::RepoOrder::FullName,
-                ViewKind::Popularity => hubpulse_store::RepoOrder::Stars,
-                ViewKind::Activity => hubpulse_store::RepoOrder::Pushed,
-            };
             let stored = self
                 .store
-                .tracked_stored_view(&topic, order)
+                .tracked_stored_view(&topic, hubpulse_jobs::order_of(kind))
                 .await
                 .unwrap()
                 .unwrap_or_else(|| panic!("no stored {} view in Postgres", kind.as_str()));

@@ -7,7 +7,9 @@ use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::views::{ReadError, VIEW_SIZE};
+use hubpulse_jobs::VIEW_SIZE;
+
+use crate::views::ReadError;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

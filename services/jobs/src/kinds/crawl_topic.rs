@@ -22,15 +22,13 @@ use hubpulse_domain::Topic;
 use hubpulse_domain::wire::{RepoPayload, SearchPage};
 use hubpulse_github::{GithubError, Page, Resource, SearchQuery, Url};
 use hubpulse_store::crawl::{CrawlCalls, PageWrite};
-use hubpulse_store::{RepoOrder, StoreError, StoredView};
+use hubpulse_store::{StoreError, StoredView};
 use serde::{Deserialize, Serialize};
 
-use crate::{Job, JobContext, JobError, JobRun, Outcome};
+use crate::{Job, JobContext, JobError, JobRun, Outcome, VIEW_SIZE, order_of};
 
 /// GitHub's cap on the results of one search query.
 const SEARCH_CAP: u64 = 1_000;
-/// Items per cached view.
-const VIEW_ITEMS: i64 = 500;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CrawlTopic {
@@ -507,12 +505,9 @@ struct Fetched {
 /// Rebuilds the topic's three views from Postgres and publishes them. Redis
 /// down is logged, not a failure: the API reads from Postgres then.
 async fn rebuild_views(ctx: &JobContext, topic: &Topic) -> Result<(), JobError> {
-    for (kind, order) in [
-        (ViewKind::ByName, RepoOrder::FullName),
-        (ViewKind::Popularity, RepoOrder::Stars),
-        (ViewKind::Activity, RepoOrder::Pushed),
-    ] {
-        let items = ctx.store.view_items(topic, order, VIEW_ITEMS).await?;
+    for kind in ViewKind::ALL {
+        let order = order_of(kind);
+        let items = ctx.store.view_items(topic, order, VIEW_SIZE).await?;
         // Thorough compression takes tens of milliseconds: off the async
         // workers, which meanwhile answer this replica's requests.
         let view = tokio::task::spawn_blocking(move || View::from_items(&items))
