@@ -214,13 +214,7 @@ async fn a_redis_miss_is_answered_from_the_stored_view_of_a_tracked_topic_only()
     // answering with it proves the answer came from the read model.
     let items = vec![serde_json::json!({"id": 7, "from": "the read model"})];
     let view = View::from_items(&items).unwrap();
-    let stored = hubpulse_store::StoredView {
-        etag: view.etag.to_vec(),
-        plain: view.plain.to_vec(),
-        gzip: view.gzip.to_vec(),
-        brotli: view.brotli.to_vec(),
-        ends: view.ends_to_bytes().to_vec(),
-    };
+    let stored = hubpulse_jobs::stored_view(&view);
     store
         .save_view(&topic, RepoOrder::Stars, &stored)
         .await

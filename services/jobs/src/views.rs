@@ -1,8 +1,8 @@
 //! What a view is, for those who build views (the crawl) and those who read
 //! them (the API's cold path): how many items, in which order.
 
-use hubpulse_cache::ViewKind;
-use hubpulse_store::RepoOrder;
+use hubpulse_cache::{View, ViewKind};
+use hubpulse_store::{RepoOrder, StoredView};
 
 /// Items per view: what the three routes serve at most.
 pub const VIEW_SIZE: i64 = 500;
@@ -13,5 +13,16 @@ pub fn order_of(kind: ViewKind) -> RepoOrder {
         ViewKind::ByName => RepoOrder::FullName,
         ViewKind::Popularity => RepoOrder::Stars,
         ViewKind::Activity => RepoOrder::Pushed,
+    }
+}
+
+/// A built view as the read model stores it.
+pub fn stored_view(view: &View) -> StoredView {
+    StoredView {
+        etag: view.etag.to_vec(),
+        plain: view.plain.to_vec(),
+        gzip: view.gzip.to_vec(),
+        brotli: view.brotli.to_vec(),
+        ends: view.ends_to_bytes().to_vec(),
     }
 }

@@ -21,11 +21,11 @@ use hubpulse_cache::{View, ViewKind};
 use hubpulse_domain::Topic;
 use hubpulse_domain::wire::{RepoPayload, SearchPage};
 use hubpulse_github::{GithubError, Page, Resource, SearchQuery, Url};
+use hubpulse_store::StoreError;
 use hubpulse_store::crawl::{CrawlCalls, PageWrite};
-use hubpulse_store::{StoreError, StoredView};
 use serde::{Deserialize, Serialize};
 
-use crate::{Job, JobContext, JobError, JobRun, Outcome, VIEW_SIZE, order_of};
+use crate::{Job, JobContext, JobError, JobRun, Outcome, VIEW_SIZE, order_of, stored_view};
 
 /// GitHub's cap on the results of one search query.
 const SEARCH_CAP: u64 = 1_000;
@@ -519,17 +519,7 @@ async fn rebuild_views(ctx: &JobContext, topic: &Topic) -> Result<(), JobError> 
         // Postgres first: it is what a replica answers from once Redis has
         // lost the view.
         ctx.store
-            .save_view(
-                topic,
-                order,
-                &StoredView {
-                    etag: view.etag.to_vec(),
-                    plain: view.plain.to_vec(),
-                    gzip: view.gzip.to_vec(),
-                    brotli: view.brotli.to_vec(),
-                    ends: view.ends_to_bytes().to_vec(),
-                },
-            )
+            .save_view(topic, order, &stored_view(&view))
             .await?;
         if !ctx.cache.is_connected() {
             tracing::warn!(%topic, view = kind.as_str(), "redis is not connected; view not published");
