@@ -7,7 +7,7 @@ use std::time::Duration;
 use hubpulse_cache::{Cache, Compression, View, ViewKind};
 use hubpulse_domain::Topic;
 use hubpulse_jobs::{VIEW_SIZE, order_of};
-use hubpulse_store::{Store, StoreError};
+use hubpulse_store::{Store, StoreError, TopicView};
 use prometheus::{IntCounter, IntCounterVec};
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -129,12 +129,9 @@ impl ViewReader {
         topic: &Topic,
         kind: ViewKind,
     ) -> Result<Option<View>, StoreError> {
-        if let Some(stored) = self
-            .store
-            .tracked_stored_view(topic, order_of(kind))
-            .await?
-        {
-            match View::from_stored(
+        match self.store.topic_view(topic, order_of(kind)).await? {
+            TopicView::NotTracked => return Ok(None),
+            TopicView::Stored(stored) => match View::from_stored(
                 stored.etag.into(),
                 stored.plain.into(),
                 stored.gzip.into(),
@@ -145,17 +142,13 @@ impl ViewReader {
                 Err(err) => {
                     tracing::warn!(%topic, view = kind.as_str(), error = %err, "stored view unusable; building it again");
                 }
-            }
+            },
+            TopicView::NotStored => {}
         }
         let items = self
             .store
-            .tracked_view_items(topic, order_of(kind), VIEW_SIZE)
+            .view_items(topic, order_of(kind), VIEW_SIZE)
             .await?;
-        // Whether the topic is tracked matters only when it has no
-        // repositories: a tracked topic not crawled yet is an empty view.
-        if items.is_empty() && !self.store.is_tracked(topic).await? {
-            return Ok(None);
-        }
         // A reader waits for this one: compressed quickly, off the async
         // workers, which meanwhile answer other requests.
         tokio::task::spawn_blocking(move || View::from_items_with(&items, Compression::Quick))

@@ -256,11 +256,8 @@ async fn a_redis_miss_is_answered_from_the_stored_view_of_a_tracked_topic_only()
         .await
         .unwrap();
     assert_eq!(
-        store
-            .tracked_stored_view(&topic, RepoOrder::Stars)
-            .await
-            .unwrap(),
-        None
+        store.topic_view(&topic, RepoOrder::Stars).await.unwrap(),
+        hubpulse_store::TopicView::NotTracked
     );
     let cache = Cache::connect(&test_settings(&app.db, &app.redis).redis).unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);

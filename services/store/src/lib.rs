@@ -15,7 +15,7 @@ use secrecy::ExposeSecret;
 use tokio_postgres::NoTls;
 
 pub use error::StoreError;
-pub use read_model::StoredView;
+pub use read_model::{StoredView, TopicView};
 pub use settings::DatabaseSettings;
 pub use topics::{RepoOrder, TrackedTopic, ViewItem};
 

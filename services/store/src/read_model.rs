@@ -17,6 +17,17 @@ pub struct StoredView {
     pub ends: Vec<u8>,
 }
 
+/// What the read model holds for a topic's view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicView {
+    /// Unknown, or no longer tracked (its rows stay): no view to serve.
+    NotTracked,
+    /// Tracked, with no stored view yet (not crawled since the read model
+    /// came): build it from the normalized rows.
+    NotStored,
+    Stored(StoredView),
+}
+
 impl RepoOrder {
     /// The view an order is served as, as `topic_views.kind` names it.
     pub fn view_name(self) -> &'static str {
@@ -59,28 +70,34 @@ impl Store {
         Ok(())
     }
 
-    /// The stored view of a tracked topic; `None` when the topic is not
-    /// tracked or has no stored view yet.
-    pub async fn tracked_stored_view(
+    /// A topic's stored view, and whether the topic is tracked, in one
+    /// round trip: what a reader whose Redis lost the view needs to know.
+    pub async fn topic_view(
         &self,
         topic: &Topic,
         order: RepoOrder,
-    ) -> Result<Option<StoredView>, StoreError> {
+    ) -> Result<TopicView, StoreError> {
         let conn = self.conn().await?;
         let row = conn
             .query_opt(
-                "SELECT v.etag, v.plain, v.gzip, v.brotli, v.ends \
-                 FROM topics t JOIN topic_views v ON v.topic_id = t.id \
-                 WHERE t.name = $1 AND t.tracked AND v.kind = $2",
+                "SELECT t.tracked, v.etag, v.plain, v.gzip, v.brotli, v.ends \
+                 FROM topics t LEFT JOIN topic_views v ON v.topic_id = t.id AND v.kind = $2 \
+                 WHERE t.name = $1",
                 &[&topic.as_str(), &order.view_name()],
             )
             .await?;
-        Ok(row.map(|row| StoredView {
-            etag: row.get::<_, String>(0).into_bytes(),
-            plain: row.get(1),
-            gzip: row.get(2),
-            brotli: row.get(3),
-            ends: row.get(4),
-        }))
+        let Some(row) = row.filter(|row| row.get::<_, bool>(0)) else {
+            return Ok(TopicView::NotTracked);
+        };
+        Ok(match row.get::<_, Option<String>>(1) {
+            None => TopicView::NotStored,
+            Some(etag) => TopicView::Stored(StoredView {
+                etag: etag.into_bytes(),
+                plain: row.get(2),
+                gzip: row.get(3),
+                brotli: row.get(4),
+                ends: row.get(5),
+            }),
+        })
     }
 }

@@ -107,17 +107,6 @@ impl Store {
         Ok(n == 1)
     }
 
-    pub async fn is_tracked(&self, topic: &Topic) -> Result<bool, StoreError> {
-        let conn = self.conn().await?;
-        let row = conn
-            .query_opt(
-                "SELECT tracked FROM topics WHERE name = $1",
-                &[&topic.as_str()],
-            )
-            .await?;
-        Ok(row.is_some_and(|r| r.get(0)))
-    }
-
     pub async fn topic_id(&self, topic: &Topic) -> Result<Option<i64>, StoreError> {
         let conn = self.conn().await?;
         let row = conn
@@ -132,27 +121,6 @@ impl Store {
         topic: &Topic,
         order: RepoOrder,
         limit: i64,
-    ) -> Result<Vec<ViewItem>, StoreError> {
-        self.items_of(topic, order, limit, "").await
-    }
-
-    /// As [`Self::view_items`], but nothing for a topic no longer tracked
-    /// (its memberships stay): a reader learns both in one round trip.
-    pub async fn tracked_view_items(
-        &self,
-        topic: &Topic,
-        order: RepoOrder,
-        limit: i64,
-    ) -> Result<Vec<ViewItem>, StoreError> {
-        self.items_of(topic, order, limit, "AND t.tracked").await
-    }
-
-    async fn items_of(
-        &self,
-        topic: &Topic,
-        order: RepoOrder,
-        limit: i64,
-        condition: &str,
     ) -> Result<Vec<ViewItem>, StoreError> {
         let order_by = match order {
             RepoOrder::FullName => "lower(o.login), lower(r.name), r.id",
@@ -171,7 +139,7 @@ impl Store {
                      JOIN repositories r ON r.id = rt.repository_id \
                      JOIN owners o ON o.id = r.owner_id \
                      LEFT JOIN licenses l ON l.key = r.license_key \
-                     WHERE t.name = $1 {condition} \
+                     WHERE t.name = $1 \
                      ORDER BY {order_by} LIMIT $2"
                 ),
                 &[&topic.as_str(), &limit],
