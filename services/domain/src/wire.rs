@@ -2,6 +2,13 @@
 //! them, the client deserializes them. Every field GitHub documents as nullable
 //! is an `Option`, and collections default to empty, so a `null` or a missing
 //! field from the real API never fails a crawl.
+//!
+//! Both REST API versions the client may pin (`github.api_version`) read
+//! into the same types: a field that 2026-03-10 removed is either not read
+//! at all (a repository's `has_downloads` and `use_squash_pr_title_as_default`;
+//! unknown fields are ignored) or an `Option` (`/rate_limit`'s `rate`; a
+//! gist's `history` and `forks` when gists get a type). Never make such a
+//! field required.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -116,6 +123,17 @@ pub struct RateLimitResource {
     pub reset: i64,
 }
 
+/// `GET /rate_limit`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimitReply {
+    /// Per bucket (`core`, `search`, `graphql`, ...): the one to read.
+    #[serde(default)]
+    pub resources: std::collections::BTreeMap<String, RateLimitResource>,
+    /// `resources.core` again; removed in API version 2026-03-10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<RateLimitResource>,
+}
+
 /// GitHub's error body: `{"message": "...", "documentation_url": "..."}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -155,5 +173,34 @@ mod tests {
         assert_eq!(repo.owner.kind, OwnerKind::Other);
         assert!(repo.topics.is_empty());
         assert!(repo.pushed_at.is_none());
+    }
+
+    #[test]
+    fn reads_both_api_versions() {
+        let repo = |extra: &str| {
+            format!(
+                r#"{{"id": 1, "name": "r", "full_name": "o/r",
+                    "owner": {{"id": 2, "login": "o", "type": "User"}},
+                    "html_url": "https://github.com/o/r",
+                    "created_at": "2020-01-01T00:00:00Z", "updated_at": "2020-01-02T00:00:00Z"{extra}}}"#
+            )
+        };
+        let old: RepoPayload = serde_json::from_str(&repo(
+            r#", "has_downloads": true, "use_squash_pr_title_as_default": false, "master_branch": "main""#,
+        ))
+        .unwrap();
+        let new: RepoPayload = serde_json::from_str(&repo("")).unwrap();
+        assert_eq!(old, new);
+
+        let core = r#"{"limit": 5000, "remaining": 4999, "used": 1, "reset": 1700000000}"#;
+        let old: RateLimitReply = serde_json::from_str(&format!(
+            r#"{{"resources": {{"core": {core}}}, "rate": {core}}}"#
+        ))
+        .unwrap();
+        let new: RateLimitReply =
+            serde_json::from_str(&format!(r#"{{"resources": {{"core": {core}}}}}"#)).unwrap();
+        assert_eq!(old.resources, new.resources);
+        assert_eq!(new.rate, None);
+        assert_eq!(new.resources["core"].remaining, 4999);
     }
 }

@@ -15,6 +15,14 @@ pub enum GithubError {
     NotFound,
     #[error("gone from GitHub (410)")]
     Gone,
+    /// A 410 naming the API version: GitHub no longer serves the one this
+    /// client pins. Nothing works until the setting changes.
+    #[error(
+        "GitHub no longer serves REST API version {version} (410): set github.api_version to a supported version"
+    )]
+    ApiVersionRetired { version: &'static str },
+    #[error("unavailable for legal reasons (451)")]
+    Unavailable,
     /// GitHub's answer to a search it will not run (past the 1,000th result,
     /// or a query it cannot parse).
     #[error("GitHub could not process the request (422): {message}")]
@@ -46,6 +54,15 @@ pub enum GithubError {
     Transport { message: String, attempts: u32 },
     #[error("GitHub's reply to {endpoint} could not be read: {message}")]
     Decode { endpoint: String, message: String },
+    /// A list whose `Link` headers lead back to a page already walked.
+    #[error(
+        "the Link next URLs of {endpoint} go round in a circle (back to a page already walked)"
+    )]
+    LinkCycle { endpoint: &'static str },
+    /// A list longer than the walk's cap of pages (an endless list, or a
+    /// longer one than the caller will walk).
+    #[error("{endpoint} has more than the {pages} pages a walk may read")]
+    TooManyPages { endpoint: &'static str, pages: u32 },
     /// A URL this client will not request (another host, a malformed `Link`).
     #[error("refused URL: {0}")]
     Url(String),
@@ -53,22 +70,52 @@ pub enum GithubError {
     Config(String),
 }
 
+/// What to do about an error: the one classification every caller uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// May pass by itself (5xx, timeouts, dropped connections, a garbled
+    /// reply): try again, after the caller's backoff.
+    Retry,
+    /// Not a failure: a rate limit or the shared budget. Ask again at this
+    /// time; no attempt is spent.
+    RescheduleAt(DateTime<Utc>),
+    /// Another attempt gets the same answer.
+    GiveUp,
+}
+
 impl GithubError {
-    /// When the job that met this error should run again instead of failing.
-    pub fn reschedule_at(&self) -> Option<DateTime<Utc>> {
+    pub fn disposition(&self) -> Disposition {
         match self {
-            Self::RateLimited { until, .. } | Self::BudgetExhausted { until, .. } => Some(*until),
-            _ => None,
+            Self::RateLimited { until, .. } | Self::BudgetExhausted { until, .. } => {
+                Disposition::RescheduleAt(*until)
+            }
+            Self::Server { .. }
+            | Self::Timeout { .. }
+            | Self::Transport { .. }
+            | Self::Decode { .. }
+            // A status GitHub should not send here (a 409, a 400): an
+            // outage's odd answer more often than a rule.
+            | Self::Status { .. } => Disposition::Retry,
+            Self::Unauthorized
+            | Self::Forbidden { .. }
+            | Self::NotFound
+            | Self::Gone
+            | Self::ApiVersionRetired { .. }
+            | Self::Unavailable
+            | Self::Unprocessable { .. }
+            | Self::LinkCycle { .. }
+            | Self::TooManyPages { .. }
+            | Self::Url(_)
+            | Self::Config(_) => Disposition::GiveUp,
         }
     }
 
-    /// True for failures that may pass by themselves (the job's own retry
-    /// with backoff is the right answer), false for ones that will not.
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Self::Server { .. } | Self::Timeout { .. } | Self::Transport { .. }
-        ) || self.reschedule_at().is_some()
+    /// When the job that met this error should run again instead of failing.
+    pub fn reschedule_at(&self) -> Option<DateTime<Utc>> {
+        match self.disposition() {
+            Disposition::RescheduleAt(at) => Some(at),
+            _ => None,
+        }
     }
 
     /// The error for a non-success status that is neither a rate limit nor
@@ -79,6 +126,7 @@ impl GithubError {
             StatusCode::FORBIDDEN => Self::Forbidden { message },
             StatusCode::NOT_FOUND => Self::NotFound,
             StatusCode::GONE => Self::Gone,
+            StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS => Self::Unavailable,
             StatusCode::UNPROCESSABLE_ENTITY => Self::Unprocessable { message },
             _ => Self::Status {
                 status: status.as_u16(),
@@ -100,7 +148,8 @@ mod tests {
             (404, "NotFound"),
             (410, "Gone"),
             (422, "Unprocessable"),
-            (451, "Status"),
+            (451, "Unavailable"),
+            (409, "Status"),
         ];
         for (code, variant) in cases {
             let err = GithubError::from_status(StatusCode::from_u16(code).unwrap(), "m".into());
@@ -109,7 +158,7 @@ mod tests {
     }
 
     #[test]
-    fn only_limits_reschedule_and_only_passing_failures_are_transient() {
+    fn only_limits_reschedule_and_only_passing_failures_are_retried() {
         let until = Utc::now();
         let limited = GithubError::RateLimited {
             resource: Resource::Search,
@@ -118,8 +167,28 @@ mod tests {
         };
         assert_eq!(limited.reschedule_at(), Some(until));
         assert!(limited.to_string().contains("secondary"));
-        assert!(GithubError::Timeout { attempts: 4 }.is_transient());
-        assert!(!GithubError::NotFound.is_transient());
+        assert_eq!(limited.disposition(), Disposition::RescheduleAt(until));
+        assert_eq!(
+            GithubError::Timeout { attempts: 4 }.disposition(),
+            Disposition::Retry
+        );
+        for permanent in [
+            GithubError::NotFound,
+            GithubError::Gone,
+            GithubError::Unavailable,
+            GithubError::ApiVersionRetired {
+                version: "2022-11-28",
+            },
+            GithubError::LinkCycle {
+                endpoint: "user/repos",
+            },
+        ] {
+            assert_eq!(permanent.disposition(), Disposition::GiveUp, "{permanent}");
+        }
         assert_eq!(GithubError::Unauthorized.reschedule_at(), None);
+        let retired = GithubError::ApiVersionRetired {
+            version: "2022-11-28",
+        };
+        assert!(retired.to_string().contains("github.api_version"));
     }
 }

@@ -53,6 +53,8 @@ impl GithubMetrics {
         Ok(metrics)
     }
 
+    /// `endpoint` is an [`Operation`](crate::Operation)'s label, so the
+    /// series are the table's rows, never a raw path.
     pub(crate) fn call(&self, endpoint: &str, status: &str) {
         self.calls.with_label_values(&[endpoint, status]).inc();
     }
@@ -74,99 +76,17 @@ impl GithubMetrics {
     }
 }
 
-/// A metric label for a URL: the endpoint's template (`search/repositories`,
-/// `repos/{owner}/{repo}/contributors`), never the raw path, so a crawl of
-/// thousands of repositories stays a handful of series. The template starts
-/// at the first segment GitHub's API starts with, because a `Link` URL may
-/// carry a prefix of its own (GitHub Enterprise's `/api/v3`, the simulator's).
-pub fn endpoint_template(url: &url::Url) -> String {
-    let Some(segments) = url.path_segments() else {
-        return "other".into();
-    };
-    let segments: Vec<&str> = segments.filter(|s| !s.is_empty()).collect();
-    let Some(root) = segments.iter().position(|s| ROOTS.contains(s)) else {
-        return "other".into();
-    };
-    let rest = &segments[root..];
-    let placeholders: &[&str] = match rest[0] {
-        "repos" => &["{owner}", "{repo}"],
-        "users" => &["{user}"],
-        "orgs" => &["{org}"],
-        "gists" | "repositories" => &["{id}"],
-        _ => &[],
-    };
-    let mut out = vec![rest[0].to_owned()];
-    for (i, segment) in rest.iter().enumerate().skip(1).take(MAX_DEPTH) {
-        let label = match placeholders.get(i - 1) {
-            Some(p) => (*p).to_owned(),
-            None if is_word(segment) => (*segment).to_owned(),
-            None => "{id}".to_owned(),
-        };
-        out.push(label);
-    }
-    out.join("/")
-}
-
-const ROOTS: &[&str] = &[
-    "search",
-    "repos",
-    "users",
-    "user",
-    "orgs",
-    "gists",
-    "repositories",
-    "rate_limit",
-    "topics",
-    "events",
-];
-
-const MAX_DEPTH: usize = 5;
-
-fn is_word(segment: &str) -> bool {
-    !segment.is_empty()
-        && segment.len() <= 32
-        && segment
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'-')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn template(raw: &str) -> String {
-        endpoint_template(&url::Url::parse(raw).unwrap())
-    }
-
-    #[test]
-    fn templates_hide_names_and_ids_and_ignore_prefixes() {
-        assert_eq!(
-            template("https://api.github.com/search/repositories?q=topic:x&page=3"),
-            "search/repositories"
-        );
-        assert_eq!(
-            template("http://127.0.0.1:9/_sim/link/search/repositories?page=2"),
-            "search/repositories"
-        );
-        assert_eq!(
-            template("https://api.github.com/repos/kubernetes/kubernetes/contributors"),
-            "repos/{owner}/{repo}/contributors"
-        );
-        assert_eq!(
-            template("https://api.github.com/users/shipit%5Bbot%5D"),
-            "users/{user}"
-        );
-        assert_eq!(
-            template("https://api.github.com/repos/o/r/issues/123/comments"),
-            "repos/{owner}/{repo}/issues/{id}/comments"
-        );
-        assert_eq!(template("https://api.github.com/nowhere/x"), "other");
-    }
 
     #[test]
     fn registers_once_per_registry() {
         let registry = Registry::new();
         let metrics = GithubMetrics::register(&registry).unwrap();
+        for op in crate::Operation::ALL {
+            metrics.call(op.label(), "200");
+        }
         metrics.call("search/repositories", "304");
         metrics.remaining(Resource::Search, 7);
         assert!(GithubMetrics::register(&registry).is_err());
@@ -177,5 +97,11 @@ mod tests {
             .collect();
         assert!(names.contains(&"github_calls_total".to_owned()));
         assert!(names.contains(&"github_rate_limit_remaining".to_owned()));
+        let calls = registry
+            .gather()
+            .into_iter()
+            .find(|f| f.name() == "github_calls_total")
+            .unwrap();
+        assert_eq!(calls.get_metric().len(), crate::Operation::ALL.len() + 1);
     }
 }

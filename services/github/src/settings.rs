@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use hubpulse_domain::rate::BudgetPolicy;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The `[github]` section. Keys added after the first four have defaults, so
 /// a configuration written before them still loads.
@@ -34,6 +34,40 @@ pub struct GithubSettings {
     /// returned so the job reschedules.
     #[serde(default = "defaults::budget_wait_max_ms")]
     pub budget_wait_max_ms: u64,
+    /// Sent as `X-GitHub-Api-Version` on every REST call. Parsed at load:
+    /// a version this client was not built for is refused there.
+    #[serde(default)]
+    pub api_version: ApiVersion,
+    /// github.com's own origin, where the OAuth device flow lives (the
+    /// simulator in tests and the demo).
+    #[serde(default = "defaults::oauth_base_url")]
+    pub oauth_base_url: String,
+}
+
+/// The REST API versions this client reads: wire types accept both shapes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum ApiVersion {
+    /// Supported by GitHub until March 2028.
+    #[default]
+    #[serde(rename = "2022-11-28")]
+    V2022_11_28,
+    #[serde(rename = "2026-03-10")]
+    V2026_03_10,
+}
+
+impl ApiVersion {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::V2022_11_28 => "2022-11-28",
+            Self::V2026_03_10 => "2026-03-10",
+        }
+    }
+}
+
+impl std::fmt::Display for ApiVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 mod defaults {
@@ -55,6 +89,9 @@ mod defaults {
     pub fn budget_wait_max_ms() -> u64 {
         3_000
     }
+    pub fn oauth_base_url() -> String {
+        "https://github.com".into()
+    }
 }
 
 impl GithubSettings {
@@ -71,6 +108,8 @@ impl GithubSettings {
             retry_max_ms: defaults::retry_max_ms(),
             reserve_ratio: defaults::reserve_ratio(),
             budget_wait_max_ms: defaults::budget_wait_max_ms(),
+            api_version: ApiVersion::default(),
+            oauth_base_url: defaults::oauth_base_url(),
         }
     }
 
@@ -80,6 +119,15 @@ impl GithubSettings {
         {
             return Err((
                 "github.base_url",
+                "must be an http:// or https:// URL".into(),
+            ));
+        }
+        if !(self.oauth_base_url.starts_with("http://")
+            || self.oauth_base_url.starts_with("https://"))
+            || url::Url::parse(&self.oauth_base_url).is_err()
+        {
+            return Err((
+                "github.oauth_base_url",
                 "must be an http:// or https:// URL".into(),
             ));
         }
@@ -151,19 +199,46 @@ mod tests {
         assert!((settings.reserve_ratio - 0.1).abs() < f64::EPSILON);
         assert!(settings.validate().is_ok());
         assert!(settings.token().is_none());
+        assert_eq!(settings.api_version, ApiVersion::V2022_11_28);
+        assert_eq!(settings.oauth_base_url, "https://github.com");
+    }
+
+    #[test]
+    fn only_the_api_versions_the_wire_types_read_are_accepted() {
+        let parse = |version: &str| {
+            serde_json::from_str::<GithubSettings>(&format!(
+                r#"{{"base_url":"https://api.github.com","token":"","user_agent":"hp","request_timeout_ms":1,"api_version":"{version}"}}"#
+            ))
+        };
+        assert_eq!(
+            parse("2026-03-10").unwrap().api_version,
+            ApiVersion::V2026_03_10
+        );
+        assert_eq!(
+            parse("2022-11-28").unwrap().api_version.as_str(),
+            "2022-11-28"
+        );
+        for refused in ["2025-01-01", "v3", ""] {
+            let err = parse(refused).unwrap_err().to_string();
+            assert!(err.contains("2026-03-10"), "{err}");
+        }
     }
 
     #[test]
     fn bad_values_name_their_key() {
         let base = GithubSettings::new("https://api.github.com", None);
         type Breaker = fn(&mut GithubSettings);
-        let cases: [(Breaker, &str); 6] = [
+        let cases: [(Breaker, &str); 7] = [
             (|s| s.base_url = "ftp://x".into(), "github.base_url"),
             (|s| s.base_url = "http://".into(), "github.base_url"),
             (|s| s.user_agent = " ".into(), "github.user_agent"),
             (|s| s.max_retries = 50, "github.max_retries"),
             (|s| s.retry_max_ms = 1, "github.retry_base_ms"),
             (|s| s.reserve_ratio = 1.0, "github.reserve_ratio"),
+            (
+                |s| s.oauth_base_url = "github.com".into(),
+                "github.oauth_base_url",
+            ),
         ];
         for (break_it, key) in cases {
             let mut settings = base.clone();

@@ -12,7 +12,9 @@ use common::{Search, Sim, TOKEN, settings};
 use fred::prelude::KeysInterface;
 use hubpulse_cache::{Cache, RedisBudget, RedisSettings};
 use hubpulse_domain::Topic;
-use hubpulse_github::{GithubClient, GithubError, GithubSettings, Page, Resource, SearchQuery};
+use hubpulse_github::{
+    Credential, GithubClient, GithubError, GithubSettings, Operation, Page, Resource, SearchQuery,
+};
 use hubpulse_testkit::TestRedis;
 
 /// The simulator's search quota per window (GitHub's, for a token).
@@ -49,11 +51,16 @@ async fn spend_until_refused(client: GithubClient) -> (u64, GithubError) {
     let mut spent = 0;
     loop {
         match client
-            .get_page::<Search>(&url, Resource::Search, None)
+            .get::<Search>(
+                Operation::SearchRepositories,
+                &url,
+                &Credential::Service,
+                None,
+            )
             .await
         {
             Ok(Page::Fresh { .. }) => spent += 1,
-            Ok(Page::NotModified { .. }) => panic!("no ETag was sent"),
+            Ok(other) => panic!("a search answers 200: {other:?}"),
             Err(err) => return (spent, err),
         }
         assert!(spent <= QUOTA, "spent past the quota");
@@ -147,7 +154,12 @@ async fn revalidations_through_the_redis_budget_cost_nothing() {
     let Page::Fresh {
         etag: Some(etag), ..
     } = client
-        .get_page::<Search>(&url, Resource::Search, None)
+        .get::<Search>(
+            Operation::SearchRepositories,
+            &url,
+            &Credential::Service,
+            None,
+        )
         .await
         .unwrap()
     else {
@@ -156,7 +168,12 @@ async fn revalidations_through_the_redis_budget_cost_nothing() {
     // Three times the quota in revalidations: none of them spends a unit.
     for _ in 0..(3 * QUOTA) {
         let page = client
-            .get_page::<Search>(&url, Resource::Search, Some(&etag))
+            .get::<Search>(
+                Operation::SearchRepositories,
+                &url,
+                &Credential::Service,
+                Some(&etag),
+            )
             .await
             .unwrap();
         assert!(matches!(page, Page::NotModified { .. }));

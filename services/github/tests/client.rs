@@ -11,7 +11,9 @@ use chrono::{TimeDelta, Utc};
 use common::{Search, Sim, TOKEN, client, crawl, local_budget, settings};
 use hubpulse_domain::Topic;
 use hubpulse_domain::rate::RateBudget;
-use hubpulse_github::{GithubClient, GithubError, Page, Resource, SearchQuery, Url};
+use hubpulse_github::{
+    Credential, Disposition, GithubClient, GithubError, Operation, Page, Resource, SearchQuery, Url,
+};
 use serde_json::json;
 
 fn kubernetes() -> SearchQuery {
@@ -98,9 +100,10 @@ async fn a_server_that_keeps_failing_is_given_up_on_after_the_retries() {
     settings.max_retries = 2;
     let client = client(&settings);
     let err = client
-        .get_page::<Search>(
+        .get::<Search>(
+            Operation::SearchRepositories,
             &client.search_repositories_url(&kubernetes()),
-            Resource::Search,
+            &Credential::Service,
             None,
         )
         .await
@@ -140,9 +143,10 @@ async fn a_reply_that_never_comes_in_time_is_a_timeout() {
     let client = client(&settings);
     let started = std::time::Instant::now();
     let err = client
-        .get_page::<Search>(
+        .get::<Search>(
+            Operation::SearchRepositories,
             &client.search_repositories_url(&kubernetes()),
-            Resource::Search,
+            &Credential::Service,
             None,
         )
         .await
@@ -160,14 +164,24 @@ async fn a_403_with_no_quota_left_waits_for_the_reset_and_holds_later_calls() {
     let client = client(&settings(&sim.base));
     let url = client.search_repositories_url(&kubernetes());
     let first = client
-        .get_page::<Search>(&url, Resource::Search, None)
+        .get::<Search>(
+            Operation::SearchRepositories,
+            &url,
+            &Credential::Service,
+            None,
+        )
         .await
         .unwrap();
     let reset = first.rate().unwrap().reset;
 
     sim.faults(json!({"rate_limit_403": 1})).await;
     let err = client
-        .get_page::<Search>(&url, Resource::Search, None)
+        .get::<Search>(
+            Operation::SearchRepositories,
+            &url,
+            &Credential::Service,
+            None,
+        )
         .await
         .unwrap_err();
     match err {
@@ -187,7 +201,12 @@ async fn a_403_with_no_quota_left_waits_for_the_reset_and_holds_later_calls() {
     // The budget learnt it: the next call is held without asking GitHub.
     let requests = sim.stats().await["requests"].clone();
     let err = client
-        .get_page::<Search>(&url, Resource::Search, None)
+        .get::<Search>(
+            Operation::SearchRepositories,
+            &url,
+            &Credential::Service,
+            None,
+        )
         .await
         .unwrap_err();
     assert!(
@@ -208,7 +227,12 @@ async fn a_429_waits_for_retry_after_and_a_secondary_limit_is_flagged() {
         .await;
     let before = Utc::now();
     let err = client
-        .get_page::<Search>(&url, Resource::Search, None)
+        .get::<Search>(
+            Operation::SearchRepositories,
+            &url,
+            &Credential::Service,
+            None,
+        )
         .await
         .unwrap_err();
     let GithubError::RateLimited {
@@ -231,7 +255,12 @@ async fn a_429_waits_for_retry_after_and_a_secondary_limit_is_flagged() {
     sim.faults(json!({"secondary_limit": 1, "retry_after_secs": 10}))
         .await;
     let err = shared
-        .get_page::<Search>(&url, Resource::Search, None)
+        .get::<Search>(
+            Operation::SearchRepositories,
+            &url,
+            &Credential::Service,
+            None,
+        )
         .await
         .unwrap_err();
     assert!(
@@ -246,7 +275,12 @@ async fn a_429_waits_for_retry_after_and_a_secondary_limit_is_flagged() {
     );
     let other = GithubClient::new(&settings, budget as Arc<dyn RateBudget>, None).unwrap();
     let err = other
-        .get_page::<Search>(&url, Resource::Search, None)
+        .get::<Search>(
+            Operation::SearchRepositories,
+            &url,
+            &Credential::Service,
+            None,
+        )
         .await
         .unwrap_err();
     assert!(
@@ -264,7 +298,12 @@ async fn revalidating_an_unchanged_page_costs_no_quota() {
     let url = client.search_repositories_url(&kubernetes());
 
     let Page::Fresh { etag, rate, .. } = client
-        .get_page::<Search>(&url, Resource::Search, None)
+        .get::<Search>(
+            Operation::SearchRepositories,
+            &url,
+            &Credential::Service,
+            None,
+        )
         .await
         .unwrap()
     else {
@@ -275,7 +314,12 @@ async fn revalidating_an_unchanged_page_costs_no_quota() {
 
     for _ in 0..3 {
         let page = client
-            .get_page::<Search>(&url, Resource::Search, Some(&etag))
+            .get::<Search>(
+                Operation::SearchRepositories,
+                &url,
+                &Credential::Service,
+                Some(&etag),
+            )
             .await
             .unwrap();
         assert!(matches!(page, Page::NotModified { .. }), "{page:?}");
@@ -288,7 +332,12 @@ async fn revalidating_an_unchanged_page_costs_no_quota() {
 
     // A stale ETag gets the page again.
     let page = client
-        .get_page::<Search>(&url, Resource::Search, Some("W/\"stale\""))
+        .get::<Search>(
+            Operation::SearchRepositories,
+            &url,
+            &Credential::Service,
+            Some("W/\"stale\""),
+        )
         .await
         .unwrap();
     assert!(matches!(page, Page::Fresh { .. }));
@@ -301,15 +350,25 @@ async fn an_unreachable_page_and_a_foreign_url_are_plain_errors() {
     let mut past_the_cap = client.search_repositories_url(&kubernetes());
     past_the_cap.query_pairs_mut().append_pair("page", "11");
     let err = client
-        .get_page::<Search>(&past_the_cap, Resource::Search, None)
+        .get::<Search>(
+            Operation::SearchRepositories,
+            &past_the_cap,
+            &Credential::Service,
+            None,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, GithubError::Unprocessable { .. }), "{err:?}");
-    assert!(!err.is_transient());
+    assert_eq!(err.disposition(), Disposition::GiveUp);
 
     let foreign = Url::parse("http://192.0.2.1/search/repositories").unwrap();
     let err = client
-        .get_page::<Search>(&foreign, Resource::Search, None)
+        .get::<Search>(
+            Operation::SearchRepositories,
+            &foreign,
+            &Credential::Service,
+            None,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, GithubError::Url(_)), "{err:?}");
@@ -323,9 +382,10 @@ async fn bodies_garbled_every_time_end_as_decode_errors() {
     settings.max_retries = 2;
     let client = client(&settings);
     let err = client
-        .get_page::<Search>(
+        .get::<Search>(
+            Operation::SearchRepositories,
             &client.search_repositories_url(&kubernetes()),
-            Resource::Search,
+            &Credential::Service,
             None,
         )
         .await
@@ -347,9 +407,10 @@ async fn a_body_of_the_wrong_shape_is_not_retried() {
     let sim = Sim::roomy().await;
     let client = client(&settings(&sim.base));
     let err = client
-        .get_page::<NotASearch>(
+        .get::<NotASearch>(
+            Operation::SearchRepositories,
             &client.search_repositories_url(&kubernetes()),
-            Resource::Search,
+            &Credential::Service,
             None,
         )
         .await
@@ -397,7 +458,12 @@ async fn the_token_never_shows_in_errors_debug_output_or_logs() {
         let (client, url) = (client.clone(), url.clone());
         async move {
             client
-                .get_page::<Search>(&url, Resource::Search, None)
+                .get::<Search>(
+                    Operation::SearchRepositories,
+                    &url,
+                    &Credential::Service,
+                    None,
+                )
                 .await
                 .unwrap_err()
         }

@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use hubpulse_domain::wire::{RepoPayload, SearchPage};
-use hubpulse_github::{GithubClient, GithubError, GithubSettings, Page, Resource, Url};
+use hubpulse_github::{
+    Credential, GithubClient, GithubError, GithubSettings, Operation, Page, Url,
+};
 use hubpulse_sim::SimSettings;
 use secrecy::SecretString;
 use serde_json::Value;
@@ -141,7 +143,12 @@ pub async fn crawl(client: &GithubClient, url: Url) -> Result<Crawl, GithubError
     let mut next = Some(url);
     while let Some(url) = next.take() {
         match client
-            .get_page::<Search>(&url, Resource::Search, None)
+            .get::<Search>(
+                Operation::SearchRepositories,
+                &url,
+                &Credential::Service,
+                None,
+            )
             .await?
         {
             Page::Fresh {
@@ -155,7 +162,7 @@ pub async fn crawl(client: &GithubClient, url: Url) -> Result<Crawl, GithubError
                 out.pages.push((url, attempts));
                 next = following;
             }
-            Page::NotModified { .. } => panic!("no ETag was sent"),
+            other => panic!("a search answers 200: {other:?}"),
         }
         assert!(out.pages.len() <= 20, "pagination does not end");
     }

@@ -20,7 +20,7 @@ use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use hubpulse_cache::{View, ViewKind};
 use hubpulse_domain::Topic;
 use hubpulse_domain::wire::{RepoPayload, SearchPage};
-use hubpulse_github::{GithubError, Page, Resource, SearchQuery, Url};
+use hubpulse_github::{Credential, GithubError, Operation, Page, SearchQuery, Url};
 use hubpulse_store::StoreError;
 use hubpulse_store::crawl::{CrawlCalls, PageWrite};
 use serde::{Deserialize, Serialize};
@@ -316,9 +316,10 @@ impl Crawl<'_> {
         let page = self
             .ctx
             .github
-            .get_page::<SearchPage<RepoPayload>>(
+            .get::<SearchPage<RepoPayload>>(
+                Operation::SearchRepositories,
                 &url,
-                Resource::Search,
+                &Credential::Service,
                 stored.as_ref().map(|s| s.etag.as_str()),
             )
             .await?;
@@ -344,6 +345,9 @@ impl Crawl<'_> {
             (Page::NotModified { .. }, None) => Err(Stop::Fail(JobError::Retryable(
                 "GitHub answered 304 to a request without If-None-Match".into(),
             ))),
+            (Page::Computing { .. } | Page::Empty { .. }, _) => Err(Stop::Fail(
+                JobError::Retryable("GitHub answered a search with 202 or 204".into()),
+            )),
         }
     }
 
@@ -396,9 +400,10 @@ impl Crawl<'_> {
         let page = self
             .ctx
             .github
-            .get_page::<SearchPage<RepoPayload>>(
+            .get::<SearchPage<RepoPayload>>(
+                Operation::SearchRepositories,
                 url,
-                Resource::Search,
+                &Credential::Service,
                 stored.as_ref().map(|s| s.etag.as_str()),
             )
             .await?;
@@ -458,6 +463,11 @@ impl Crawl<'_> {
                     };
                     return Ok((body.total_count, next, ids.len() as i64, following));
                 }
+                Page::Computing { .. } | Page::Empty { .. } => {
+                    return Err(Stop::Fail(JobError::Retryable(
+                        "GitHub answered a search with 202 or 204".into(),
+                    )));
+                }
                 Page::NotModified { .. } => {
                     self.stats.calls.not_modified += 1;
                     let Some(stored) = stored.as_ref() else {
@@ -486,7 +496,12 @@ impl Crawl<'_> {
                             page = self
                                 .ctx
                                 .github
-                                .get_page::<SearchPage<RepoPayload>>(url, Resource::Search, None)
+                                .get::<SearchPage<RepoPayload>>(
+                                    Operation::SearchRepositories,
+                                    url,
+                                    &Credential::Service,
+                                    None,
+                                )
                                 .await?;
                         }
                     }
