@@ -145,10 +145,12 @@ impl GithubClient {
                 Some(Meaning::Body) if reply.status.is_success() => {
                     match decode::<T>(&reply.headers, &reply.body) {
                         Ok(body) => {
-                            let moved = moved_from.take().map(|from| Moved {
-                                from,
-                                to: reply.url.clone(),
-                                full_name: full_name(&reply.body),
+                            let moved = moved_from.take().map(|from| {
+                                Box::new(Moved {
+                                    from,
+                                    to: reply.url.clone(),
+                                    full_name: full_name(&reply.body),
+                                })
                             });
                             return self.fresh(operation, reply, body, moved, rate, attempt);
                         }
@@ -250,7 +252,7 @@ impl GithubClient {
         operation: Operation,
         reply: Reply,
         body: T,
-        moved: Option<Moved>,
+        moved: Option<Box<Moved>>,
         rate: Option<hubpulse_domain::rate::RateObservation>,
         attempts: u32,
     ) -> Result<Page<T>, GithubError> {

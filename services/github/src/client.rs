@@ -28,7 +28,7 @@ pub enum Page<T> {
         url: Url,
         /// Set when GitHub answered 301 (a renamed or transferred
         /// repository): the request was followed once to the new address.
-        moved: Option<Moved>,
+        moved: Option<Box<Moved>>,
         rate: Option<RateObservation>,
         /// Requests made for this page, retries and a redirect included.
         attempts: u32,

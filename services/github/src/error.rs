@@ -7,6 +7,10 @@ use hubpulse_domain::rate::Resource;
 /// a token, a header or a body.
 #[derive(Debug, thiserror::Error)]
 pub enum GithubError {
+    /// A request GitHub will not take as sent: from the OAuth origin, a
+    /// device flow that is disabled or a client it does not know.
+    #[error("GitHub refused the request (400): {message}")]
+    BadRequest { message: String },
     #[error("GitHub refused the credentials (401): the token is invalid, expired or revoked")]
     Unauthorized,
     #[error("GitHub refused access (403): {message}")]
@@ -96,7 +100,8 @@ impl GithubError {
             // A status GitHub should not send here (a 409, a 400): an
             // outage's odd answer more often than a rule.
             | Self::Status { .. } => Disposition::Retry,
-            Self::Unauthorized
+            Self::BadRequest { .. }
+            | Self::Unauthorized
             | Self::Forbidden { .. }
             | Self::NotFound
             | Self::Gone
@@ -122,6 +127,7 @@ impl GithubError {
     /// a server failure.
     pub(crate) fn from_status(status: StatusCode, message: String) -> Self {
         match status {
+            StatusCode::BAD_REQUEST => Self::BadRequest { message },
             StatusCode::UNAUTHORIZED => Self::Unauthorized,
             StatusCode::FORBIDDEN => Self::Forbidden { message },
             StatusCode::NOT_FOUND => Self::NotFound,
@@ -143,6 +149,7 @@ mod tests {
     #[test]
     fn statuses_map_to_variants() {
         let cases = [
+            (400, "BadRequest"),
             (401, "Unauthorized"),
             (403, "Forbidden"),
             (404, "NotFound"),

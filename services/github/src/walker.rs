@@ -94,7 +94,7 @@ pub enum WalkError<E> {
 #[derive(Debug)]
 pub enum WalkPage<T> {
     /// 200: store its rows and [`FreshPage::record`] together.
-    Fresh(FreshPage<T>),
+    Fresh(Box<FreshPage<T>>),
     /// 304: the page holds what it held when stored.
     Unchanged(UnchangedPage),
     /// 204: nothing here; the walk ends.
@@ -121,7 +121,7 @@ pub struct FreshPage<T> {
     pub next: Option<Url>,
     /// The URL that answered (after a redirect).
     pub url: Url,
-    pub moved: Option<Moved>,
+    pub moved: Option<Box<Moved>>,
     pub rate: Option<RateObservation>,
     pub attempts: u32,
 }
@@ -310,7 +310,7 @@ where
                 moved,
                 rate,
                 attempts,
-            } => WalkPage::Fresh(FreshPage {
+            } => WalkPage::Fresh(Box::new(FreshPage {
                 body,
                 key,
                 etag,
@@ -319,7 +319,7 @@ where
                 moved,
                 rate,
                 attempts,
-            }),
+            })),
             Page::NotModified { rate, attempts } => {
                 let Some(remembered) = remembered else {
                     return Err(GithubError::Status {

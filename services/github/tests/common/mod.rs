@@ -3,11 +3,14 @@
 
 #![allow(dead_code)]
 
+pub mod script;
+
 use std::sync::Arc;
 
 use hubpulse_domain::wire::{RepoPayload, SearchPage};
 use hubpulse_github::{
-    Credential, GithubClient, GithubError, GithubSettings, Operation, Page, Url,
+    Credential, GithubClient, GithubError, GithubSettings, Operation, Page, PageKey, PageMemory,
+    PageRecord, Remembered, Url,
 };
 use hubpulse_sim::SimSettings;
 use secrecy::SecretString;
@@ -167,4 +170,47 @@ pub async fn crawl(client: &GithubClient, url: Url) -> Result<Crawl, GithubError
         assert!(out.pages.len() <= 20, "pagination does not end");
     }
     Ok(out)
+}
+
+/// Stored pages in a map, as the jobs crate keeps them in Postgres.
+#[derive(Default)]
+pub struct MemoryPages(std::sync::Mutex<std::collections::HashMap<PageKey, Remembered>>);
+
+impl MemoryPages {
+    /// What a caller does in the transaction that writes a page's rows.
+    pub fn remember(&self, record: &PageRecord) {
+        let mut pages = self.0.lock().unwrap();
+        match &record.etag {
+            Some(etag) => {
+                pages.insert(
+                    record.key.clone(),
+                    Remembered {
+                        etag: etag.clone(),
+                        ids: record.ids.clone(),
+                        next: record.next.clone(),
+                        total: record.total,
+                    },
+                );
+            }
+            None => {
+                pages.remove(&record.key);
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+
+    pub fn keys(&self) -> Vec<PageKey> {
+        self.0.lock().unwrap().keys().cloned().collect()
+    }
+}
+
+impl PageMemory for MemoryPages {
+    type Error = std::convert::Infallible;
+
+    async fn recall(&self, key: &PageKey) -> Result<Option<Remembered>, Self::Error> {
+        Ok(self.0.lock().unwrap().get(key).cloned())
+    }
 }

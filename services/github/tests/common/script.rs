@@ -156,7 +156,11 @@ fn answer(
         .iter()
         .find_map(|key| state.replies.get_mut(*key).and_then(VecDeque::pop_front));
     let Some(reply) = reply else {
-        return (StatusCode::IM_A_TEAPOT, format!("nothing scripted for {full}")).into_response();
+        return (
+            StatusCode::IM_A_TEAPOT,
+            format!("nothing scripted for {full}"),
+        )
+            .into_response();
     };
     let mut response = (
         StatusCode::from_u16(reply.status).unwrap(),
