@@ -7,7 +7,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use hubpulse_cache::Cache;
 use hubpulse_github::GithubClient;
 use hubpulse_jobs::{JobContext, Registry, WorkerPool, kinds};
-use hubpulse_store::Store;
+use hubpulse_store::{Store, topics};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
@@ -137,7 +137,8 @@ async fn run_workers(state: AppState, shutdown: CancellationToken) {
     }
     for topic in &state.settings().topics.tracked {
         // Idempotent: every replica does it, the first one wins.
-        if let Err(err) = state.store().track_topic(topic).await {
+        let tracked = async { topics::track(&state.store().conn().await?, topic).await };
+        if let Err(err) = tracked.await {
             tracing::warn!(%topic, error = %err, "could not track a configured topic");
         }
     }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use hubpulse_cache::{Cache, Compression, View, ViewKind};
 use hubpulse_domain::Topic;
 use hubpulse_jobs::{VIEW_SIZE, order_of};
-use hubpulse_store::{Store, StoreError, TopicView};
+use hubpulse_store::read_model::{self, TopicView};
+use hubpulse_store::{Store, StoreError, topics};
 use prometheus::{IntCounter, IntCounterVec};
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -129,7 +130,8 @@ impl ViewReader {
         topic: &Topic,
         kind: ViewKind,
     ) -> Result<Option<View>, StoreError> {
-        match self.store.topic_view(topic, order_of(kind)).await? {
+        let conn = self.store.conn().await?;
+        match read_model::topic_view(&conn, topic, order_of(kind)).await? {
             TopicView::NotTracked => return Ok(None),
             TopicView::Stored(stored) => match View::from_stored(
                 stored.etag.into(),
@@ -145,10 +147,8 @@ impl ViewReader {
             },
             TopicView::NotStored => {}
         }
-        let items = self
-            .store
-            .view_items(topic, order_of(kind), VIEW_SIZE)
-            .await?;
+        let items = topics::view_items(&conn, topic, order_of(kind), VIEW_SIZE).await?;
+        drop(conn);
         // A reader waits for this one: compressed quickly, off the async
         // workers, which meanwhile answer other requests.
         tokio::task::spawn_blocking(move || View::from_items_with(&items, Compression::Quick))

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use hubpulse_cache::{Cache, Compression, View, ViewKind};
 use hubpulse_domain::Topic;
-use hubpulse_store::RepoOrder;
+use hubpulse_store::read_model;
+use hubpulse_store::topics::{self, RepoOrder};
 use hubpulse_testkit::{TestApp, test_settings};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -100,8 +101,7 @@ async fn readers_that_miss_together_share_one_postgres_read_and_redis_gets_the_v
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let store = hubpulse_store::Store::connect(&app.db.settings()).unwrap();
-    let items = store
-        .view_items(&topic, RepoOrder::Stars, 500)
+    let items = topics::view_items(&store.conn().await.unwrap(), &topic, RepoOrder::Stars, 500)
         .await
         .unwrap();
     let quick = View::from_items_with(&items, Compression::Quick).unwrap();
@@ -215,15 +215,23 @@ async fn a_redis_miss_is_answered_from_the_stored_view_of_a_tracked_topic_only()
     let items = vec![serde_json::json!({"id": 7, "from": "the read model"})];
     let view = View::from_items(&items).unwrap();
     let stored = hubpulse_jobs::stored_view(&view);
-    store
-        .save_view(&topic, RepoOrder::Stars, &stored)
-        .await
-        .unwrap();
+    read_model::save_view(
+        &store.conn().await.unwrap(),
+        &topic,
+        RepoOrder::Stars,
+        &stored,
+    )
+    .await
+    .unwrap();
     // Saving again replaces, never duplicates.
-    store
-        .save_view(&topic, RepoOrder::Stars, &stored)
-        .await
-        .unwrap();
+    read_model::save_view(
+        &store.conn().await.unwrap(),
+        &topic,
+        RepoOrder::Stars,
+        &stored,
+    )
+    .await
+    .unwrap();
 
     let response = raw_client()
         .get(app.url("/api/popularity/stored"))
@@ -256,8 +264,10 @@ async fn a_redis_miss_is_answered_from_the_stored_view_of_a_tracked_topic_only()
         .await
         .unwrap();
     assert_eq!(
-        store.topic_view(&topic, RepoOrder::Stars).await.unwrap(),
-        hubpulse_store::TopicView::NotTracked
+        read_model::topic_view(&store.conn().await.unwrap(), &topic, RepoOrder::Stars)
+            .await
+            .unwrap(),
+        read_model::TopicView::NotTracked
     );
     let cache = Cache::connect(&test_settings(&app.db, &app.redis).redis).unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);

@@ -2,8 +2,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hubpulse_store::queue::{Enqueued, JobId, NewJob};
-use hubpulse_store::{Store, StoreError};
+use hubpulse_store::queue::{self, Enqueued, JobId, NewJob};
+use hubpulse_store::{Db, Store, StoreError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -71,23 +71,24 @@ impl JobRun {
     /// Records progress (shown at `/v1/tasks/{id}`). Best effort: a failure
     /// to record progress does not fail the job.
     pub async fn set_progress(&self, done: i64, total: Option<i64>) {
-        if let Err(err) = self
-            .store
-            .set_progress(self.id, &self.worker, done, total)
-            .await
-        {
+        let recorded = async {
+            let conn = self.store.conn().await?;
+            queue::set_progress(&conn, self.id, &self.worker, done, total).await
+        };
+        if let Err(err) = recorded.await {
             tracing::warn!(job_id = self.id, error = %err, "could not record progress");
         }
     }
 }
 
-/// Queues `job` with the kind's priority, attempt limit and dedup key.
-pub async fn enqueue<J: Job>(store: &Store, job: &J) -> Result<Enqueued, StoreError> {
-    enqueue_at(store, job, None).await
+/// Queues `job` with the kind's priority, attempt limit and dedup key, on a
+/// connection or inside the caller's transaction (see `queue::enqueue`).
+pub async fn enqueue<J: Job>(db: &impl Db, job: &J) -> Result<Enqueued, StoreError> {
+    enqueue_at(db, job, None).await
 }
 
 pub async fn enqueue_at<J: Job>(
-    store: &Store,
+    db: &impl Db,
     job: &J,
     delay: Option<Duration>,
 ) -> Result<Enqueued, StoreError> {
@@ -96,14 +97,16 @@ pub async fn enqueue_at<J: Job>(
     let run_at = delay
         .and_then(|d| chrono::Duration::from_std(d).ok())
         .map(|d| Utc::now() + d);
-    store
-        .enqueue(&NewJob {
+    queue::enqueue(
+        db,
+        &NewJob {
             kind: J::KIND.to_owned(),
             payload,
             dedup_key: job.dedup_key(),
             priority: J::PRIORITY,
             max_attempts: J::MAX_ATTEMPTS,
             run_at,
-        })
-        .await
+        },
+    )
+    .await
 }

@@ -2,7 +2,8 @@
 //! them (the API's cold path): how many items, in which order.
 
 use hubpulse_cache::{View, ViewKind};
-use hubpulse_store::{RepoOrder, StoredView};
+use hubpulse_store::read_model::StoredView;
+use hubpulse_store::topics::RepoOrder;
 
 /// Items per view: what the three routes serve at most.
 pub const VIEW_SIZE: i64 = 500;

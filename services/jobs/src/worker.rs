@@ -2,8 +2,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use hubpulse_store::Store;
-use hubpulse_store::queue::{ClaimedJob, FailOutcome, JobWakeups};
+use hubpulse_store::queue::{self, ClaimedJob, FailOutcome, JobId, JobWakeups};
+use hubpulse_store::{Store, StoreError};
 use rand::Rng;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -78,7 +78,7 @@ impl<C: Send + Sync + 'static> WorkerPool<C> {
         if pool.settings.count == 0 {
             return WorkerPoolHandle { tasks: Vec::new() };
         }
-        let wakeups = Arc::new(pool.store.job_wakeups());
+        let wakeups = Arc::new(queue::wakeups(&pool.store));
         let tasks = (1..=pool.settings.count)
             .map(|n| {
                 let worker = Worker {
@@ -107,6 +107,11 @@ impl<C: Send + Sync + 'static> Worker<C> {
         Duration::from_secs(self.pool.settings.lease_secs)
     }
 
+    async fn renew_lease(&self, id: JobId) -> Result<bool, StoreError> {
+        let conn = self.pool.store.conn().await?;
+        queue::renew_lease(&conn, id, &self.id, self.lease()).await
+    }
+
     async fn run(self) {
         let poll = Duration::from_millis(self.pool.settings.poll_interval_ms);
         tracing::debug!(worker = %self.id, "worker started");
@@ -114,7 +119,10 @@ impl<C: Send + Sync + 'static> Worker<C> {
             let wake = self.wakeups.notified();
             tokio::pin!(wake);
             wake.as_mut().enable();
-            match self.pool.store.claim(&self.id, self.lease()).await {
+            let claimed = async {
+                queue::claim(&self.pool.store.conn().await?, &self.id, self.lease()).await
+            };
+            match claimed.await {
                 Ok(Some(job)) => {
                     let span = tracing::info_span!("job", job_id = job.id, kind = %job.kind, attempt = job.attempt, worker = %self.id);
                     self.run_job(job).instrument(span).await;
@@ -172,7 +180,7 @@ impl<C: Send + Sync + 'static> Worker<C> {
                     self.finish(&job, result, started).await;
                     return;
                 }
-                _ = renew.tick() => match self.pool.store.renew_lease(job.id, &self.id, self.lease()).await {
+                _ = renew.tick() => match self.renew_lease(job.id).await {
                     Ok(true) => {}
                     Ok(false) => {
                         handler.0.abort();
@@ -187,7 +195,10 @@ impl<C: Send + Sync + 'static> Worker<C> {
                 }
                 () = sleep_until_opt(release_at), if release_at.is_some() => {
                     handler.0.abort();
-                    match self.pool.store.release(job.id, &self.id).await {
+                    let released = async {
+                        queue::release(&self.pool.store.conn().await?, job.id, &self.id).await
+                    };
+                    match released.await {
                         Ok(true) => tracing::info!("shutdown: job released for another worker"),
                         Ok(false) => tracing::warn!("shutdown: the lease had already moved on"),
                         Err(err) => tracing::warn!(error = %err, "shutdown: could not release the job; its lease will expire"),
@@ -203,7 +214,11 @@ impl<C: Send + Sync + 'static> Worker<C> {
         let store = &self.pool.store;
         let duration_ms = started.elapsed().as_millis() as u64;
         let outcome = match result {
-            Ok(Outcome::Done(value)) => match store.complete(job.id, &self.id, &value).await {
+            Ok(Outcome::Done(value)) => match async {
+                queue::complete(&store.conn().await?, job.id, &self.id, &value).await
+            }
+            .await
+            {
                 Ok(true) => {
                     tracing::info!(duration_ms, "job succeeded");
                     "succeeded"
@@ -215,7 +230,10 @@ impl<C: Send + Sync + 'static> Worker<C> {
                 }
             },
             Ok(Outcome::RescheduleAt { at, reason }) => {
-                match store.reschedule(job.id, &self.id, at, &reason).await {
+                let rescheduled = async {
+                    queue::reschedule(&store.conn().await?, job.id, &self.id, at, &reason).await
+                };
+                match rescheduled.await {
                     Ok(_) => tracing::info!(duration_ms, run_at = %at, %reason, "job rescheduled"),
                     Err(err) => {
                         tracing::warn!(error = %err, "could not reschedule; the lease will expire")
@@ -227,10 +245,19 @@ impl<C: Send + Sync + 'static> Worker<C> {
                 let retryable = matches!(err, JobError::Retryable(_));
                 let retry_at = Utc::now()
                     + chrono::Duration::from_std(self.backoff(job.attempt)).unwrap_or_default();
-                match store
-                    .fail_attempt(job.id, &self.id, &err.to_string(), retryable, retry_at)
+                let recorded = async {
+                    let conn = store.conn().await?;
+                    queue::fail_attempt(
+                        &conn,
+                        job.id,
+                        &self.id,
+                        &err.to_string(),
+                        retryable,
+                        retry_at,
+                    )
                     .await
-                {
+                };
+                match recorded.await {
                     Ok(FailOutcome::WillRetry) => {
                         tracing::warn!(duration_ms, error = %err, retry_at = %retry_at, "attempt failed; will retry");
                         "retry"

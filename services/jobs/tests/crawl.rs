@@ -19,7 +19,9 @@ use hubpulse_jobs::{
 };
 use hubpulse_sim::SimSettings;
 use hubpulse_store::Store;
-use hubpulse_store::queue::{JobId, JobRecord, JobStatus};
+use hubpulse_store::queue::{self, JobId, JobRecord, JobStatus};
+use hubpulse_store::read_model::{self, TopicView};
+use hubpulse_store::topics;
 use hubpulse_testkit::{TestDb, TestRedis, TestSim};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -229,15 +231,16 @@ impl Stack {
 
     async fn enqueue(&self, topic: &str) -> JobId {
         let topic = Topic::parse(topic).unwrap();
-        self.store.track_topic(&topic).await.unwrap();
-        enqueue(&self.store, &CrawlTopic { topic })
-            .await
-            .unwrap()
-            .id()
+        let conn = self.store.conn().await.unwrap();
+        topics::track(&conn, &topic).await.unwrap();
+        enqueue(&conn, &CrawlTopic { topic }).await.unwrap().id()
     }
 
     async fn job(&self, id: JobId) -> JobRecord {
-        self.store.job(id).await.unwrap().unwrap()
+        queue::job(&self.store.conn().await.unwrap(), id)
+            .await
+            .unwrap()
+            .unwrap()
     }
 
     /// Polls the job until `done` holds for it; panics at the deadline with
@@ -349,12 +352,13 @@ impl Stack {
                 .unwrap_or_else(|| panic!("no {} view in Redis", kind.as_str()));
             // The read model holds the same view: what a replica answers
             // from once Redis has lost it.
-            let hubpulse_store::TopicView::Stored(stored) = self
-                .store
-                .topic_view(&topic, hubpulse_jobs::order_of(kind))
-                .await
-                .unwrap()
-            else {
+            let TopicView::Stored(stored) = read_model::topic_view(
+                &self.store.conn().await.unwrap(),
+                &topic,
+                hubpulse_jobs::order_of(kind),
+            )
+            .await
+            .unwrap() else {
                 panic!("no stored {} view in Postgres", kind.as_str())
             };
             assert_eq!(stored.etag, view.etag.to_vec(), "{}", kind.as_str());

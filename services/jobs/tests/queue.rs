@@ -10,7 +10,7 @@ use hubpulse_jobs::{
     Job, JobError, JobRun, Outcome, Registry, WorkerPool, WorkerSettings, enqueue,
 };
 use hubpulse_store::Store;
-use hubpulse_store::queue::{JobStatus, NewJob};
+use hubpulse_store::queue::{self, JobStatus, NewJob};
 use hubpulse_testkit::TestDb;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -184,7 +184,8 @@ async fn a_dedup_key_queues_once_and_runs_once() {
         panic: false,
         key: Some("crawl:kubernetes".into()),
     };
-    let (first, second) = tokio::join!(enqueue(&store, &job), enqueue(&store, &job));
+    let (a, b) = (store.conn().await.unwrap(), store.conn().await.unwrap());
+    let (first, second) = tokio::join!(enqueue(&a, &job), enqueue(&b, &job));
     let (first, second) = (first.unwrap(), second.unwrap());
     assert_eq!(first.id(), second.id());
     assert!(matches!(
@@ -210,10 +211,19 @@ async fn a_dedup_key_queues_once_and_runs_once() {
     .await;
     assert_eq!(count(&store, "SELECT count(*) FROM runs").await, 1);
     // Once finished, the key is free again.
-    assert_ne!(enqueue(&store, &job).await.unwrap().id(), first.id());
+    assert_ne!(
+        enqueue(&store.conn().await.unwrap(), &job)
+            .await
+            .unwrap()
+            .id(),
+        first.id()
+    );
     shutdown.cancel();
     handle.join().await;
-    let record = store.job(first.id()).await.unwrap().unwrap();
+    let record = queue::job(&store.conn().await.unwrap(), first.id())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(record.progress_done, Some(1));
     assert_eq!(record.progress_total, Some(2));
     assert_eq!(record.result, Some(serde_json::json!({"n": 1})));
@@ -263,7 +273,7 @@ async fn two_pools_run_two_thousand_jobs_exactly_once() {
 async fn a_job_whose_worker_died_runs_again_after_its_lease_expires() {
     let (_db, store) = setup().await;
     let id = enqueue(
-        &store,
+        &store.conn().await.unwrap(),
         &Record {
             n: 7,
             sleep_ms: 30_000,
@@ -279,7 +289,10 @@ async fn a_job_whose_worker_died_runs_again_after_its_lease_expires() {
     wait_for(&store, "first run", "SELECT count(*) FROM runs", 1).await;
     // A crash: the worker vanishes without releasing or renewing.
     dying.abort();
-    let record = store.job(id).await.unwrap().unwrap();
+    let record = queue::job(&store.conn().await.unwrap(), id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(record.status, JobStatus::Running);
 
     // The job is quick the second time round.
@@ -304,7 +317,10 @@ async fn a_job_whose_worker_died_runs_again_after_its_lease_expires() {
     .await;
     shutdown.cancel();
     survivor.join().await;
-    let record = store.job(id).await.unwrap().unwrap();
+    let record = queue::job(&store.conn().await.unwrap(), id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(record.attempts, 2);
     assert_eq!(count(&store, "SELECT count(*) FROM runs").await, 2);
     assert_none_failed(&store).await;
@@ -313,7 +329,10 @@ async fn a_job_whose_worker_died_runs_again_after_its_lease_expires() {
 #[tokio::test]
 async fn a_rescheduled_job_does_not_run_before_its_time() {
     let (_db, store) = setup().await;
-    let id = enqueue(&store, &Later).await.unwrap().id();
+    let id = enqueue(&store.conn().await.unwrap(), &Later)
+        .await
+        .unwrap()
+        .id();
     let shutdown = CancellationToken::new();
     let handle = pool(&store, 2, "w").start(shutdown.clone());
     wait_for(
@@ -323,7 +342,10 @@ async fn a_rescheduled_job_does_not_run_before_its_time() {
         1,
     )
     .await;
-    let record = store.job(id).await.unwrap().unwrap();
+    let record = queue::job(&store.conn().await.unwrap(), id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(record.attempts, 0, "a reschedule spends no attempt");
     wait_for(
         &store,
@@ -349,7 +371,14 @@ async fn a_rescheduled_job_does_not_run_before_its_time() {
         gap >= 1.45,
         "second run came {gap}s after the first, before its time"
     );
-    assert_eq!(store.job(id).await.unwrap().unwrap().attempts, 1);
+    assert_eq!(
+        queue::job(&store.conn().await.unwrap(), id)
+            .await
+            .unwrap()
+            .unwrap()
+            .attempts,
+        1
+    );
     assert_none_failed(&store).await;
 }
 
@@ -357,7 +386,7 @@ async fn a_rescheduled_job_does_not_run_before_its_time() {
 async fn failures_are_retried_with_backoff_then_failed() {
     let (_db, store) = setup().await;
     let recovers = enqueue(
-        &store,
+        &store.conn().await.unwrap(),
         &Record {
             n: 1,
             sleep_ms: 0,
@@ -370,7 +399,7 @@ async fn failures_are_retried_with_backoff_then_failed() {
     .unwrap()
     .id();
     let gives_up = enqueue(
-        &store,
+        &store.conn().await.unwrap(),
         &Record {
             n: 2,
             sleep_ms: 0,
@@ -383,7 +412,7 @@ async fn failures_are_retried_with_backoff_then_failed() {
     .unwrap()
     .id();
     let panics = enqueue(
-        &store,
+        &store.conn().await.unwrap(),
         &Record {
             n: 3,
             sleep_ms: 0,
@@ -395,18 +424,20 @@ async fn failures_are_retried_with_backoff_then_failed() {
     .await
     .unwrap()
     .id();
-    let unknown = store
-        .enqueue(&NewJob {
+    let unknown = queue::enqueue(
+        &store.conn().await.unwrap(),
+        &NewJob {
             kind: "no-such-kind".into(),
             payload: serde_json::json!({}),
             dedup_key: None,
             priority: 0,
             max_attempts: 3,
             run_at: None,
-        })
-        .await
-        .unwrap()
-        .id();
+        },
+    )
+    .await
+    .unwrap()
+    .id();
     let shutdown = CancellationToken::new();
     let handle = pool(&store, 2, "w").start(shutdown.clone());
     wait_for(
@@ -418,7 +449,7 @@ async fn failures_are_retried_with_backoff_then_failed() {
     .await;
     // The worker survived the panic: a new job still runs.
     let after = enqueue(
-        &store,
+        &store.conn().await.unwrap(),
         &Record {
             n: 4,
             sleep_ms: 0,
@@ -440,22 +471,38 @@ async fn failures_are_retried_with_backoff_then_failed() {
     shutdown.cancel();
     handle.join().await;
 
-    let r = store.job(recovers).await.unwrap().unwrap();
+    let r = queue::job(&store.conn().await.unwrap(), recovers)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((r.status, r.attempts), (JobStatus::Succeeded, 3));
-    let r = store.job(gives_up).await.unwrap().unwrap();
+    let r = queue::job(&store.conn().await.unwrap(), gives_up)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((r.status, r.attempts), (JobStatus::Failed, 3));
     assert_eq!(r.last_error.as_deref(), Some("transient failure 3"));
-    let r = store.job(panics).await.unwrap().unwrap();
+    let r = queue::job(&store.conn().await.unwrap(), panics)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(r.status, JobStatus::Failed);
     assert!(r.last_error.unwrap().contains("panicked"));
-    let r = store.job(unknown).await.unwrap().unwrap();
+    let r = queue::job(&store.conn().await.unwrap(), unknown)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (r.status, r.attempts),
         (JobStatus::Failed, 1),
         "an unknown kind fails at once"
     );
     assert_eq!(
-        store.job(after).await.unwrap().unwrap().status,
+        queue::job(&store.conn().await.unwrap(), after)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         JobStatus::Succeeded
     );
     // Backoff: the three attempts of the retried job are spread out.
@@ -482,7 +529,7 @@ async fn failures_are_retried_with_backoff_then_failed() {
 async fn shutdown_lets_short_jobs_finish_and_releases_long_ones() {
     let (_db, store) = setup().await;
     let short = enqueue(
-        &store,
+        &store.conn().await.unwrap(),
         &Record {
             n: 1,
             sleep_ms: 300,
@@ -495,7 +542,7 @@ async fn shutdown_lets_short_jobs_finish_and_releases_long_ones() {
     .unwrap()
     .id();
     let long = enqueue(
-        &store,
+        &store.conn().await.unwrap(),
         &Record {
             n: 2,
             sleep_ms: 60_000,
@@ -515,10 +562,17 @@ async fn shutdown_lets_short_jobs_finish_and_releases_long_ones() {
         .await
         .expect("workers stop within the grace period");
     assert_eq!(
-        store.job(short).await.unwrap().unwrap().status,
+        queue::job(&store.conn().await.unwrap(), short)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         JobStatus::Succeeded
     );
-    let r = store.job(long).await.unwrap().unwrap();
+    let r = queue::job(&store.conn().await.unwrap(), long)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (r.status, r.attempts),
         (JobStatus::Queued, 0),
@@ -531,7 +585,7 @@ async fn shutdown_lets_short_jobs_finish_and_releases_long_ones() {
 async fn a_worker_that_lost_its_lease_cannot_complete_the_job() {
     let (_db, store) = setup().await;
     let id = enqueue(
-        &store,
+        &store.conn().await.unwrap(),
         &Record {
             n: 1,
             sleep_ms: 0,
@@ -544,30 +598,32 @@ async fn a_worker_that_lost_its_lease_cannot_complete_the_job() {
     .unwrap()
     .id();
     let lease = Duration::from_millis(200);
-    let claimed = store.claim("old", lease).await.unwrap().unwrap();
+    let conn = store.conn().await.unwrap();
+    let claimed = queue::claim(&conn, "old", lease).await.unwrap().unwrap();
     assert_eq!(claimed.id, id);
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let again = store
-        .claim("new", Duration::from_secs(30))
+    let again = queue::claim(&conn, "new", Duration::from_secs(30))
         .await
         .unwrap()
         .unwrap();
     assert_eq!((again.id, again.attempt), (id, 2));
-    assert!(!store.renew_lease(id, "old", lease).await.unwrap());
+    assert!(!queue::renew_lease(&conn, id, "old", lease).await.unwrap());
     assert!(
-        !store
-            .complete(id, "old", &serde_json::json!({"stale": true}))
+        !queue::complete(&conn, id, "old", &serde_json::json!({"stale": true}))
             .await
             .unwrap()
     );
     assert!(
-        store
-            .complete(id, "new", &serde_json::json!({"fresh": true}))
+        queue::complete(&conn, id, "new", &serde_json::json!({"fresh": true}))
             .await
             .unwrap()
     );
     assert_eq!(
-        store.job(id).await.unwrap().unwrap().result,
+        queue::job(&store.conn().await.unwrap(), id)
+            .await
+            .unwrap()
+            .unwrap()
+            .result,
         Some(serde_json::json!({"fresh": true}))
     );
     assert_none_failed(&store).await;
@@ -599,7 +655,7 @@ async fn an_idle_worker_wakes_on_enqueue_before_its_next_poll() {
     )
     .await;
     let id = enqueue(
-        &store,
+        &store.conn().await.unwrap(),
         &Record {
             n: 1,
             sleep_ms: 0,
@@ -625,7 +681,11 @@ async fn an_idle_worker_wakes_on_enqueue_before_its_next_poll() {
     shutdown.cancel();
     handle.join().await;
     assert_eq!(
-        store.job(id).await.unwrap().unwrap().status,
+        queue::job(&store.conn().await.unwrap(), id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         JobStatus::Succeeded
     );
     assert_none_failed(&store).await;

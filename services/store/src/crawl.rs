@@ -1,15 +1,13 @@
 //! What a topic crawl writes: one search page at a time, in one transaction
-//! of a few multi-row statements (never a round trip per repository), the
-//! ETag memory of each page, and the seen-set that prunes membership only
-//! after a complete walk.
+//! (the caller's) of a few multi-row statements (never a round trip per
+//! repository), the ETag memory of each page, and the seen-set that prunes
+//! membership only after a complete walk.
 
-use std::collections::BTreeMap;
-
-use chrono::{DateTime, Utc};
-use hubpulse_domain::wire::{OwnerKind, RepoPayload};
+use hubpulse_domain::wire::RepoPayload;
+use tokio_postgres::{GenericClient, Transaction};
 
 use crate::queue::JobId;
-use crate::{Store, StoreError};
+use crate::{Db, StoreError, repositories, topics};
 
 /// A search page (or a window probe) as last fetched with this token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,399 +75,235 @@ pub struct CrawlTotals {
     pub calls: CrawlCalls,
 }
 
-fn owner_kind(kind: OwnerKind) -> &'static str {
-    match kind {
-        OwnerKind::User => "User",
-        OwnerKind::Organization => "Organization",
-        OwnerKind::Bot => "Bot",
-        OwnerKind::Other => "Other",
-    }
-}
-
-/// The schema's limits on names; a row outside them would fail the whole
-/// page, so it is left out (and logged) instead.
-fn storable(repo: &RepoPayload) -> bool {
-    let fits = |s: &str| (1..=100).contains(&s.chars().count());
-    fits(&repo.name) && fits(&repo.owner.login)
-}
-
-/// Columns of the repositories upsert, one array each.
-#[derive(Default)]
-struct RepoColumns {
-    id: Vec<i64>,
-    owner_id: Vec<i64>,
-    name: Vec<String>,
-    html_url: Vec<String>,
-    description: Vec<Option<String>>,
-    homepage: Vec<Option<String>>,
-    language: Vec<Option<String>>,
-    license_key: Vec<Option<String>>,
-    stars: Vec<i64>,
-    forks: Vec<i64>,
-    open_issues: Vec<i64>,
-    watchers: Vec<i64>,
-    size: Vec<i64>,
-    default_branch: Vec<Option<String>>,
-    fork: Vec<bool>,
-    archived: Vec<bool>,
-    created_at: Vec<DateTime<Utc>>,
-    updated_at: Vec<DateTime<Utc>>,
-    pushed_at: Vec<Option<DateTime<Utc>>>,
-}
-
-impl Store {
-    /// The page memory for `url` under this token, if any.
-    pub async fn stored_page(
-        &self,
-        token_id: &str,
-        url: &str,
-    ) -> Result<Option<StoredPage>, StoreError> {
-        let conn = self.conn().await?;
-        let row = conn
-            .query_opt(
-                "SELECT etag, total_count, repository_ids, next_url FROM crawl_pages \
-                 WHERE token_id = $1 AND url = $2",
-                &[&token_id, &url],
-            )
-            .await?;
-        Ok(row.map(|row| StoredPage {
-            etag: row.get(0),
-            total_count: row.get(1),
-            repository_ids: row.get(2),
-            next_url: row.get(3),
-        }))
-    }
-
-    /// Remembers a window probe (a `per_page=1` search read for its count).
-    pub async fn save_probe(
-        &self,
-        token_id: &str,
-        url: &str,
-        etag: &str,
-        total_count: i64,
-    ) -> Result<(), StoreError> {
-        let conn = self.conn().await?;
-        conn.execute(
-            "INSERT INTO crawl_pages (token_id, url, etag, total_count, repository_ids, next_url) \
-             VALUES ($1, $2, $3, $4, '{}', NULL) \
-             ON CONFLICT (token_id, url) DO UPDATE SET etag = EXCLUDED.etag, \
-                 total_count = EXCLUDED.total_count, repository_ids = '{}', next_url = NULL, \
-                 fetched_at = now()",
-            &[&token_id, &url, &etag, &total_count],
+/// The page memory for `url` under this token, if any.
+pub async fn stored_page(
+    db: &impl Db,
+    token_id: &str,
+    url: &str,
+) -> Result<Option<StoredPage>, StoreError> {
+    let conn = db.client();
+    let row = conn
+        .query_opt(
+            "SELECT etag, total_count, repository_ids, next_url FROM crawl_pages \
+             WHERE token_id = $1 AND url = $2",
+            &[&token_id, &url],
         )
         .await?;
-        Ok(())
-    }
+    Ok(row.map(|row| StoredPage {
+        etag: row.get(0),
+        total_count: row.get(1),
+        repository_ids: row.get(2),
+        next_url: row.get(3),
+    }))
+}
 
-    /// Forgets the seen-sets and call tallies of the topic's crawls that
-    /// are no longer live (failed or lost); the live job's own rows stay, so
-    /// its retries keep what earlier attempts saw.
-    pub async fn start_crawl(&self, topic_id: i64, job_id: JobId) -> Result<(), StoreError> {
-        let conn = self.conn().await?;
-        for table in ["crawl_seen", "crawl_calls"] {
-            conn.execute(
-                &format!(
-                    "DELETE FROM {table} s WHERE s.topic_id = $1 AND s.job_id <> $2 \
-                     AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = s.job_id \
-                                     AND j.status IN ('queued', 'running', 'rescheduled'))"
-                ),
-                &[&topic_id, &job_id],
-            )
-            .await?;
-        }
-        Ok(())
-    }
+/// Remembers a window probe (a `per_page=1` search read for its count).
+pub async fn save_probe(
+    db: &impl Db,
+    token_id: &str,
+    url: &str,
+    etag: &str,
+    total_count: i64,
+) -> Result<(), StoreError> {
+    let conn = db.client();
+    conn.execute(
+        "INSERT INTO crawl_pages (token_id, url, etag, total_count, repository_ids, next_url) \
+         VALUES ($1, $2, $3, $4, '{}', NULL) \
+         ON CONFLICT (token_id, url) DO UPDATE SET etag = EXCLUDED.etag, \
+             total_count = EXCLUDED.total_count, repository_ids = '{}', next_url = NULL, \
+             fetched_at = now()",
+        &[&token_id, &url, &etag, &total_count],
+    )
+    .await?;
+    Ok(())
+}
 
-    /// Adds the calls of a run that stopped before the end (rescheduled or
-    /// failed) to the job's tally, so its result counts every run.
-    pub async fn add_crawl_calls(
-        &self,
-        topic_id: i64,
-        job_id: JobId,
-        calls: &CrawlCalls,
-    ) -> Result<(), StoreError> {
-        let conn = self.conn().await?;
+/// Forgets the seen-sets and call tallies of the topic's crawls that
+/// are no longer live (failed or lost); the live job's own rows stay, so
+/// its retries keep what earlier attempts saw.
+pub async fn start_crawl(db: &impl Db, topic_id: i64, job_id: JobId) -> Result<(), StoreError> {
+    let conn = db.client();
+    for table in ["crawl_seen", "crawl_calls"] {
         conn.execute(
-            "INSERT INTO crawl_calls (job_id, topic_id, runs, github_calls, not_modified, probes) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (job_id) DO UPDATE SET runs = crawl_calls.runs + EXCLUDED.runs, \
-                 github_calls = crawl_calls.github_calls + EXCLUDED.github_calls, \
-                 not_modified = crawl_calls.not_modified + EXCLUDED.not_modified, \
-                 probes = crawl_calls.probes + EXCLUDED.probes",
-            &[
-                &job_id,
-                &topic_id,
-                &calls.runs,
-                &calls.github_calls,
-                &calls.not_modified,
-                &calls.probes,
-            ],
+            &format!(
+                "DELETE FROM {table} s WHERE s.topic_id = $1 AND s.job_id <> $2 \
+                 AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = s.job_id \
+                                 AND j.status IN ('queued', 'running', 'rescheduled'))"
+            ),
+            &[&topic_id, &job_id],
         )
         .await?;
-        Ok(())
     }
+    Ok(())
+}
 
-    /// Stores a fetched search page in one transaction: licenses, owners,
-    /// repositories, topic membership, the job's seen-set and the page's ETag
-    /// memory, one multi-row statement each. Returns the ids stored.
-    pub async fn store_search_page(&self, page: &PageWrite<'_>) -> Result<Vec<i64>, StoreError> {
-        // Sorted and deduplicated: a row twice in one upsert is an error, and
-        // one lock order across concurrent crawls avoids deadlocks.
-        let mut repos: BTreeMap<i64, &RepoPayload> = BTreeMap::new();
-        for repo in page.repos {
-            if storable(repo) {
-                repos.insert(repo.id, repo);
-            } else {
-                tracing::warn!(
-                    repository_id = repo.id,
-                    "skipping a repository whose name or owner login is out of bounds"
-                );
-            }
-        }
-        let mut licenses: BTreeMap<&str, (&str, Option<&str>)> = BTreeMap::new();
-        let mut owners: BTreeMap<i64, &hubpulse_domain::wire::OwnerPayload> = BTreeMap::new();
-        let mut cols = RepoColumns::default();
-        for repo in repos.values() {
-            if let Some(license) = &repo.license {
-                licenses.insert(
-                    license.key.as_str(),
-                    (license.name.as_str(), license.spdx_id.as_deref()),
-                );
-            }
-            owners.insert(repo.owner.id, &repo.owner);
-            cols.id.push(repo.id);
-            cols.owner_id.push(repo.owner.id);
-            cols.name.push(repo.name.clone());
-            cols.html_url.push(repo.html_url.clone());
-            cols.description.push(repo.description.clone());
-            cols.homepage.push(repo.homepage.clone());
-            cols.language.push(repo.language.clone());
-            cols.license_key
-                .push(repo.license.as_ref().map(|l| l.key.clone()));
-            cols.stars.push(repo.stargazers_count);
-            cols.forks.push(repo.forks_count);
-            cols.open_issues.push(repo.open_issues_count);
-            cols.watchers.push(repo.watchers_count);
-            cols.size.push(repo.size);
-            cols.default_branch.push(repo.default_branch.clone());
-            cols.fork.push(repo.fork);
-            cols.archived.push(repo.archived);
-            cols.created_at.push(repo.created_at);
-            cols.updated_at.push(repo.updated_at);
-            cols.pushed_at.push(repo.pushed_at);
-        }
+/// Adds the calls of a run that stopped before the end (rescheduled or
+/// failed) to the job's tally, so its result counts every run.
+pub async fn add_crawl_calls(
+    db: &impl Db,
+    topic_id: i64,
+    job_id: JobId,
+    calls: &CrawlCalls,
+) -> Result<(), StoreError> {
+    let conn = db.client();
+    conn.execute(
+        "INSERT INTO crawl_calls (job_id, topic_id, runs, github_calls, not_modified, probes) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (job_id) DO UPDATE SET runs = crawl_calls.runs + EXCLUDED.runs, \
+             github_calls = crawl_calls.github_calls + EXCLUDED.github_calls, \
+             not_modified = crawl_calls.not_modified + EXCLUDED.not_modified, \
+             probes = crawl_calls.probes + EXCLUDED.probes",
+        &[
+            &job_id,
+            &topic_id,
+            &calls.runs,
+            &calls.github_calls,
+            &calls.not_modified,
+            &calls.probes,
+        ],
+    )
+    .await?;
+    Ok(())
+}
 
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await?;
-        if !licenses.is_empty() {
-            let keys: Vec<&str> = licenses.keys().copied().collect();
-            let names: Vec<&str> = licenses.values().map(|(n, _)| *n).collect();
-            let spdx: Vec<Option<&str>> = licenses.values().map(|(_, s)| *s).collect();
+/// Stores a fetched search page in the caller's transaction: its
+/// repositories with their owners and licenses, topic membership, the
+/// job's seen-set and the page's ETag memory, one multi-row statement
+/// each. Returns the ids stored, ascending.
+pub async fn store_search_page(
+    tx: &Transaction<'_>,
+    page: &PageWrite<'_>,
+) -> Result<Vec<i64>, StoreError> {
+    let stored = repositories::upsert(tx, page.repos).await?;
+    if !stored.is_empty() {
+        topics::add_members(tx, page.topic_id, &stored).await?;
+        tx.execute(
+            "INSERT INTO crawl_seen (job_id, topic_id, repository_id) \
+             SELECT $1, $2, unnest($3::bigint[]) ON CONFLICT DO NOTHING",
+            &[&page.job_id, &page.topic_id, &stored],
+        )
+        .await?;
+    }
+    match page.etag {
+        Some(etag) => {
+            // The ids in the page's own order, for a later 304.
+            let ids: Vec<i64> = page
+                .repos
+                .iter()
+                .filter(|r| stored.binary_search(&r.id).is_ok())
+                .map(|r| r.id)
+                .collect();
             tx.execute(
-                "INSERT INTO licenses (key, name, spdx_id) \
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) \
-                 ON CONFLICT (key) DO UPDATE SET name = EXCLUDED.name, spdx_id = EXCLUDED.spdx_id \
-                 WHERE (licenses.name, licenses.spdx_id) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.spdx_id)",
-                &[&keys, &names, &spdx],
-            )
-            .await?;
-        }
-        if !owners.is_empty() {
-            let ids: Vec<i64> = owners.keys().copied().collect();
-            let logins: Vec<&str> = owners.values().map(|o| o.login.as_str()).collect();
-            let kinds: Vec<&str> = owners.values().map(|o| owner_kind(o.kind)).collect();
-            let avatars: Vec<Option<&str>> =
-                owners.values().map(|o| o.avatar_url.as_deref()).collect();
-            let urls: Vec<Option<&str>> = owners.values().map(|o| o.html_url.as_deref()).collect();
-            tx.execute(
-                "INSERT INTO owners (id, login, kind, avatar_url, html_url) \
-                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) \
-                 ON CONFLICT (id) DO UPDATE SET login = EXCLUDED.login, kind = EXCLUDED.kind, \
-                     avatar_url = EXCLUDED.avatar_url, html_url = EXCLUDED.html_url, last_seen_at = now()",
-                &[&ids, &logins, &kinds, &avatars, &urls],
-            )
-            .await?;
-        }
-        if !cols.id.is_empty() {
-            tx.execute(
-                "INSERT INTO repositories (id, owner_id, name, html_url, description, homepage, language, \
-                     license_key, stargazers_count, forks_count, open_issues_count, watchers_count, size, \
-                     default_branch, fork, archived, created_at, updated_at, pushed_at) \
-                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
-                     $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], \
-                     $12::bigint[], $13::bigint[], $14::text[], $15::bool[], $16::bool[], \
-                     $17::timestamptz[], $18::timestamptz[], $19::timestamptz[]) \
-                 ON CONFLICT (id) DO UPDATE SET owner_id = EXCLUDED.owner_id, name = EXCLUDED.name, \
-                     html_url = EXCLUDED.html_url, description = EXCLUDED.description, \
-                     homepage = EXCLUDED.homepage, language = EXCLUDED.language, \
-                     license_key = EXCLUDED.license_key, stargazers_count = EXCLUDED.stargazers_count, \
-                     forks_count = EXCLUDED.forks_count, open_issues_count = EXCLUDED.open_issues_count, \
-                     watchers_count = EXCLUDED.watchers_count, size = EXCLUDED.size, \
-                     default_branch = EXCLUDED.default_branch, fork = EXCLUDED.fork, \
-                     archived = EXCLUDED.archived, created_at = EXCLUDED.created_at, \
-                     updated_at = EXCLUDED.updated_at, pushed_at = EXCLUDED.pushed_at, \
-                     last_seen_at = now()",
+                "INSERT INTO crawl_pages (token_id, url, etag, total_count, repository_ids, next_url) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (token_id, url) DO UPDATE SET etag = EXCLUDED.etag, \
+                     total_count = EXCLUDED.total_count, repository_ids = EXCLUDED.repository_ids, \
+                     next_url = EXCLUDED.next_url, fetched_at = now()",
                 &[
-                    &cols.id,
-                    &cols.owner_id,
-                    &cols.name,
-                    &cols.html_url,
-                    &cols.description,
-                    &cols.homepage,
-                    &cols.language,
-                    &cols.license_key,
-                    &cols.stars,
-                    &cols.forks,
-                    &cols.open_issues,
-                    &cols.watchers,
-                    &cols.size,
-                    &cols.default_branch,
-                    &cols.fork,
-                    &cols.archived,
-                    &cols.created_at,
-                    &cols.updated_at,
-                    &cols.pushed_at,
+                    &page.token_id,
+                    &page.url,
+                    &etag,
+                    &page.total_count,
+                    &ids,
+                    &page.next_url,
                 ],
             )
             .await?;
+        }
+        None => {
             tx.execute(
-                "INSERT INTO repository_topics (topic_id, repository_id) \
-                 SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING",
-                &[&page.topic_id, &cols.id],
-            )
-            .await?;
-            tx.execute(
-                "INSERT INTO crawl_seen (job_id, topic_id, repository_id) \
-                 SELECT $1, $2, unnest($3::bigint[]) ON CONFLICT DO NOTHING",
-                &[&page.job_id, &page.topic_id, &cols.id],
+                "DELETE FROM crawl_pages WHERE token_id = $1 AND url = $2",
+                &[&page.token_id, &page.url],
             )
             .await?;
         }
-        match page.etag {
-            Some(etag) => {
-                // The ids in the page's own order, for a later 304.
-                let ids: Vec<i64> = page
-                    .repos
-                    .iter()
-                    .filter(|r| repos.contains_key(&r.id))
-                    .map(|r| r.id)
-                    .collect();
-                tx.execute(
-                    "INSERT INTO crawl_pages (token_id, url, etag, total_count, repository_ids, next_url) \
-                     VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (token_id, url) DO UPDATE SET etag = EXCLUDED.etag, \
-                         total_count = EXCLUDED.total_count, repository_ids = EXCLUDED.repository_ids, \
-                         next_url = EXCLUDED.next_url, fetched_at = now()",
-                    &[
-                        &page.token_id,
-                        &page.url,
-                        &etag,
-                        &page.total_count,
-                        &ids,
-                        &page.next_url,
-                    ],
-                )
-                .await?;
-            }
-            None => {
-                tx.execute(
-                    "DELETE FROM crawl_pages WHERE token_id = $1 AND url = $2",
-                    &[&page.token_id, &page.url],
-                )
-                .await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(cols.id)
     }
+    Ok(stored)
+}
 
-    /// A page answered 304: its stored repositories are members still and
-    /// seen by this job. Returns how many of `ids` are stored repositories;
-    /// fewer than asked means the memory is stale and the page must be
-    /// fetched again.
-    pub async fn reuse_search_page(
-        &self,
-        job_id: JobId,
-        topic_id: i64,
-        ids: &[i64],
-    ) -> Result<usize, StoreError> {
-        let conn = self.conn().await?;
-        let row = conn
-            .query_one(
-                "WITH ids AS (SELECT id FROM repositories WHERE id = ANY($3::bigint[]) ORDER BY id), \
-                 members AS (INSERT INTO repository_topics (topic_id, repository_id) \
-                     SELECT $2, id FROM ids ON CONFLICT DO NOTHING), \
-                 seen AS (INSERT INTO crawl_seen (job_id, topic_id, repository_id) \
-                     SELECT $1, $2, id FROM ids ON CONFLICT DO NOTHING) \
-                 SELECT count(*) FROM ids",
-                &[&job_id, &topic_id, &ids],
-            )
-            .await?;
-        let found: i64 = row.get(0);
-        Ok(usize::try_from(found).unwrap_or(0))
-    }
+/// A page answered 304: its stored repositories are members still and
+/// seen by this job. Returns how many of `ids` are stored repositories;
+/// fewer than asked means the memory is stale and the page must be
+/// fetched again.
+pub async fn reuse_search_page(
+    db: &impl Db,
+    job_id: JobId,
+    topic_id: i64,
+    ids: &[i64],
+) -> Result<usize, StoreError> {
+    let conn = db.client();
+    let row = conn
+        .query_one(
+            "WITH ids AS (SELECT id FROM repositories WHERE id = ANY($3::bigint[]) ORDER BY id), \
+             members AS (INSERT INTO repository_topics (topic_id, repository_id) \
+                 SELECT $2, id FROM ids ON CONFLICT DO NOTHING), \
+             seen AS (INSERT INTO crawl_seen (job_id, topic_id, repository_id) \
+                 SELECT $1, $2, id FROM ids ON CONFLICT DO NOTHING) \
+             SELECT count(*) FROM ids",
+            &[&job_id, &topic_id, &ids],
+        )
+        .await?;
+    let found: i64 = row.get(0);
+    Ok(usize::try_from(found).unwrap_or(0))
+}
 
-    /// Ends a crawl: when `complete` and the job saw at least `expected`
-    /// repositories, drops the memberships the walk did not meet; either way
-    /// forgets the job's seen-set and call tally. One transaction, so a crash
-    /// leaves both for the retry.
-    ///
-    /// `expected` is the topic's size as its search reported it: a page
-    /// boundary that shifted mid-walk (a repository left or joined a window
-    /// between two of its pages) can skip a member without any window coming
-    /// up short, and that member must not lose its topic for it.
-    pub async fn finish_crawl(
-        &self,
-        topic_id: i64,
-        job_id: JobId,
-        complete: bool,
-        expected: i64,
-        this_run: &CrawlCalls,
-    ) -> Result<CrawlTotals, StoreError> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await?;
-        let seen: i64 = tx
-            .query_one(
-                "SELECT count(*) FROM crawl_seen WHERE job_id = $1 AND topic_id = $2",
-                &[&job_id, &topic_id],
-            )
-            .await?
-            .get(0);
-        let pruned = complete && seen >= expected;
-        let removed = if pruned {
-            tx.execute(
-                "DELETE FROM repository_topics rt WHERE rt.topic_id = $1 AND NOT EXISTS \
-                 (SELECT 1 FROM crawl_seen s WHERE s.job_id = $2 AND s.repository_id = rt.repository_id)",
-                &[&topic_id, &job_id],
-            )
-            .await?
-        } else {
-            0
-        };
-        tx.execute("DELETE FROM crawl_seen WHERE job_id = $1", &[&job_id])
-            .await?;
-        let mut calls = *this_run;
-        if let Some(row) = tx
-            .query_opt(
-                "DELETE FROM crawl_calls WHERE job_id = $1 \
-                 RETURNING runs, github_calls, not_modified, probes",
-                &[&job_id],
-            )
-            .await?
-        {
-            calls.add(&CrawlCalls {
-                runs: row.get(0),
-                github_calls: row.get(1),
-                not_modified: row.get(2),
-                probes: row.get(3),
-            });
-        }
-        tx.commit().await?;
-        Ok(CrawlTotals {
-            seen,
-            removed,
-            pruned,
-            calls,
-        })
+/// Ends a crawl, in the caller's transaction: when `complete` and the job saw at least `expected`
+/// repositories, drops the memberships the walk did not meet; either way
+/// forgets the job's seen-set and call tally. One transaction, so a crash
+/// leaves both for the retry.
+///
+/// `expected` is the topic's size as its search reported it: a page
+/// boundary that shifted mid-walk (a repository left or joined a window
+/// between two of its pages) can skip a member without any window coming
+/// up short, and that member must not lose its topic for it.
+pub async fn finish_crawl(
+    tx: &Transaction<'_>,
+    topic_id: i64,
+    job_id: JobId,
+    complete: bool,
+    expected: i64,
+    this_run: &CrawlCalls,
+) -> Result<CrawlTotals, StoreError> {
+    let seen: i64 = tx
+        .query_one(
+            "SELECT count(*) FROM crawl_seen WHERE job_id = $1 AND topic_id = $2",
+            &[&job_id, &topic_id],
+        )
+        .await?
+        .get(0);
+    let pruned = complete && seen >= expected;
+    let removed = if pruned {
+        tx.execute(
+            "DELETE FROM repository_topics rt WHERE rt.topic_id = $1 AND NOT EXISTS \
+             (SELECT 1 FROM crawl_seen s WHERE s.job_id = $2 AND s.repository_id = rt.repository_id)",
+            &[&topic_id, &job_id],
+        )
+        .await?
+    } else {
+        0
+    };
+    tx.execute("DELETE FROM crawl_seen WHERE job_id = $1", &[&job_id])
+        .await?;
+    let mut calls = *this_run;
+    if let Some(row) = tx
+        .query_opt(
+            "DELETE FROM crawl_calls WHERE job_id = $1 \
+             RETURNING runs, github_calls, not_modified, probes",
+            &[&job_id],
+        )
+        .await?
+    {
+        calls.add(&CrawlCalls {
+            runs: row.get(0),
+            github_calls: row.get(1),
+            not_modified: row.get(2),
+            probes: row.get(3),
+        });
     }
+    Ok(CrawlTotals {
+        seen,
+        removed,
+        pruned,
+        calls,
+    })
 }

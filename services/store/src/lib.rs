@@ -1,11 +1,13 @@
 #![doc = include_str!("../README.md")]
 
 pub mod crawl;
+mod db;
 mod error;
 pub mod queue;
-mod read_model;
+pub mod read_model;
+pub mod repositories;
 mod settings;
-mod topics;
+pub mod topics;
 
 use std::time::Duration;
 
@@ -14,10 +16,11 @@ use bb8_postgres::PostgresConnectionManager;
 use secrecy::ExposeSecret;
 use tokio_postgres::NoTls;
 
+pub use db::Db;
 pub use error::StoreError;
-pub use read_model::{StoredView, TopicView};
 pub use settings::DatabaseSettings;
-pub use topics::{RepoOrder, TrackedTopic, ViewItem};
+/// Re-exported so callers can name the transaction they pass around.
+pub use tokio_postgres::Transaction;
 
 mod embedded {
     refinery::embed_migrations!("../../db/migrations");
@@ -32,11 +35,23 @@ const MIGRATION_LOCK: i64 = 0x6875_6270_756c_7365;
 
 /// PostgreSQL behind a pool that fills lazily: the service starts, and says
 /// it is not ready, while Postgres is down, and recovers by itself.
+///
+/// The queries live in one module per aggregate (`repositories`, `topics`,
+/// `queue`, `read_model`, `crawl`), each taking any [`Db`]: a connection
+/// from [`Store::conn`], or a transaction opened on one:
+///
+/// ```ignore
+/// let mut conn = store.conn().await?;
+/// let tx = conn.transaction().await?;
+/// repositories::upsert(&tx, &repos).await?;
+/// queue::enqueue(&tx, &job).await?;
+/// tx.commit().await?; // dropped without commit: rolled back, nothing queued
+/// ```
 #[derive(Clone)]
 pub struct Store {
     pool: PgPool,
     /// Kept for the connections that live outside the pool (LISTEN).
-    config: tokio_postgres::Config,
+    pub(crate) config: tokio_postgres::Config,
 }
 
 impl Store {
@@ -65,6 +80,8 @@ impl Store {
         &self.pool
     }
 
+    /// A pooled connection: pass `&conn` to the store's functions, or open a
+    /// transaction on it with `conn.transaction()`.
     pub async fn conn(&self) -> Result<PgConnection<'_>, StoreError> {
         self.pool.get().await.map_err(StoreError::from)
     }

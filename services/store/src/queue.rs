@@ -12,9 +12,9 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-use tokio_postgres::{AsyncMessage, NoTls, Row};
+use tokio_postgres::{AsyncMessage, GenericClient, NoTls, Row};
 
-use crate::{Store, StoreError};
+use crate::{Db, Store, StoreError};
 
 pub type JobId = i64;
 
@@ -186,286 +186,293 @@ fn secs(duration: Duration) -> f64 {
     duration.as_secs_f64()
 }
 
-impl Store {
-    /// Listens for new jobs on a connection of its own (outside the pool,
-    /// which would hand a LISTENing session to others), reopening it after
-    /// Postgres comes back.
-    pub fn job_wakeups(&self) -> JobWakeups {
-        let notify = Arc::new(Notify::new());
-        let config = self.config.clone();
-        let task = tokio::spawn({
-            let notify = notify.clone();
-            async move {
-                loop {
-                    match listen(&config, &notify).await {
-                        Ok(()) => tracing::debug!("job wake-up connection closed; reopening"),
-                        Err(err) => {
-                            tracing::debug!(error = %err, "job wake-ups unavailable; workers poll")
-                        }
+/// Listens for new jobs on a connection of its own (outside the pool,
+/// which would hand a LISTENing session to others), reopening it after
+/// Postgres comes back.
+pub fn wakeups(store: &Store) -> JobWakeups {
+    let notify = Arc::new(Notify::new());
+    let config = store.config.clone();
+    let task = tokio::spawn({
+        let notify = notify.clone();
+        async move {
+            loop {
+                match listen(&config, &notify).await {
+                    Ok(()) => tracing::debug!("job wake-up connection closed; reopening"),
+                    Err(err) => {
+                        tracing::debug!(error = %err, "job wake-ups unavailable; workers poll")
                     }
-                    // Whatever was queued while we were deaf gets a look now.
-                    notify.notify_waiters();
-                    tokio::time::sleep(LISTEN_RETRY).await;
                 }
+                // Whatever was queued while we were deaf gets a look now.
+                notify.notify_waiters();
+                tokio::time::sleep(LISTEN_RETRY).await;
             }
-        });
-        JobWakeups { notify, task }
-    }
+        }
+    });
+    JobWakeups { notify, task }
+}
 
-    pub async fn enqueue(&self, job: &NewJob) -> Result<Enqueued, StoreError> {
-        let conn = self.conn().await?;
-        // The insert and the look-up race with a live job finishing; a few
-        // rounds settle it.
-        for _ in 0..5 {
-            let inserted = conn
-                .query_opt(
-                    "INSERT INTO jobs (kind, payload, dedup_key, priority, max_attempts, run_at) \
+/// Queues a job, or finds the live job with its dedup key.
+///
+/// Works on a connection or inside the caller's transaction: there the job
+/// exists only if the transaction commits, and the NOTIFY that wakes idle
+/// workers is delivered at commit (or never, on rollback). The NOTIFY is part
+/// of the insert statement, so a failing NOTIFY fails the insert with it
+/// instead of silently aborting the caller's transaction.
+pub async fn enqueue(db: &impl Db, job: &NewJob) -> Result<Enqueued, StoreError> {
+    let conn = db.client();
+    // The insert and the look-up race with a live job finishing; a few
+    // rounds settle it.
+    for _ in 0..5 {
+        let inserted = conn
+            .query_opt(
+                "WITH inserted AS ( \
+                     INSERT INTO jobs (kind, payload, dedup_key, priority, max_attempts, run_at) \
                      VALUES ($1, $2, $3, $4, $5, COALESCE($6, now())) \
                      ON CONFLICT (dedup_key) WHERE dedup_key IS NOT NULL \
                          AND status IN ('queued', 'running', 'rescheduled') DO NOTHING \
-                     RETURNING id",
-                    &[
-                        &job.kind,
-                        &job.payload,
-                        &job.dedup_key,
-                        &job.priority,
-                        &job.max_attempts,
-                        &job.run_at,
-                    ],
-                )
-                .await?;
-            if let Some(row) = inserted {
-                wake_workers(&conn).await;
-                return Ok(Enqueued::New(row.get(0)));
-            }
-            let existing = conn
-                .query_opt(
-                    "SELECT id FROM jobs WHERE dedup_key = $1 \
-                     AND status IN ('queued', 'running', 'rescheduled')",
-                    &[&job.dedup_key],
-                )
-                .await?;
-            if let Some(row) = existing {
-                return Ok(Enqueued::Existing(row.get(0)));
-            }
+                     RETURNING id) \
+                 SELECT id FROM inserted CROSS JOIN LATERAL (SELECT pg_notify($7, '')) AS woken",
+                &[
+                    &job.kind,
+                    &job.payload,
+                    &job.dedup_key,
+                    &job.priority,
+                    &job.max_attempts,
+                    &job.run_at,
+                    &WAKE_CHANNEL,
+                ],
+            )
+            .await?;
+        if let Some(row) = inserted {
+            return Ok(Enqueued::New(row.get(0)));
         }
-        Err(StoreError::Conflict(
-            "could not enqueue: the dedup key kept changing hands".into(),
-        ))
+        let existing = conn
+            .query_opt(
+                "SELECT id FROM jobs WHERE dedup_key = $1 \
+                 AND status IN ('queued', 'running', 'rescheduled')",
+                &[&job.dedup_key],
+            )
+            .await?;
+        if let Some(row) = existing {
+            return Ok(Enqueued::Existing(row.get(0)));
+        }
     }
+    Err(StoreError::Conflict(
+        "could not enqueue: the dedup key kept changing hands".into(),
+    ))
+}
 
-    /// Takes the next due job, or a running job whose lease expired (its
-    /// worker died), and leases it to `worker` for `lease`.
-    pub async fn claim(
-        &self,
-        worker: &str,
-        lease: Duration,
-    ) -> Result<Option<ClaimedJob>, StoreError> {
-        let conn = self.conn().await?;
-        // A job whose worker died on its last allowed attempt is failed, not run again.
-        conn.execute(
-            "UPDATE jobs SET status = 'failed', lease_owner = NULL, lease_expires_at = NULL, \
-                 finished_at = now(), updated_at = now(), \
-                 last_error = 'the worker running the last attempt stopped answering (lease expired)' \
-             WHERE status = 'running' AND lease_expires_at < now() AND attempts >= max_attempts",
+/// Takes the next due job, or a running job whose lease expired (its
+/// worker died), and leases it to `worker` for `lease`.
+pub async fn claim(
+    db: &impl Db,
+    worker: &str,
+    lease: Duration,
+) -> Result<Option<ClaimedJob>, StoreError> {
+    let conn = db.client();
+    // A job whose worker died on its last allowed attempt is failed, not run again.
+    conn.execute(
+        "UPDATE jobs SET status = 'failed', lease_owner = NULL, lease_expires_at = NULL, \
+             finished_at = now(), updated_at = now(), \
+             last_error = 'the worker running the last attempt stopped answering (lease expired)' \
+         WHERE status = 'running' AND lease_expires_at < now() AND attempts >= max_attempts",
+        &[],
+    )
+    .await?;
+    let row = conn
+        .query_opt(
+            "WITH next AS ( \
+                 SELECT id FROM jobs \
+                 WHERE (status IN ('queued', 'rescheduled') AND run_at <= now()) \
+                    OR (status = 'running' AND lease_expires_at < now()) \
+                 ORDER BY priority DESC, run_at, id \
+                 FOR UPDATE SKIP LOCKED \
+                 LIMIT 1) \
+             UPDATE jobs j SET status = 'running', attempts = j.attempts + 1, \
+                 lease_owner = $1, lease_expires_at = now() + make_interval(secs => $2), \
+                 started_at = COALESCE(j.started_at, now()), updated_at = now() \
+             FROM next WHERE j.id = next.id \
+             RETURNING j.id, j.kind, j.payload, j.attempts, j.max_attempts",
+            &[&worker, &secs(lease)],
+        )
+        .await?;
+    Ok(row.map(|row| ClaimedJob {
+        id: row.get(0),
+        kind: row.get(1),
+        payload: row.get(2),
+        attempt: row.get(3),
+        max_attempts: row.get(4),
+    }))
+}
+
+/// False when the lease is no longer this worker's.
+pub async fn renew_lease(
+    db: &impl Db,
+    id: JobId,
+    worker: &str,
+    lease: Duration,
+) -> Result<bool, StoreError> {
+    let conn = db.client();
+    let n = conn
+        .execute(
+            "UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3), updated_at = now() \
+             WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+            &[&id, &worker, &secs(lease)],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+pub async fn set_progress(
+    db: &impl Db,
+    id: JobId,
+    worker: &str,
+    done: i64,
+    total: Option<i64>,
+) -> Result<bool, StoreError> {
+    let conn = db.client();
+    let n = conn
+        .execute(
+            "UPDATE jobs SET progress_done = $3, progress_total = COALESCE($4, progress_total), updated_at = now() \
+             WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+            &[&id, &worker, &done, &total],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+pub async fn complete(
+    db: &impl Db,
+    id: JobId,
+    worker: &str,
+    result: &Value,
+) -> Result<bool, StoreError> {
+    let conn = db.client();
+    let n = conn
+        .execute(
+            "UPDATE jobs SET status = 'succeeded', result = $3, finished_at = now(), updated_at = now(), \
+                 lease_owner = NULL, lease_expires_at = NULL \
+             WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+            &[&id, &worker, result],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Records a failed attempt: queued again at `retry_at` while attempts
+/// remain (and `retryable`), failed for good otherwise.
+pub async fn fail_attempt(
+    db: &impl Db,
+    id: JobId,
+    worker: &str,
+    error: &str,
+    retryable: bool,
+    retry_at: DateTime<Utc>,
+) -> Result<FailOutcome, StoreError> {
+    let conn = db.client();
+    let row = conn
+        .query_opt(
+            "UPDATE jobs SET \
+                 status = CASE WHEN $4 AND attempts < max_attempts THEN 'queued' ELSE 'failed' END::job_status, \
+                 run_at = CASE WHEN $4 AND attempts < max_attempts THEN $5 ELSE run_at END, \
+                 finished_at = CASE WHEN $4 AND attempts < max_attempts THEN NULL ELSE now() END, \
+                 last_error = $3, lease_owner = NULL, lease_expires_at = NULL, updated_at = now() \
+             WHERE id = $1 AND lease_owner = $2 AND status = 'running' \
+             RETURNING status::text",
+            &[&id, &worker, &error, &retryable, &retry_at],
+        )
+        .await?;
+    Ok(match row.as_ref().map(|r| r.get::<_, &str>(0)) {
+        None => FailOutcome::LeaseLost,
+        Some("queued") => FailOutcome::WillRetry,
+        Some(_) => FailOutcome::Failed,
+    })
+}
+
+/// Puts the job back to run at `at` without spending an attempt: how
+/// rate limits are honoured.
+pub async fn reschedule(
+    db: &impl Db,
+    id: JobId,
+    worker: &str,
+    at: DateTime<Utc>,
+    reason: &str,
+) -> Result<bool, StoreError> {
+    let conn = db.client();
+    let n = conn
+        .execute(
+            "UPDATE jobs SET status = 'rescheduled', run_at = $3, attempts = attempts - 1, \
+                 last_error = $4, lease_owner = NULL, lease_expires_at = NULL, updated_at = now() \
+             WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+            &[&id, &worker, &at, &reason],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Hands a job back at shutdown, its attempt returned.
+pub async fn release(db: &impl Db, id: JobId, worker: &str) -> Result<bool, StoreError> {
+    let conn = db.client();
+    let n = conn
+        .execute(
+            "UPDATE jobs SET status = 'queued', attempts = attempts - 1, run_at = now(), \
+                 lease_owner = NULL, lease_expires_at = NULL, updated_at = now() \
+             WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+            &[&id, &worker],
+        )
+        .await?;
+    if n == 1 {
+        // Another replica may be idle and able to take it now.
+        wake_workers(conn).await;
+    }
+    Ok(n == 1)
+}
+
+/// Live jobs by kind and status (queued, running, rescheduled): the
+/// queue's depth, for /metrics. Finished jobs are history, not depth.
+pub async fn queue_depth(db: &impl Db) -> Result<Vec<(String, String, i64)>, StoreError> {
+    let conn = db.client();
+    let rows = conn
+        .query(
+            "SELECT kind, status::text, count(*) FROM jobs \
+             WHERE status IN ('queued', 'running', 'rescheduled') \
+             GROUP BY kind, status",
             &[],
         )
         .await?;
-        let row = conn
-            .query_opt(
-                "WITH next AS ( \
-                     SELECT id FROM jobs \
-                     WHERE (status IN ('queued', 'rescheduled') AND run_at <= now()) \
-                        OR (status = 'running' AND lease_expires_at < now()) \
-                     ORDER BY priority DESC, run_at, id \
-                     FOR UPDATE SKIP LOCKED \
-                     LIMIT 1) \
-                 UPDATE jobs j SET status = 'running', attempts = j.attempts + 1, \
-                     lease_owner = $1, lease_expires_at = now() + make_interval(secs => $2), \
-                     started_at = COALESCE(j.started_at, now()), updated_at = now() \
-                 FROM next WHERE j.id = next.id \
-                 RETURNING j.id, j.kind, j.payload, j.attempts, j.max_attempts",
-                &[&worker, &secs(lease)],
-            )
-            .await?;
-        Ok(row.map(|row| ClaimedJob {
-            id: row.get(0),
-            kind: row.get(1),
-            payload: row.get(2),
-            attempt: row.get(3),
-            max_attempts: row.get(4),
-        }))
-    }
-
-    /// False when the lease is no longer this worker's.
-    pub async fn renew_lease(
-        &self,
-        id: JobId,
-        worker: &str,
-        lease: Duration,
-    ) -> Result<bool, StoreError> {
-        let conn = self.conn().await?;
-        let n = conn
-            .execute(
-                "UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3), updated_at = now() \
-                 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
-                &[&id, &worker, &secs(lease)],
-            )
-            .await?;
-        Ok(n == 1)
-    }
-
-    pub async fn set_progress(
-        &self,
-        id: JobId,
-        worker: &str,
-        done: i64,
-        total: Option<i64>,
-    ) -> Result<bool, StoreError> {
-        let conn = self.conn().await?;
-        let n = conn
-            .execute(
-                "UPDATE jobs SET progress_done = $3, progress_total = COALESCE($4, progress_total), updated_at = now() \
-                 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
-                &[&id, &worker, &done, &total],
-            )
-            .await?;
-        Ok(n == 1)
-    }
-
-    pub async fn complete(
-        &self,
-        id: JobId,
-        worker: &str,
-        result: &Value,
-    ) -> Result<bool, StoreError> {
-        let conn = self.conn().await?;
-        let n = conn
-            .execute(
-                "UPDATE jobs SET status = 'succeeded', result = $3, finished_at = now(), updated_at = now(), \
-                     lease_owner = NULL, lease_expires_at = NULL \
-                 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
-                &[&id, &worker, result],
-            )
-            .await?;
-        Ok(n == 1)
-    }
-
-    /// Records a failed attempt: queued again at `retry_at` while attempts
-    /// remain (and `retryable`), failed for good otherwise.
-    pub async fn fail_attempt(
-        &self,
-        id: JobId,
-        worker: &str,
-        error: &str,
-        retryable: bool,
-        retry_at: DateTime<Utc>,
-    ) -> Result<FailOutcome, StoreError> {
-        let conn = self.conn().await?;
-        let row = conn
-            .query_opt(
-                "UPDATE jobs SET \
-                     status = CASE WHEN $4 AND attempts < max_attempts THEN 'queued' ELSE 'failed' END::job_status, \
-                     run_at = CASE WHEN $4 AND attempts < max_attempts THEN $5 ELSE run_at END, \
-                     finished_at = CASE WHEN $4 AND attempts < max_attempts THEN NULL ELSE now() END, \
-                     last_error = $3, lease_owner = NULL, lease_expires_at = NULL, updated_at = now() \
-                 WHERE id = $1 AND lease_owner = $2 AND status = 'running' \
-                 RETURNING status::text",
-                &[&id, &worker, &error, &retryable, &retry_at],
-            )
-            .await?;
-        Ok(match row.as_ref().map(|r| r.get::<_, &str>(0)) {
-            None => FailOutcome::LeaseLost,
-            Some("queued") => FailOutcome::WillRetry,
-            Some(_) => FailOutcome::Failed,
-        })
-    }
-
-    /// Puts the job back to run at `at` without spending an attempt: how
-    /// rate limits are honoured.
-    pub async fn reschedule(
-        &self,
-        id: JobId,
-        worker: &str,
-        at: DateTime<Utc>,
-        reason: &str,
-    ) -> Result<bool, StoreError> {
-        let conn = self.conn().await?;
-        let n = conn
-            .execute(
-                "UPDATE jobs SET status = 'rescheduled', run_at = $3, attempts = attempts - 1, \
-                     last_error = $4, lease_owner = NULL, lease_expires_at = NULL, updated_at = now() \
-                 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
-                &[&id, &worker, &at, &reason],
-            )
-            .await?;
-        Ok(n == 1)
-    }
-
-    /// Hands a job back at shutdown, its attempt returned.
-    pub async fn release(&self, id: JobId, worker: &str) -> Result<bool, StoreError> {
-        let conn = self.conn().await?;
-        let n = conn
-            .execute(
-                "UPDATE jobs SET status = 'queued', attempts = attempts - 1, run_at = now(), \
-                     lease_owner = NULL, lease_expires_at = NULL, updated_at = now() \
-                 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
-                &[&id, &worker],
-            )
-            .await?;
-        if n == 1 {
-            // Another replica may be idle and able to take it now.
-            wake_workers(&conn).await;
-        }
-        Ok(n == 1)
-    }
-
-    /// Live jobs by kind and status (queued, running, rescheduled): the
-    /// queue's depth, for /metrics. Finished jobs are history, not depth.
-    pub async fn queue_depth(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
-        let conn = self.conn().await?;
-        let rows = conn
-            .query(
-                "SELECT kind, status::text, count(*) FROM jobs \
-                 WHERE status IN ('queued', 'running', 'rescheduled') \
-                 GROUP BY kind, status",
-                &[],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|row| (row.get(0), row.get(1), row.get(2)))
-            .collect())
-    }
-
-    pub async fn job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError> {
-        let conn = self.conn().await?;
-        let row = conn
-            .query_opt(
-                &format!("SELECT {RECORD_COLUMNS} FROM jobs WHERE id = $1"),
-                &[&id],
-            )
-            .await?;
-        row.as_ref().map(JobRecord::from_row).transpose()
-    }
-
-    /// Jobs by kind and status: queue depth for the metrics.
-    pub async fn job_counts(&self) -> Result<Vec<(String, JobStatus, i64)>, StoreError> {
-        let conn = self.conn().await?;
-        let rows = conn
-            .query(
-                "SELECT kind, status::text, count(*) FROM jobs GROUP BY kind, status",
-                &[],
-            )
-            .await?;
-        rows.iter()
-            .map(|row| Ok((row.get(0), JobStatus::parse(row.get(1))?, row.get(2))))
-            .collect()
-    }
+    Ok(rows
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect())
 }
 
-/// Best effort: the job is stored either way, and workers also poll.
-async fn wake_workers(conn: &tokio_postgres::Client) {
+pub async fn job(db: &impl Db, id: JobId) -> Result<Option<JobRecord>, StoreError> {
+    let conn = db.client();
+    let row = conn
+        .query_opt(
+            &format!("SELECT {RECORD_COLUMNS} FROM jobs WHERE id = $1"),
+            &[&id],
+        )
+        .await?;
+    row.as_ref().map(JobRecord::from_row).transpose()
+}
+
+/// Jobs by kind and status: queue depth for the metrics.
+pub async fn job_counts(db: &impl Db) -> Result<Vec<(String, JobStatus, i64)>, StoreError> {
+    let conn = db.client();
+    let rows = conn
+        .query(
+            "SELECT kind, status::text, count(*) FROM jobs GROUP BY kind, status",
+            &[],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| Ok((row.get(0), JobStatus::parse(row.get(1))?, row.get(2))))
+        .collect()
+}
+
+/// Best effort: the job is released either way, and workers also poll.
+async fn wake_workers(conn: &impl GenericClient) {
     if let Err(err) = conn
         .execute("SELECT pg_notify($1, '')", &[&WAKE_CHANNEL])
         .await

@@ -4,7 +4,10 @@
 
 use hubpulse_domain::Topic;
 
-use crate::{RepoOrder, Store, StoreError};
+use tokio_postgres::GenericClient;
+
+use crate::topics::RepoOrder;
+use crate::{Db, StoreError};
 
 /// A view's stored parts: its JSON array, both encodings, its ETag (quotes
 /// included) and the item offsets (little-endian u32s).
@@ -39,23 +42,22 @@ impl RepoOrder {
     }
 }
 
-impl Store {
-    /// Replaces a topic's stored view; nothing when the topic is unknown.
-    pub async fn save_view(
-        &self,
-        topic: &Topic,
-        order: RepoOrder,
-        view: &StoredView,
-    ) -> Result<(), StoreError> {
-        let etag = std::str::from_utf8(&view.etag)
-            .map_err(|_| StoreError::Database("a view's ETag is not text".into()))?;
-        let conn = self.conn().await?;
-        conn.execute(
+/// Replaces a topic's stored view; nothing when the topic is unknown.
+pub async fn save_view(
+    db: &impl Db,
+    topic: &Topic,
+    order: RepoOrder,
+    view: &StoredView,
+) -> Result<(), StoreError> {
+    let etag = std::str::from_utf8(&view.etag)
+        .map_err(|_| StoreError::Database("a view's ETag is not text".into()))?;
+    db.client()
+        .execute(
             "INSERT INTO topic_views (topic_id, kind, etag, plain, gzip, brotli, ends) \
-             SELECT id, $2, $3, $4, $5, $6, $7 FROM topics WHERE name = $1 \
-             ON CONFLICT (topic_id, kind) DO UPDATE SET etag = EXCLUDED.etag, \
-               plain = EXCLUDED.plain, gzip = EXCLUDED.gzip, brotli = EXCLUDED.brotli, \
-               ends = EXCLUDED.ends, built_at = now()",
+         SELECT id, $2, $3, $4, $5, $6, $7 FROM topics WHERE name = $1 \
+         ON CONFLICT (topic_id, kind) DO UPDATE SET etag = EXCLUDED.etag, \
+           plain = EXCLUDED.plain, gzip = EXCLUDED.gzip, brotli = EXCLUDED.brotli, \
+           ends = EXCLUDED.ends, built_at = now()",
             &[
                 &topic.as_str(),
                 &order.view_name(),
@@ -67,37 +69,36 @@ impl Store {
             ],
         )
         .await?;
-        Ok(())
-    }
+    Ok(())
+}
 
-    /// A topic's stored view, and whether the topic is tracked, in one
-    /// round trip: what a reader whose Redis lost the view needs to know.
-    pub async fn topic_view(
-        &self,
-        topic: &Topic,
-        order: RepoOrder,
-    ) -> Result<TopicView, StoreError> {
-        let conn = self.conn().await?;
-        let row = conn
-            .query_opt(
-                "SELECT t.tracked, v.etag, v.plain, v.gzip, v.brotli, v.ends \
-                 FROM topics t LEFT JOIN topic_views v ON v.topic_id = t.id AND v.kind = $2 \
-                 WHERE t.name = $1",
-                &[&topic.as_str(), &order.view_name()],
-            )
-            .await?;
-        let Some(row) = row.filter(|row| row.get::<_, bool>(0)) else {
-            return Ok(TopicView::NotTracked);
-        };
-        Ok(match row.get::<_, Option<String>>(1) {
-            None => TopicView::NotStored,
-            Some(etag) => TopicView::Stored(StoredView {
-                etag: etag.into_bytes(),
-                plain: row.get(2),
-                gzip: row.get(3),
-                brotli: row.get(4),
-                ends: row.get(5),
-            }),
-        })
-    }
+/// A topic's stored view, and whether the topic is tracked, in one
+/// round trip: what a reader whose Redis lost the view needs to know.
+pub async fn topic_view(
+    db: &impl Db,
+    topic: &Topic,
+    order: RepoOrder,
+) -> Result<TopicView, StoreError> {
+    let row = db
+        .client()
+        .query_opt(
+            "SELECT t.tracked, v.etag, v.plain, v.gzip, v.brotli, v.ends \
+             FROM topics t LEFT JOIN topic_views v ON v.topic_id = t.id AND v.kind = $2 \
+             WHERE t.name = $1",
+            &[&topic.as_str(), &order.view_name()],
+        )
+        .await?;
+    let Some(row) = row.filter(|row| row.get::<_, bool>(0)) else {
+        return Ok(TopicView::NotTracked);
+    };
+    Ok(match row.get::<_, Option<String>>(1) {
+        None => TopicView::NotStored,
+        Some(etag) => TopicView::Stored(StoredView {
+            etag: etag.into_bytes(),
+            plain: row.get(2),
+            gzip: row.get(3),
+            brotli: row.get(4),
+            ends: row.get(5),
+        }),
+    })
 }

@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use hubpulse_domain::Topic;
 use serde::Serialize;
 
-use crate::{Store, StoreError};
+use tokio_postgres::GenericClient;
+
+use crate::{Db, StoreError};
 
 /// The orders a topic's repositories are served in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,118 +59,138 @@ fn topic_from_db(raw: String) -> Result<Topic, StoreError> {
         .map_err(|e| StoreError::Database(format!("stored topic {raw:?} is invalid: {e}")))
 }
 
-impl Store {
-    pub async fn tracked_topics(&self) -> Result<Vec<TrackedTopic>, StoreError> {
-        let conn = self.conn().await?;
-        let rows = conn
-            .query(
-                "SELECT t.name, t.created_at, \
-                     (SELECT count(*) FROM repository_topics rt WHERE rt.topic_id = t.id) \
-                 FROM topics t WHERE t.tracked ORDER BY t.name",
-                &[],
-            )
-            .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(TrackedTopic {
-                    name: topic_from_db(row.get(0))?,
-                    created_at: row.get(1),
-                    repositories: row.get(2),
-                })
+/// The tracked topics by name, each with its member count.
+pub async fn tracked(db: &impl Db) -> Result<Vec<TrackedTopic>, StoreError> {
+    let rows = db
+        .client()
+        .query(
+            "SELECT t.name, t.created_at, \
+                 (SELECT count(*) FROM repository_topics rt WHERE rt.topic_id = t.id) \
+             FROM topics t WHERE t.tracked ORDER BY t.name",
+            &[],
+        )
+        .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(TrackedTopic {
+                name: topic_from_db(row.get(0))?,
+                created_at: row.get(1),
+                repositories: row.get(2),
             })
-            .collect()
-    }
+        })
+        .collect()
+}
 
-    /// Tracks a topic; true when it was not tracked before.
-    pub async fn track_topic(&self, topic: &Topic) -> Result<bool, StoreError> {
-        let conn = self.conn().await?;
-        let row = conn
-            .query_one(
-                "WITH before AS (SELECT tracked FROM topics WHERE name = $1) \
-                 INSERT INTO topics (name, tracked) VALUES ($1, true) \
-                 ON CONFLICT (name) DO UPDATE SET tracked = true \
-                 RETURNING (SELECT coalesce(bool_or(tracked), false) FROM before)",
-                &[&topic.as_str()],
-            )
-            .await?;
-        let was_tracked: bool = row.get(0);
-        Ok(!was_tracked)
-    }
+/// Tracks a topic; true when it was not tracked before.
+pub async fn track(db: &impl Db, topic: &Topic) -> Result<bool, StoreError> {
+    let row = db
+        .client()
+        .query_one(
+            "WITH before AS (SELECT tracked FROM topics WHERE name = $1) \
+             INSERT INTO topics (name, tracked) VALUES ($1, true) \
+             ON CONFLICT (name) DO UPDATE SET tracked = true \
+             RETURNING (SELECT coalesce(bool_or(tracked), false) FROM before)",
+            &[&topic.as_str()],
+        )
+        .await?;
+    let was_tracked: bool = row.get(0);
+    Ok(!was_tracked)
+}
 
-    /// Stops tracking; the crawled rows stay (other topics may share them).
-    pub async fn untrack_topic(&self, topic: &Topic) -> Result<bool, StoreError> {
-        let conn = self.conn().await?;
-        let n = conn
-            .execute(
-                "UPDATE topics SET tracked = false WHERE name = $1 AND tracked",
-                &[&topic.as_str()],
-            )
-            .await?;
-        Ok(n == 1)
-    }
+/// Stops tracking; the crawled rows stay (other topics may share them).
+pub async fn untrack(db: &impl Db, topic: &Topic) -> Result<bool, StoreError> {
+    let n = db
+        .client()
+        .execute(
+            "UPDATE topics SET tracked = false WHERE name = $1 AND tracked",
+            &[&topic.as_str()],
+        )
+        .await?;
+    Ok(n == 1)
+}
 
-    pub async fn topic_id(&self, topic: &Topic) -> Result<Option<i64>, StoreError> {
-        let conn = self.conn().await?;
-        let row = conn
-            .query_opt("SELECT id FROM topics WHERE name = $1", &[&topic.as_str()])
-            .await?;
-        Ok(row.map(|r| r.get(0)))
-    }
+/// The topic's id, tracked or not; `None` when it was never tracked.
+pub async fn id(db: &impl Db, topic: &Topic) -> Result<Option<i64>, StoreError> {
+    let row = db
+        .client()
+        .query_opt("SELECT id FROM topics WHERE name = $1", &[&topic.as_str()])
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}
 
-    /// Up to `limit` of a topic's repositories in `order`, ties by id.
-    pub async fn view_items(
-        &self,
-        topic: &Topic,
-        order: RepoOrder,
-        limit: i64,
-    ) -> Result<Vec<ViewItem>, StoreError> {
-        let order_by = match order {
-            RepoOrder::FullName => "lower(o.login), lower(r.name), r.id",
-            RepoOrder::Stars => "r.stargazers_count DESC, r.id",
-            RepoOrder::Pushed => "r.pushed_at DESC NULLS LAST, r.id",
-        };
-        let conn = self.conn().await?;
-        let rows = conn
-            .query(
-                &format!(
-                    "SELECT r.id, r.name, o.login, r.html_url, r.description, r.homepage, r.language, l.spdx_id, \
-                         r.stargazers_count, r.forks_count, r.open_issues_count, r.archived, \
-                         r.created_at, r.updated_at, r.pushed_at \
-                     FROM topics t \
-                     JOIN repository_topics rt ON rt.topic_id = t.id \
-                     JOIN repositories r ON r.id = rt.repository_id \
-                     JOIN owners o ON o.id = r.owner_id \
-                     LEFT JOIN licenses l ON l.key = r.license_key \
-                     WHERE t.name = $1 \
-                     ORDER BY {order_by} LIMIT $2"
-                ),
-                &[&topic.as_str(), &limit],
-            )
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| {
-                let name: String = row.get(1);
-                let owner: String = row.get(2);
-                ViewItem {
-                    id: row.get(0),
-                    full_name: format!("{owner}/{name}"),
-                    name,
-                    owner,
-                    html_url: row.get(3),
-                    description: row.get(4),
-                    homepage: row.get(5),
-                    language: row.get(6),
-                    license: row.get(7),
-                    stargazers_count: row.get(8),
-                    forks_count: row.get(9),
-                    open_issues_count: row.get(10),
-                    archived: row.get(11),
-                    created_at: row.get(12),
-                    updated_at: row.get(13),
-                    pushed_at: row.get(14),
-                }
-            })
-            .collect())
+/// Makes the repositories members of the topic (already members stay).
+/// The repositories must be stored.
+pub async fn add_members(
+    db: &impl Db,
+    topic_id: i64,
+    repository_ids: &[i64],
+) -> Result<(), StoreError> {
+    if repository_ids.is_empty() {
+        return Ok(());
     }
+    db.client()
+        .execute(
+            "INSERT INTO repository_topics (topic_id, repository_id) \
+             SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING",
+            &[&topic_id, &repository_ids],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Up to `limit` of a topic's repositories in `order`, ties by id.
+pub async fn view_items(
+    db: &impl Db,
+    topic: &Topic,
+    order: RepoOrder,
+    limit: i64,
+) -> Result<Vec<ViewItem>, StoreError> {
+    let order_by = match order {
+        RepoOrder::FullName => "lower(o.login), lower(r.name), r.id",
+        RepoOrder::Stars => "r.stargazers_count DESC, r.id",
+        RepoOrder::Pushed => "r.pushed_at DESC NULLS LAST, r.id",
+    };
+    let rows = db
+        .client()
+        .query(
+            &format!(
+                "SELECT r.id, r.name, o.login, r.html_url, r.description, r.homepage, r.language, l.spdx_id, \
+                     r.stargazers_count, r.forks_count, r.open_issues_count, r.archived, \
+                     r.created_at, r.updated_at, r.pushed_at \
+                 FROM topics t \
+                 JOIN repository_topics rt ON rt.topic_id = t.id \
+                 JOIN repositories r ON r.id = rt.repository_id \
+                 JOIN owners o ON o.id = r.owner_id \
+                 LEFT JOIN licenses l ON l.key = r.license_key \
+                 WHERE t.name = $1 \
+                 ORDER BY {order_by} LIMIT $2"
+            ),
+            &[&topic.as_str(), &limit],
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let name: String = row.get(1);
+            let owner: String = row.get(2);
+            ViewItem {
+                id: row.get(0),
+                full_name: format!("{owner}/{name}"),
+                name,
+                owner,
+                html_url: row.get(3),
+                description: row.get(4),
+                homepage: row.get(5),
+                language: row.get(6),
+                license: row.get(7),
+                stargazers_count: row.get(8),
+                forks_count: row.get(9),
+                open_issues_count: row.get(10),
+                archived: row.get(11),
+                created_at: row.get(12),
+                updated_at: row.get(13),
+                pushed_at: row.get(14),
+            }
+        })
+        .collect())
 }

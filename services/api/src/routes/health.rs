@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use hubpulse_store::queue;
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -119,7 +120,8 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     // A scrape must answer while Postgres is down: the depth is then left out.
-    match tokio::time::timeout(QUEUE_DEPTH_TIMEOUT, state.store().queue_depth()).await {
+    let depth = async { queue::queue_depth(&state.store().conn().await?).await };
+    match tokio::time::timeout(QUEUE_DEPTH_TIMEOUT, depth).await {
         Ok(Ok(depth)) => state.metrics().set_queue_depth(&depth),
         Ok(Err(err)) => {
             tracing::debug!(error = %err, "queue depth not available");

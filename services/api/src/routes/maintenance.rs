@@ -9,6 +9,7 @@ use hubpulse_domain::Topic;
 use hubpulse_jobs::kinds::CrawlTopic;
 use hubpulse_jobs::{Job, enqueue};
 use hubpulse_store::queue::Enqueued;
+use hubpulse_store::topics;
 use serde::Serialize;
 
 use crate::auth::Admin;
@@ -102,13 +103,14 @@ pub async fn update_cache_get(
 async fn crawl_every_tracked_topic(
     state: &AppState,
 ) -> Result<(StatusCode, Json<QueuedJobs>), ApiError> {
-    let topics = state.store().tracked_topics().await?;
+    let conn = state.store().conn().await?;
+    let topics = topics::tracked(&conn).await?;
     let mut jobs = Vec::with_capacity(topics.len());
     for tracked in topics {
         let job = CrawlTopic {
             topic: tracked.name,
         };
-        let enqueued = enqueue(state.store(), &job).await?;
+        let enqueued = enqueue(&conn, &job).await?;
         jobs.push(QueuedJob {
             id: enqueued.id(),
             kind: CrawlTopic::KIND,

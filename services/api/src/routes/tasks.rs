@@ -1,6 +1,6 @@
 use axum::Json;
 use axum::extract::{Path, State};
-use hubpulse_store::queue::JobRecord;
+use hubpulse_store::queue::{self, JobRecord};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -23,9 +23,7 @@ pub async fn show(
         .ok()
         .filter(|id| *id > 0)
         .ok_or_else(|| ApiError::BadRequest("a job id is a positive whole number".into()))?;
-    state
-        .store()
-        .job(id)
+    queue::job(&state.store().conn().await?, id)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no job {id}")))

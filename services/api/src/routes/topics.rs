@@ -2,6 +2,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use hubpulse_domain::Topic;
+use hubpulse_store::topics::{self, TrackedTopic};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Admin;
@@ -10,7 +11,7 @@ use crate::state::AppState;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct TopicList {
-    topics: Vec<hubpulse_store::TrackedTopic>,
+    topics: Vec<TrackedTopic>,
 }
 
 /// Tracked topics, with how many repositories each holds.
@@ -21,7 +22,7 @@ pub struct TopicList {
     ))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<TopicList>, ApiError> {
     Ok(Json(TopicList {
-        topics: state.store().tracked_topics().await?,
+        topics: topics::tracked(&state.store().conn().await?).await?,
     }))
 }
 
@@ -61,7 +62,7 @@ pub async fn track(
     Json(body): Json<NewTopic>,
 ) -> Result<(StatusCode, Json<TopicChange>), ApiError> {
     let topic = Topic::parse(&body.name)?;
-    let changed = state.store().track_topic(&topic).await?;
+    let changed = topics::track(&state.store().conn().await?, &topic).await?;
     let status = if changed {
         StatusCode::CREATED
     } else {
@@ -94,7 +95,7 @@ pub async fn untrack(
     Path(name): Path<String>,
 ) -> Result<Json<TopicChange>, ApiError> {
     let topic = Topic::parse(&name)?;
-    if !state.store().untrack_topic(&topic).await? {
+    if !topics::untrack(&state.store().conn().await?, &topic).await? {
         return Err(ApiError::NotFound(format!("topic {topic} is not tracked")));
     }
     if let Err(err) = state.cache().delete_views(&topic).await {

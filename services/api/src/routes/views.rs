@@ -24,7 +24,7 @@ pub struct ViewParams {
 #[utoipa::path(get, path = "/api/{topic}", tag = "topics",
     params(("topic" = String, Path, description = "A GitHub topic: lowercase letters, digits, hyphens", pattern = "^[a-z0-9][a-z0-9-]{0,49}$"), ViewParams),
     responses(
-        (status = 200, description = "Up to 500 repositories, by full name, ties by id", body = Vec<hubpulse_store::ViewItem>),
+        (status = 200, description = "Up to 500 repositories, by full name, ties by id", body = Vec<hubpulse_store::topics::ViewItem>),
         (status = 304, description = "Unchanged since the ETag in If-None-Match"),
         (status = 400, description = "Not a topic name, or a bad limit", body = crate::error::ErrorBody),
         (status = 404, description = "The topic is not tracked", body = crate::error::ErrorBody),
@@ -43,7 +43,7 @@ pub async fn by_name(
 #[utoipa::path(get, path = "/api/popularity/{topic}", tag = "topics",
     params(("topic" = String, Path, description = "A GitHub topic", pattern = "^[a-z0-9][a-z0-9-]{0,49}$"), ViewParams),
     responses(
-        (status = 200, description = "Up to 500 repositories, by stars descending, ties by id", body = Vec<hubpulse_store::ViewItem>),
+        (status = 200, description = "Up to 500 repositories, by stars descending, ties by id", body = Vec<hubpulse_store::topics::ViewItem>),
         (status = 304, description = "Unchanged since the ETag in If-None-Match"),
         (status = 400, description = "Not a topic name, or a bad limit", body = crate::error::ErrorBody),
         (status = 404, description = "The topic is not tracked", body = crate::error::ErrorBody),
@@ -69,7 +69,7 @@ pub async fn popularity(
 #[utoipa::path(get, path = "/api/activity/{topic}", tag = "topics",
     params(("topic" = String, Path, description = "A GitHub topic", pattern = "^[a-z0-9][a-z0-9-]{0,49}$"), ViewParams),
     responses(
-        (status = 200, description = "Up to 500 repositories, by pushed_at descending, ties by id", body = Vec<hubpulse_store::ViewItem>),
+        (status = 200, description = "Up to 500 repositories, by pushed_at descending, ties by id", body = Vec<hubpulse_store::topics::ViewItem>),
         (status = 304, description = "Unchanged since the ETag in If-None-Match"),
         (status = 400, description = "Not a topic name, or a bad limit", body = crate::error::ErrorBody),
         (status = 404, description = "The topic is not tracked", body = crate::error::ErrorBody),

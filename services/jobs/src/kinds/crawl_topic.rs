@@ -20,9 +20,9 @@ use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use hubpulse_cache::{View, ViewKind};
 use hubpulse_domain::Topic;
 use hubpulse_domain::wire::{RepoPayload, SearchPage};
-use hubpulse_github::{Credential, GithubError, Operation, Page, SearchQuery, Url};
-use hubpulse_store::StoreError;
-use hubpulse_store::crawl::{CrawlCalls, PageWrite};
+use hubpulse_github::{GithubError, Page, Resource, SearchQuery, Url};
+use hubpulse_store::crawl::{self, CrawlCalls, PageWrite, StoredPage};
+use hubpulse_store::{Store, StoreError, read_model, topics};
 use serde::{Deserialize, Serialize};
 
 use crate::{Job, JobContext, JobError, JobRun, Outcome, VIEW_SIZE, order_of, stored_view};
@@ -44,13 +44,17 @@ impl Job for CrawlTopic {
     }
 
     async fn run(&self, ctx: &JobContext, run: &JobRun) -> Result<Outcome, JobError> {
-        let topic_id = ctx.store.topic_id(&self.topic).await?.ok_or_else(|| {
-            JobError::Permanent(format!(
-                "topic {} is not known: track it first (POST /v1/topics)",
-                self.topic
-            ))
-        })?;
-        ctx.store.start_crawl(topic_id, run.id).await?;
+        let topic_id = {
+            let conn = ctx.store.conn().await?;
+            let topic_id = topics::id(&conn, &self.topic).await?.ok_or_else(|| {
+                JobError::Permanent(format!(
+                    "topic {} is not known: track it first (POST /v1/topics)",
+                    self.topic
+                ))
+            })?;
+            crawl::start_crawl(&conn, topic_id, run.id).await?;
+            topic_id
+        };
         let mut crawl = Crawl {
             ctx,
             run,
@@ -65,11 +69,11 @@ impl Job for CrawlTopic {
         if let Err(stop) = crawl.walk().await {
             // Best effort: a tally lost here only makes the result count
             // fewer calls than were made.
-            if let Err(err) = ctx
-                .store
-                .add_crawl_calls(topic_id, run.id, &crawl.stats.calls)
-                .await
-            {
+            let recorded = async {
+                let conn = ctx.store.conn().await?;
+                crawl::add_crawl_calls(&conn, topic_id, run.id, &crawl.stats.calls).await
+            };
+            if let Err(err) = recorded.await {
                 tracing::warn!(topic = %self.topic, error = %err, "could not record this run's GitHub calls");
             }
             return match stop {
@@ -80,9 +84,11 @@ impl Job for CrawlTopic {
                 Stop::Fail(err) => Err(err),
             };
         }
-        let totals = ctx
-            .store
-            .finish_crawl(
+        let totals = {
+            let mut conn = ctx.store.conn().await?;
+            let tx = conn.transaction().await.map_err(StoreError::from)?;
+            let totals = crawl::finish_crawl(
+                &tx,
                 topic_id,
                 run.id,
                 crawl.complete,
@@ -90,6 +96,9 @@ impl Job for CrawlTopic {
                 &crawl.stats.calls,
             )
             .await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            totals
+        };
         if !totals.pruned {
             tracing::warn!(
                 topic = %self.topic,
@@ -308,18 +317,13 @@ impl Crawl<'_> {
         let mut query = query.clone();
         query.per_page = 1;
         let url = self.ctx.github.search_repositories_url(&query);
-        let stored = self
-            .ctx
-            .store
-            .stored_page(&self.token_id, url.as_str())
-            .await?;
+        let stored = stored_page(&self.ctx.store, &self.token_id, url.as_str()).await?;
         let page = self
             .ctx
             .github
-            .get::<SearchPage<RepoPayload>>(
-                Operation::SearchRepositories,
+            .get_page::<SearchPage<RepoPayload>>(
                 &url,
-                &Credential::Service,
+                Resource::Search,
                 stored.as_ref().map(|s| s.etag.as_str()),
             )
             .await?;
@@ -331,10 +335,8 @@ impl Crawl<'_> {
                     self.complete = false;
                 } else if let Some(etag) = etag {
                     let count = i64::try_from(body.total_count).unwrap_or(i64::MAX);
-                    self.ctx
-                        .store
-                        .save_probe(&self.token_id, url.as_str(), &etag, count)
-                        .await?;
+                    let conn = self.ctx.store.conn().await?;
+                    crawl::save_probe(&conn, &self.token_id, url.as_str(), &etag, count).await?;
                 }
                 Ok(body.total_count)
             }
@@ -345,9 +347,6 @@ impl Crawl<'_> {
             (Page::NotModified { .. }, None) => Err(Stop::Fail(JobError::Retryable(
                 "GitHub answered 304 to a request without If-None-Match".into(),
             ))),
-            (Page::Computing { .. } | Page::Empty { .. }, _) => Err(Stop::Fail(
-                JobError::Retryable("GitHub answered a search with 202 or 204".into()),
-            )),
         }
     }
 
@@ -392,18 +391,13 @@ impl Crawl<'_> {
 
     /// A page as GitHub answers it, asked with the ETag stored for it.
     async fn fetch(&self, url: &Url) -> Result<Fetched, Stop> {
-        let stored = self
-            .ctx
-            .store
-            .stored_page(&self.token_id, url.as_str())
-            .await?;
+        let stored = stored_page(&self.ctx.store, &self.token_id, url.as_str()).await?;
         let page = self
             .ctx
             .github
-            .get::<SearchPage<RepoPayload>>(
-                Operation::SearchRepositories,
+            .get_page::<SearchPage<RepoPayload>>(
                 url,
-                &Credential::Service,
+                Resource::Search,
                 stored.as_ref().map(|s| s.etag.as_str()),
             )
             .await?;
@@ -454,19 +448,14 @@ impl Crawl<'_> {
                     let (ids, following) = match prefetch {
                         Some(next_url) => {
                             let (ids, following) = tokio::join!(
-                                self.ctx.store.store_search_page(&write),
+                                store_search_page(&self.ctx.store, &write),
                                 self.fetch(next_url)
                             );
                             (ids?, Some(following))
                         }
-                        None => (self.ctx.store.store_search_page(&write).await?, None),
+                        None => (store_search_page(&self.ctx.store, &write).await?, None),
                     };
                     return Ok((body.total_count, next, ids.len() as i64, following));
-                }
-                Page::Computing { .. } | Page::Empty { .. } => {
-                    return Err(Stop::Fail(JobError::Retryable(
-                        "GitHub answered a search with 202 or 204".into(),
-                    )));
                 }
                 Page::NotModified { .. } => {
                     self.stats.calls.not_modified += 1;
@@ -480,11 +469,15 @@ impl Crawl<'_> {
                         Some(Ok(next)) => Some(Some(next)),
                         Some(Err(_)) => None,
                     };
-                    let found = self
-                        .ctx
-                        .store
-                        .reuse_search_page(self.run.id, self.topic_id, &stored.repository_ids)
-                        .await?;
+                    let conn = self.ctx.store.conn().await?;
+                    let found = crawl::reuse_search_page(
+                        &conn,
+                        self.run.id,
+                        self.topic_id,
+                        &stored.repository_ids,
+                    )
+                    .await?;
+                    drop(conn);
                     match next {
                         Some(next) if found == stored.repository_ids.len() => {
                             let total = u64::try_from(stored.total_count).unwrap_or(0);
@@ -496,12 +489,7 @@ impl Crawl<'_> {
                             page = self
                                 .ctx
                                 .github
-                                .get::<SearchPage<RepoPayload>>(
-                                    Operation::SearchRepositories,
-                                    url,
-                                    &Credential::Service,
-                                    None,
-                                )
+                                .get_page::<SearchPage<RepoPayload>>(url, Resource::Search, None)
                                 .await?;
                         }
                     }
@@ -513,8 +501,25 @@ impl Crawl<'_> {
 
 /// A search page as GitHub answered it, beside what was stored of it before.
 struct Fetched {
-    stored: Option<hubpulse_store::crawl::StoredPage>,
+    stored: Option<StoredPage>,
     page: Page<SearchPage<RepoPayload>>,
+}
+
+async fn stored_page(
+    store: &Store,
+    token_id: &str,
+    url: &str,
+) -> Result<Option<StoredPage>, StoreError> {
+    crawl::stored_page(&store.conn().await?, token_id, url).await
+}
+
+/// Writes a fetched page in a transaction of its own.
+async fn store_search_page(store: &Store, write: &PageWrite<'_>) -> Result<Vec<i64>, StoreError> {
+    let mut conn = store.conn().await?;
+    let tx = conn.transaction().await?;
+    let ids = crawl::store_search_page(&tx, write).await?;
+    tx.commit().await?;
+    Ok(ids)
 }
 
 /// Rebuilds the topic's three views from Postgres and publishes them. Redis
@@ -522,7 +527,7 @@ struct Fetched {
 async fn rebuild_views(ctx: &JobContext, topic: &Topic) -> Result<(), JobError> {
     for kind in ViewKind::ALL {
         let order = order_of(kind);
-        let items = ctx.store.view_items(topic, order, VIEW_SIZE).await?;
+        let items = topics::view_items(&ctx.store.conn().await?, topic, order, VIEW_SIZE).await?;
         // Thorough compression takes tens of milliseconds: off the async
         // workers, which meanwhile answer this replica's requests.
         let view = tokio::task::spawn_blocking(move || View::from_items(&items))
@@ -533,9 +538,7 @@ async fn rebuild_views(ctx: &JobContext, topic: &Topic) -> Result<(), JobError> 
             })?;
         // Postgres first: it is what a replica answers from once Redis has
         // lost the view.
-        ctx.store
-            .save_view(topic, order, &stored_view(&view))
-            .await?;
+        read_model::save_view(&ctx.store.conn().await?, topic, order, &stored_view(&view)).await?;
         if !ctx.cache.is_connected() {
             tracing::warn!(%topic, view = kind.as_str(), "redis is not connected; view not published");
             continue;
