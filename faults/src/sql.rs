@@ -116,12 +116,12 @@ pub async fn scramble(db: &mut Client, topic: &str) -> anyhow::Result<u64> {
     // The ETag memory: with it, the crawl would get 304s and reuse the
     // (now deleted) memberships instead of fetching the pages again.
     tx.execute(
-        "DELETE FROM crawl_pages WHERE strpos(url, $1) > 0",
+        "DELETE FROM github_pages WHERE strpos(url, $1) > 0",
         &[&format!("topic%3A{topic}")],
     )
     .await?;
     tx.execute(
-        "DELETE FROM crawl_pages WHERE strpos(url, $1) > 0",
+        "DELETE FROM github_pages WHERE strpos(url, $1) > 0",
         &[&format!("topic:{topic}")],
     )
     .await?;
@@ -146,8 +146,8 @@ pub async fn duplicates(db: &Client, topic: &str) -> anyhow::Result<Vec<(&'stati
              GROUP BY 1 HAVING count(*) > 1) d",
         ),
         (
-            "crawl pages stored twice",
-            "SELECT count(*) - count(DISTINCT (token_id, url)) FROM crawl_pages",
+            "GitHub pages stored twice",
+            "SELECT count(*) - count(DISTINCT (credential, media_type, url)) FROM github_pages",
         ),
     ];
     let mut found = vec![(

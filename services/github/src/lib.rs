@@ -24,4 +24,7 @@ pub use operations::{Operation, label_of};
 pub use search::{SearchQuery, SearchSort, SortOrder};
 pub use settings::{ApiVersion, GithubSettings};
 pub use url::Url;
-pub use walker::{PageKey, PageMemory, PageRecord, Remembered, WalkError, WalkPage, Walker};
+pub use walker::{
+    FreshPage, PageKey, PageMemory, PageRecord, Remembered, UnchangedPage, WalkError, WalkPage,
+    Walker,
+};

@@ -2,6 +2,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use hubpulse_github::{Disposition, GithubError, WalkError};
 use hubpulse_store::queue::{self, Enqueued, JobId, NewJob};
 use hubpulse_store::{Db, Store, StoreError};
 use serde::Serialize;
@@ -49,11 +50,41 @@ pub enum JobError {
     /// Another attempt cannot help.
     #[error("{0}")]
     Permanent(String),
+    /// Not a failure (a rate limit, the shared budget): the worker treats it
+    /// as [`Outcome::RescheduleAt`], so `?` on a GitHub call reschedules.
+    #[error("not before {at}: {reason}")]
+    RescheduleAt { at: DateTime<Utc>, reason: String },
 }
 
 impl From<StoreError> for JobError {
     fn from(err: StoreError) -> Self {
         Self::Retryable(err.to_string())
+    }
+}
+
+/// Every job kind's GitHub errors, by [`GithubError::disposition`].
+impl From<GithubError> for JobError {
+    fn from(err: GithubError) -> Self {
+        let message = format!("GitHub: {err}");
+        match err.disposition() {
+            Disposition::Retry => Self::Retryable(message),
+            Disposition::RescheduleAt(at) => Self::RescheduleAt {
+                at,
+                reason: err.to_string(),
+            },
+            Disposition::GiveUp => Self::Permanent(message),
+        }
+    }
+}
+
+/// A walk's errors: GitHub's by their disposition, the page store's as
+/// the store's.
+impl From<WalkError<StoreError>> for JobError {
+    fn from(err: WalkError<StoreError>) -> Self {
+        match err {
+            WalkError::Github(err) => err.into(),
+            WalkError::Memory(err) => err.into(),
+        }
     }
 }
 
@@ -109,4 +140,47 @@ pub async fn enqueue_at<J: Job>(
         },
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn github_errors_become_retries_reschedules_or_failures() {
+        let until = Utc::now();
+        let cases = [
+            (GithubError::Timeout { attempts: 3 }, "Retryable"),
+            (
+                GithubError::BudgetExhausted {
+                    resource: hubpulse_github::Resource::Search,
+                    until,
+                },
+                "RescheduleAt",
+            ),
+            (GithubError::NotFound, "Permanent"),
+            (
+                GithubError::TooManyPages {
+                    endpoint: "user/repos",
+                    pages: 3,
+                },
+                "Permanent",
+            ),
+        ];
+        for (err, variant) in cases {
+            let job: JobError = err.into();
+            assert!(format!("{job:?}").starts_with(variant), "{job:?}");
+        }
+        let JobError::RescheduleAt { at, .. } = GithubError::RateLimited {
+            resource: hubpulse_github::Resource::Core,
+            until,
+            secondary: false,
+        }
+        .into() else {
+            panic!("a rate limit reschedules")
+        };
+        assert_eq!(at, until);
+        let memory: JobError = WalkError::Memory(StoreError::Database("down".into())).into();
+        assert!(matches!(memory, JobError::Retryable(_)), "{memory:?}");
+    }
 }

@@ -3,6 +3,7 @@
 mod context;
 mod job;
 pub mod kinds;
+mod pages;
 mod registry;
 mod settings;
 mod views;
@@ -10,6 +11,7 @@ mod worker;
 
 pub use context::JobContext;
 pub use job::{Job, JobError, JobRun, Outcome, enqueue, enqueue_at};
+pub use pages::{PgPages, remember_page};
 pub use registry::Registry;
 pub use settings::WorkerSettings;
 pub use views::{VIEW_SIZE, order_of, stored_view};

@@ -212,6 +212,11 @@ impl<C: Send + Sync + 'static> Worker<C> {
 
     async fn finish(&self, job: &ClaimedJob, result: Result<Outcome, JobError>, started: Instant) {
         let store = &self.pool.store;
+        // A handler's `?` on a rate limit is a reschedule, not a failure.
+        let result = match result {
+            Err(JobError::RescheduleAt { at, reason }) => Ok(Outcome::RescheduleAt { at, reason }),
+            other => other,
+        };
         let duration_ms = started.elapsed().as_millis() as u64;
         let outcome = match result {
             Ok(Outcome::Done(value)) => match async {

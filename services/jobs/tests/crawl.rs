@@ -757,8 +757,8 @@ async fn a_member_skipped_when_pages_shift_mid_walk_keeps_its_topic() {
     let conn = stack.store.conn().await.unwrap();
     let pages: BTreeMap<String, (Vec<i64>, Option<String>)> = conn
         .query(
-            "SELECT url, repository_ids, next_url FROM crawl_pages \
-             WHERE cardinality(repository_ids) > 0",
+            "SELECT url, ids, next_url FROM github_pages \
+             WHERE cardinality(ids) > 0",
             &[],
         )
         .await
@@ -785,7 +785,7 @@ async fn a_member_skipped_when_pages_shift_mid_walk_keeps_its_topic() {
         .expect("a window of two pages or more");
     // Every page fetched in full again, as after a lost memory: only a
     // full page writes the held row.
-    conn.execute("DELETE FROM crawl_pages", &[]).await.unwrap();
+    conn.execute("DELETE FROM github_pages", &[]).await.unwrap();
     drop(conn);
 
     let row = stack.hold_row(held).await;

@@ -1,7 +1,8 @@
 //! What a topic crawl writes: one search page at a time, in one transaction
 //! (the caller's) of a few multi-row statements (never a round trip per
-//! repository), the ETag memory of each page, and the seen-set that prunes
-//! membership only after a complete walk.
+//! repository), and the seen-set that prunes membership only after a
+//! complete walk. Each page's ETag memory is [`crate::pages`], written by the
+//! caller in the same transaction.
 
 use hubpulse_domain::wire::RepoPayload;
 use tokio_postgres::{GenericClient, Transaction};
@@ -9,29 +10,11 @@ use tokio_postgres::{GenericClient, Transaction};
 use crate::queue::JobId;
 use crate::{Db, StoreError, repositories, topics};
 
-/// A search page (or a window probe) as last fetched with this token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredPage {
-    pub etag: String,
-    pub total_count: i64,
-    /// The repositories the page held, in its order (empty for a probe).
-    pub repository_ids: Vec<i64>,
-    pub next_url: Option<String>,
-}
-
 /// One fetched search page to store.
 #[derive(Debug, Clone, Copy)]
 pub struct PageWrite<'a> {
     pub job_id: JobId,
     pub topic_id: i64,
-    pub token_id: &'a str,
-    /// The URL as requested: the key of the page's ETag memory.
-    pub url: &'a str,
-    /// `None` keeps no memory (GitHub sent no ETag, or the page is not to be
-    /// trusted later, e.g. `incomplete_results`).
-    pub etag: Option<&'a str>,
-    pub total_count: i64,
-    pub next_url: Option<&'a str>,
     pub repos: &'a [RepoPayload],
 }
 
@@ -73,49 +56,6 @@ pub struct CrawlTotals {
     pub pruned: bool,
     /// The job's calls over all its runs, the finishing one included.
     pub calls: CrawlCalls,
-}
-
-/// The page memory for `url` under this token, if any.
-pub async fn stored_page(
-    db: &impl Db,
-    token_id: &str,
-    url: &str,
-) -> Result<Option<StoredPage>, StoreError> {
-    let conn = db.client();
-    let row = conn
-        .query_opt(
-            "SELECT etag, total_count, repository_ids, next_url FROM crawl_pages \
-             WHERE token_id = $1 AND url = $2",
-            &[&token_id, &url],
-        )
-        .await?;
-    Ok(row.map(|row| StoredPage {
-        etag: row.get(0),
-        total_count: row.get(1),
-        repository_ids: row.get(2),
-        next_url: row.get(3),
-    }))
-}
-
-/// Remembers a window probe (a `per_page=1` search read for its count).
-pub async fn save_probe(
-    db: &impl Db,
-    token_id: &str,
-    url: &str,
-    etag: &str,
-    total_count: i64,
-) -> Result<(), StoreError> {
-    let conn = db.client();
-    conn.execute(
-        "INSERT INTO crawl_pages (token_id, url, etag, total_count, repository_ids, next_url) \
-         VALUES ($1, $2, $3, $4, '{}', NULL) \
-         ON CONFLICT (token_id, url) DO UPDATE SET etag = EXCLUDED.etag, \
-             total_count = EXCLUDED.total_count, repository_ids = '{}', next_url = NULL, \
-             fetched_at = now()",
-        &[&token_id, &url, &etag, &total_count],
-    )
-    .await?;
-    Ok(())
 }
 
 /// Forgets the seen-sets and call tallies of the topic's crawls that
@@ -167,9 +107,9 @@ pub async fn add_crawl_calls(
 }
 
 /// Stores a fetched search page in the caller's transaction: its
-/// repositories with their owners and licenses, topic membership, the
-/// job's seen-set and the page's ETag memory, one multi-row statement
-/// each. Returns the ids stored, ascending.
+/// repositories with their owners and licenses, topic membership and the
+/// job's seen-set, one multi-row statement each. Returns the ids stored,
+/// ascending.
 pub async fn store_search_page(
     tx: &Transaction<'_>,
     page: &PageWrite<'_>,
@@ -183,40 +123,6 @@ pub async fn store_search_page(
             &[&page.job_id, &page.topic_id, &stored],
         )
         .await?;
-    }
-    match page.etag {
-        Some(etag) => {
-            // The ids in the page's own order, for a later 304.
-            let ids: Vec<i64> = page
-                .repos
-                .iter()
-                .filter(|r| stored.binary_search(&r.id).is_ok())
-                .map(|r| r.id)
-                .collect();
-            tx.execute(
-                "INSERT INTO crawl_pages (token_id, url, etag, total_count, repository_ids, next_url) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (token_id, url) DO UPDATE SET etag = EXCLUDED.etag, \
-                     total_count = EXCLUDED.total_count, repository_ids = EXCLUDED.repository_ids, \
-                     next_url = EXCLUDED.next_url, fetched_at = now()",
-                &[
-                    &page.token_id,
-                    &page.url,
-                    &etag,
-                    &page.total_count,
-                    &ids,
-                    &page.next_url,
-                ],
-            )
-            .await?;
-        }
-        None => {
-            tx.execute(
-                "DELETE FROM crawl_pages WHERE token_id = $1 AND url = $2",
-                &[&page.token_id, &page.url],
-            )
-            .await?;
-        }
     }
     Ok(stored)
 }

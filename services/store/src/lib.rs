@@ -3,6 +3,7 @@
 pub mod crawl;
 mod db;
 mod error;
+pub mod pages;
 pub mod queue;
 pub mod read_model;
 pub mod repositories;
@@ -37,7 +38,7 @@ const MIGRATION_LOCK: i64 = 0x6875_6270_756c_7365;
 /// it is not ready, while Postgres is down, and recovers by itself.
 ///
 /// The queries live in one module per aggregate (`repositories`, `topics`,
-/// `queue`, `read_model`, `crawl`), each taking any [`Db`]: a connection
+/// `queue`, `read_model`, `crawl`, `pages`), each taking any [`Db`]: a connection
 /// from [`Store::conn`], or a transaction opened on one:
 ///
 /// ```ignore

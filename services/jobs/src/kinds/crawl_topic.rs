@@ -20,15 +20,25 @@ use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use hubpulse_cache::{View, ViewKind};
 use hubpulse_domain::Topic;
 use hubpulse_domain::wire::{RepoPayload, SearchPage};
-use hubpulse_github::{GithubError, Page, Resource, SearchQuery, Url};
-use hubpulse_store::crawl::{self, CrawlCalls, PageWrite, StoredPage};
-use hubpulse_store::{Store, StoreError, read_model, topics};
+use hubpulse_github::{
+    Credential, FreshPage, Operation, SearchQuery, UnchangedPage, Url, WalkPage, Walker,
+};
+use hubpulse_store::crawl::{self, CrawlCalls, PageWrite};
+use hubpulse_store::{StoreError, read_model, topics};
 use serde::{Deserialize, Serialize};
 
-use crate::{Job, JobContext, JobError, JobRun, Outcome, VIEW_SIZE, order_of, stored_view};
+use crate::{
+    Job, JobContext, JobError, JobRun, Outcome, PgPages, VIEW_SIZE, order_of, remember_page,
+    stored_view,
+};
 
 /// GitHub's cap on the results of one search query.
 const SEARCH_CAP: u64 = 1_000;
+
+/// A search serves its 1,000 results 100 a page: a walk never needs more.
+const SEARCH_PAGES: u32 = 10;
+
+type Search = SearchPage<RepoPayload>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CrawlTopic {
@@ -60,7 +70,7 @@ impl Job for CrawlTopic {
             run,
             topic: &self.topic,
             topic_id,
-            token_id: ctx.github.token_id().to_owned(),
+            pages: PgPages::new(ctx.store.clone()),
             stats: Stats::default(),
             complete: true,
             items_done: 0,
@@ -77,11 +87,11 @@ impl Job for CrawlTopic {
                 tracing::warn!(topic = %self.topic, error = %err, "could not record this run's GitHub calls");
             }
             return match stop {
-                Stop::Reschedule { at, reason } => {
+                JobError::RescheduleAt { at, reason } => {
                     tracing::info!(topic = %self.topic, run_at = %at, %reason, calls = crawl.stats.calls.github_calls, "crawl paused by a rate limit");
                     Ok(Outcome::RescheduleAt { at, reason })
                 }
-                Stop::Fail(err) => Err(err),
+                err => Err(err),
             };
         }
         let totals = {
@@ -133,45 +143,6 @@ impl Job for CrawlTopic {
             "removed": totals.removed,
             "complete": totals.pruned,
         })))
-    }
-}
-
-/// Why a walk stopped early.
-enum Stop {
-    /// A rate limit or the shared budget: run again at `at`, not a failure.
-    Reschedule {
-        at: DateTime<Utc>,
-        reason: String,
-    },
-    Fail(JobError),
-}
-
-impl From<StoreError> for Stop {
-    fn from(err: StoreError) -> Self {
-        Self::Fail(err.into())
-    }
-}
-
-impl From<GithubError> for Stop {
-    fn from(err: GithubError) -> Self {
-        if let Some(at) = err.reschedule_at() {
-            return Self::Reschedule {
-                at,
-                reason: err.to_string(),
-            };
-        }
-        let message = format!("searching GitHub: {err}");
-        match err {
-            // Another attempt gets the same answer.
-            GithubError::Unauthorized
-            | GithubError::Forbidden { .. }
-            | GithubError::NotFound
-            | GithubError::Gone
-            | GithubError::Unprocessable { .. }
-            | GithubError::Url(_)
-            | GithubError::Config(_) => Self::Fail(JobError::Permanent(message)),
-            _ => Self::Fail(JobError::Retryable(message)),
-        }
     }
 }
 
@@ -254,7 +225,7 @@ struct Crawl<'a> {
     run: &'a JobRun,
     topic: &'a Topic,
     topic_id: i64,
-    token_id: String,
+    pages: PgPages,
     stats: Stats,
     /// False when something was out of reach (a one-second window over the
     /// cap, incomplete results): then no membership is pruned.
@@ -264,7 +235,7 @@ struct Crawl<'a> {
 }
 
 impl Crawl<'_> {
-    async fn walk(&mut self) -> Result<(), Stop> {
+    async fn walk(&mut self) -> Result<(), JobError> {
         let root = SearchQuery::topic(self.topic.clone());
         let total = match self.walk_search(&root, true).await? {
             Walked::All(_) => return Ok(()),
@@ -313,57 +284,71 @@ impl Crawl<'_> {
 
     /// Reads a window's size with a `per_page=1` search (or its stored
     /// count on a 304).
-    async fn probe(&mut self, query: &SearchQuery) -> Result<u64, Stop> {
+    async fn probe(&mut self, query: &SearchQuery) -> Result<u64, JobError> {
         let mut query = query.clone();
         query.per_page = 1;
         let url = self.ctx.github.search_repositories_url(&query);
-        let stored = stored_page(&self.ctx.store, &self.token_id, url.as_str()).await?;
-        let page = self
-            .ctx
-            .github
-            .get_page::<SearchPage<RepoPayload>>(
-                &url,
-                Resource::Search,
-                stored.as_ref().map(|s| s.etag.as_str()),
-            )
-            .await?;
+        let mut walk = self.walker(url);
+        let page = walk
+            .next()
+            .await
+            .ok_or_else(|| JobError::Retryable("a probe fetched no page".into()))??;
         self.stats.calls.github_calls += 1;
         self.stats.calls.probes += 1;
-        match (page, stored) {
-            (Page::Fresh { body, etag, .. }, _) => {
-                if body.incomplete_results {
+        match page {
+            WalkPage::Fresh(page) => {
+                let count = page.body.total_count;
+                if page.body.incomplete_results {
                     self.complete = false;
-                } else if let Some(etag) = etag {
-                    let count = i64::try_from(body.total_count).unwrap_or(i64::MAX);
+                } else {
+                    let total = i64::try_from(count).unwrap_or(i64::MAX);
                     let conn = self.ctx.store.conn().await?;
-                    crawl::save_probe(&conn, &self.token_id, url.as_str(), &etag, count).await?;
+                    remember_page(&conn, &page.record(Vec::new(), Some(total))).await?;
                 }
-                Ok(body.total_count)
+                Ok(count)
             }
-            (Page::NotModified { .. }, Some(stored)) => {
+            WalkPage::Unchanged(page) => {
                 self.stats.calls.not_modified += 1;
-                Ok(u64::try_from(stored.total_count).unwrap_or(0))
+                Ok(page.total.and_then(|t| u64::try_from(t).ok()).unwrap_or(0))
             }
-            (Page::NotModified { .. }, None) => Err(Stop::Fail(JobError::Retryable(
-                "GitHub answered 304 to a request without If-None-Match".into(),
-            ))),
+            WalkPage::Empty { .. } | WalkPage::Computing { .. } => Err(unexpected()),
         }
+    }
+
+    fn walker(&self, first: Url) -> Walker<'_, Search, PgPages> {
+        Walker::new(
+            &self.ctx.github,
+            &self.pages,
+            Operation::SearchRepositories,
+            first,
+            Credential::Service,
+            SEARCH_PAGES,
+        )
     }
 
     /// Walks every page of one search from its first, following `Link`
     /// next URLs as given. With `can_split`, stops after the first page when
     /// the search holds more than the cap.
-    async fn walk_search(&mut self, query: &SearchQuery, can_split: bool) -> Result<Walked, Stop> {
-        let mut url = Some(self.ctx.github.search_repositories_url(query));
+    async fn walk_search(
+        &mut self,
+        query: &SearchQuery,
+        can_split: bool,
+    ) -> Result<Walked, JobError> {
+        let pages = self.pages.clone();
+        let ctx = self.ctx;
+        let mut walk = Walker::<Search, _>::new(
+            &ctx.github,
+            &pages,
+            Operation::SearchRepositories,
+            ctx.github.search_repositories_url(query),
+            Credential::Service,
+            SEARCH_PAGES,
+        );
         let mut total = None;
-        let mut first = true;
-        let mut prefetched = None;
-        while let Some(page_url) = url.take() {
-            let (count, next, stored, following) = self
-                .page(&page_url, prefetched.take(), first && can_split)
-                .await?;
+        while let Some(page) = walk.next().await {
+            let first = total.is_none();
+            let (count, stored) = self.page(&mut walk, page?, first && can_split).await?;
             if first {
-                first = false;
                 if self.total.is_none() {
                     self.total = Some(i64::try_from(count).unwrap_or(i64::MAX));
                 }
@@ -381,145 +366,102 @@ impl Crawl<'_> {
             }
             self.items_done += stored;
             self.run.set_progress(self.items_done, self.total).await;
-            // The next page came while this one was written; a failure to
-            // fetch it stops the walk now, after this page's progress counts.
-            prefetched = following.transpose()?;
-            url = next;
         }
         Ok(Walked::All(total.unwrap_or(0)))
     }
 
-    /// A page as GitHub answers it, asked with the ETag stored for it.
-    async fn fetch(&self, url: &Url) -> Result<Fetched, Stop> {
-        let stored = stored_page(&self.ctx.store, &self.token_id, url.as_str()).await?;
-        let page = self
-            .ctx
-            .github
-            .get_page::<SearchPage<RepoPayload>>(
-                url,
-                Resource::Search,
-                stored.as_ref().map(|s| s.etag.as_str()),
-            )
-            .await?;
-        Ok(Fetched { stored, page })
-    }
-
     /// One page: stored, or a 304 that reuses what is stored. Returns the
-    /// search's `total_count`, the next page's URL, how many repositories
-    /// the page held, and the next page itself when it was fetched while
-    /// this one was written: GitHub's latency and Postgres's overlap. Not
-    /// when `over_cap_stops` and the search is over the cap, as the walk
-    /// stops after this page and a fetched next page would be quota spent
-    /// for nothing.
+    /// search's `total_count` and how many repositories the page held. While
+    /// a fresh page is written the walker fetches the next one, so GitHub's
+    /// latency and Postgres's overlap; not when `over_cap_stops` and the
+    /// search is over the cap, as the walk stops after this page and a
+    /// fetched next page would be quota spent for nothing. A failure to
+    /// fetch it stops the walk at the next page, after this one's progress.
     async fn page(
         &mut self,
-        url: &Url,
-        prefetched: Option<Fetched>,
+        walk: &mut Walker<'_, Search, PgPages>,
+        page: WalkPage<Search>,
         over_cap_stops: bool,
-    ) -> Result<(u64, Option<Url>, i64, Option<Result<Fetched, Stop>>), Stop> {
-        let Fetched { stored, mut page } = match prefetched {
-            Some(fetched) => fetched,
-            None => self.fetch(url).await?,
-        };
-        loop {
-            self.stats.calls.github_calls += 1;
-            match page {
-                Page::Fresh {
-                    body, etag, next, ..
-                } => {
-                    if body.incomplete_results {
-                        self.complete = false;
-                    }
-                    let next_text = next.as_ref().map(Url::as_str);
-                    let write = PageWrite {
-                        job_id: self.run.id,
-                        topic_id: self.topic_id,
-                        token_id: &self.token_id,
-                        url: url.as_str(),
-                        // An incomplete page must not be reused as if whole.
-                        etag: etag.as_deref().filter(|_| !body.incomplete_results),
-                        total_count: i64::try_from(body.total_count).unwrap_or(i64::MAX),
-                        next_url: next_text,
-                        repos: &body.items,
-                    };
-                    let prefetch = next
-                        .as_ref()
-                        .filter(|_| !(over_cap_stops && body.total_count > SEARCH_CAP));
-                    let (ids, following) = match prefetch {
-                        Some(next_url) => {
-                            let (ids, following) = tokio::join!(
-                                store_search_page(&self.ctx.store, &write),
-                                self.fetch(next_url)
-                            );
-                            (ids?, Some(following))
-                        }
-                        None => (store_search_page(&self.ctx.store, &write).await?, None),
-                    };
-                    return Ok((body.total_count, next, ids.len() as i64, following));
+    ) -> Result<(u64, i64), JobError> {
+        self.stats.calls.github_calls += 1;
+        let page = match page {
+            WalkPage::Fresh(page) => page,
+            WalkPage::Unchanged(page) => {
+                self.stats.calls.not_modified += 1;
+                if let Some(reused) = self.reuse(&page).await? {
+                    return Ok(reused);
                 }
-                Page::NotModified { .. } => {
-                    self.stats.calls.not_modified += 1;
-                    let Some(stored) = stored.as_ref() else {
-                        return Err(Stop::Fail(JobError::Retryable(
-                            "GitHub answered 304 to a request without If-None-Match".into(),
-                        )));
-                    };
-                    let next = match stored.next_url.as_deref().map(Url::parse) {
-                        None => Some(None),
-                        Some(Ok(next)) => Some(Some(next)),
-                        Some(Err(_)) => None,
-                    };
-                    let conn = self.ctx.store.conn().await?;
-                    let found = crawl::reuse_search_page(
-                        &conn,
-                        self.run.id,
-                        self.topic_id,
-                        &stored.repository_ids,
-                    )
-                    .await?;
-                    drop(conn);
-                    match next {
-                        Some(next) if found == stored.repository_ids.len() => {
-                            let total = u64::try_from(stored.total_count).unwrap_or(0);
-                            return Ok((total, next, found as i64, None));
-                        }
-                        // The memory no longer matches the database: ask again in full.
-                        _ => {
-                            tracing::info!("stored page is stale; fetching it again");
-                            page = self
-                                .ctx
-                                .github
-                                .get_page::<SearchPage<RepoPayload>>(url, Resource::Search, None)
-                                .await?;
-                        }
-                    }
+                // The memory no longer matches the database: ask again in full.
+                tracing::info!("stored page is stale; fetching it again");
+                self.stats.calls.github_calls += 1;
+                match walk.refetch().await? {
+                    WalkPage::Fresh(page) => page,
+                    _ => return Err(unexpected()),
                 }
             }
+            WalkPage::Empty { .. } | WalkPage::Computing { .. } => return Err(unexpected()),
+        };
+        if page.body.incomplete_results {
+            self.complete = false;
         }
+        let count = page.body.total_count;
+        let prefetch = !(over_cap_stops && count > SEARCH_CAP);
+        let stored = if prefetch {
+            let (stored, ()) = tokio::join!(self.store(&page), walk.prefetch());
+            stored?
+        } else {
+            self.store(&page).await?
+        };
+        Ok((count, stored))
+    }
+
+    /// A page answered 304: its stored repositories are members still and
+    /// seen by this job. `None` when some are no longer stored.
+    async fn reuse(&self, page: &UnchangedPage) -> Result<Option<(u64, i64)>, JobError> {
+        let conn = self.ctx.store.conn().await?;
+        let found = crawl::reuse_search_page(&conn, self.run.id, self.topic_id, &page.ids).await?;
+        let total = page.total.and_then(|t| u64::try_from(t).ok()).unwrap_or(0);
+        Ok((found == page.ids.len()).then_some((total, found as i64)))
+    }
+
+    /// Writes a fresh page and its validator in one transaction; returns how
+    /// many repositories were stored.
+    async fn store(&self, page: &FreshPage<Search>) -> Result<i64, StoreError> {
+        let body = &page.body;
+        let mut conn = self.ctx.store.conn().await?;
+        let tx = conn.transaction().await?;
+        let stored = crawl::store_search_page(
+            &tx,
+            &PageWrite {
+                job_id: self.run.id,
+                topic_id: self.topic_id,
+                repos: &body.items,
+            },
+        )
+        .await?;
+        // The ids in the page's own order, for a later 304.
+        let ids: Vec<i64> = body
+            .items
+            .iter()
+            .filter(|r| stored.binary_search(&r.id).is_ok())
+            .map(|r| r.id)
+            .collect();
+        let mut record = page.record(
+            ids,
+            Some(i64::try_from(body.total_count).unwrap_or(i64::MAX)),
+        );
+        if body.incomplete_results {
+            // An incomplete page must not be reused as if whole.
+            record.etag = None;
+        }
+        remember_page(&tx, &record).await?;
+        tx.commit().await?;
+        Ok(stored.len() as i64)
     }
 }
 
-/// A search page as GitHub answered it, beside what was stored of it before.
-struct Fetched {
-    stored: Option<StoredPage>,
-    page: Page<SearchPage<RepoPayload>>,
-}
-
-async fn stored_page(
-    store: &Store,
-    token_id: &str,
-    url: &str,
-) -> Result<Option<StoredPage>, StoreError> {
-    crawl::stored_page(&store.conn().await?, token_id, url).await
-}
-
-/// Writes a fetched page in a transaction of its own.
-async fn store_search_page(store: &Store, write: &PageWrite<'_>) -> Result<Vec<i64>, StoreError> {
-    let mut conn = store.conn().await?;
-    let tx = conn.transaction().await?;
-    let ids = crawl::store_search_page(&tx, write).await?;
-    tx.commit().await?;
-    Ok(ids)
+fn unexpected() -> JobError {
+    JobError::Retryable("GitHub answered a search with 202 or 204".into())
 }
 
 /// Rebuilds the topic's three views from Postgres and publishes them. Redis
