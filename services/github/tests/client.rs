@@ -12,9 +12,13 @@ use common::{Search, Sim, TOKEN, client, crawl, local_budget, settings};
 use hubpulse_domain::Topic;
 use hubpulse_domain::rate::RateBudget;
 use hubpulse_github::{
-    Credential, Disposition, GithubClient, GithubError, Operation, Page, Resource, SearchQuery, Url,
+    Credential, Disposition, GithubClient, GithubError, Operation, Page, Resource, SearchQuery,
+    Url, UserToken,
 };
 use serde_json::json;
+
+/// A signed-in user's token, kept out of every string as the service's is.
+const USER_TOKEN: &str = "gho_UserTokenThatMustNotLeak0123456789ab";
 
 fn kubernetes() -> SearchQuery {
     SearchQuery::topic(Topic::parse("kubernetes").unwrap())
@@ -503,6 +507,17 @@ async fn the_token_never_shows_in_errors_debug_output_or_logs() {
     };
     errors.push(bad_token);
 
+    // A signed-in user's token, on a failing call and in a Debug.
+    let user = Credential::User(UserToken::new(&USER_TOKEN.into()).unwrap());
+    sim.faults(json!({"error_rate": 1.0})).await;
+    errors.push(
+        client
+            .get::<Search>(Operation::SearchRepositories, &url, &user, None)
+            .await
+            .unwrap_err(),
+    );
+    sim.faults(json!({})).await;
+
     let kinds: HashSet<String> = errors
         .iter()
         .map(|e| {
@@ -531,6 +546,7 @@ async fn the_token_never_shows_in_errors_debug_output_or_logs() {
         .flat_map(|e| [e.to_string(), format!("{e:?}")])
         .collect();
     strings.push(format!("{client:?}"));
+    strings.push(format!("{user:?}"));
     strings.push(format!("{settings:?}"));
     strings.push(String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned());
     assert!(
@@ -538,8 +554,10 @@ async fn the_token_never_shows_in_errors_debug_output_or_logs() {
         "logs were captured"
     );
     for s in &strings {
-        assert!(!s.contains(TOKEN), "token leaked: {s}");
-        assert!(!s.contains(&TOKEN[4..20]), "part of the token leaked: {s}");
+        for token in [TOKEN, USER_TOKEN] {
+            assert!(!s.contains(token), "token leaked: {s}");
+            assert!(!s.contains(&token[4..20]), "part of a token leaked: {s}");
+        }
     }
 }
 
