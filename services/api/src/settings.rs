@@ -154,8 +154,14 @@ mod tests {
             ("[server]\nreplica = \"a b\"", "server.replica"),
             ("[redis]\nurl = \"http://x\"", "redis.url"),
             ("[github]\nbase_url = \"ftp://x\"", "github.base_url"),
-            ("[github]\napi_version = \"2025-01-01\"", "github.api_version"),
-            ("[github]\noauth_base_url = \"github.com\"", "github.oauth_base_url"),
+            (
+                "[github]\napi_version = \"2025-01-01\"",
+                "github.api_version",
+            ),
+            (
+                "[github]\noauth_base_url = \"github.com\"",
+                "github.oauth_base_url",
+            ),
             ("[log]\nformat = \"xml\"", "log.format"),
         ] {
             let err = load_with(toml).unwrap_err().to_string();
