@@ -246,7 +246,7 @@ pub fn link_header(
 pub struct Reply {
     status: StatusCode,
     body: Option<Vec<u8>>,
-    links: Option<Links>,
+    links: Option<Box<Links>>,
     location: Option<String>,
 }
 
@@ -267,7 +267,7 @@ impl Reply {
     }
 
     pub fn with_links(mut self, links: Links) -> Self {
-        self.links = Some(links);
+        self.links = Some(Box::new(links));
         self
     }
 

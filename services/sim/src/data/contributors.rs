@@ -70,13 +70,17 @@ impl Dataset {
         }
         let mut out: Vec<ContributorStats> = authors
             .into_iter()
-            .map(|author| {
+            .enumerate()
+            .map(|(n, author)| {
                 let busy = rng.random_range(0.05f64..0.6);
                 let joined = rng.random_range(0..weeks);
                 let weeks: Vec<Week> = (0..weeks)
                     .map(|k| {
                         let w = first + k as i64 * WEEK;
-                        if k < joined || !rng.random_bool(busy) {
+                        // The owner made the last push, so a repository
+                        // with content always has a contributor.
+                        let pushed = n == 0 && k == weeks - 1;
+                        if !pushed && (k < joined || !rng.random_bool(busy)) {
                             return Week {
                                 w,
                                 a: 0,
