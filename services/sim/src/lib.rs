@@ -4,6 +4,7 @@ mod areas;
 mod controls;
 mod data;
 mod fault;
+mod links;
 mod reply;
 mod settings;
 mod state;

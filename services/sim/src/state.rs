@@ -9,27 +9,12 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+pub use hubpulse_domain::rate::Resource;
+
 use crate::controls::Controls;
 use crate::data::Dataset;
 use crate::fault::FaultKind;
 use crate::settings::{Faults, Limits, SimSettings};
-
-/// A quota bucket. Every GitHub route declares its own (`areas::Api::route`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Resource {
-    Core,
-    Search,
-}
-
-impl Resource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Core => "core",
-            Self::Search => "search",
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Window {
@@ -106,11 +91,13 @@ impl SimState {
 
     fn fresh_window(&self, resource: Resource, authenticated: bool) -> Window {
         let l = self.limits();
+        // The simulator has limits for `search` and `core`; any other bucket
+        // a route declares gets core's until it needs its own.
         let (limit, secs) = match (resource, authenticated) {
             (Resource::Search, true) => (l.search_authenticated, l.search_window_secs),
             (Resource::Search, false) => (l.search_anonymous, l.search_window_secs),
-            (Resource::Core, true) => (l.core_authenticated, l.core_window_secs),
-            (Resource::Core, false) => (l.core_anonymous, l.core_window_secs),
+            (_, true) => (l.core_authenticated, l.core_window_secs),
+            (_, false) => (l.core_anonymous, l.core_window_secs),
         };
         Window {
             limit,

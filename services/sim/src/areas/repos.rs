@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::get;
+use hubpulse_domain::wire::RepoPayload;
 
 use super::Api;
 use crate::data::Lookup;
@@ -66,7 +67,11 @@ fn one(state: &SimState, call: &Call, found: Result<usize, Reply>) -> Response {
         |reply| reply,
         |i| {
             let data = state.data.read().unwrap_or_else(|p| p.into_inner());
-            Reply::json(&data.repos[i])
+            // `score` belongs to search results only.
+            Reply::json(&RepoPayload {
+                score: None,
+                ..data.repos[i].clone()
+            })
         },
     );
     reply.send(state, call)

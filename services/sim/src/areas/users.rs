@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Api;
 use crate::data::{Account, Dataset};
-use crate::reply::{Call, Links, Paging, Reply};
+use crate::links::{Links, Paging};
+use crate::reply::{Call, Reply};
 use crate::state::{Resource, SimState};
 
 pub fn routes(api: Api) -> Api {

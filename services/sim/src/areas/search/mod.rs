@@ -14,7 +14,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::Api;
-use crate::reply::{Call, Links, Paging, Reply, github_error};
+use crate::links::{Links, Paging};
+use crate::reply::{Call, Reply, github_error};
 use crate::state::{Resource, SimState};
 
 const MAX_RESULTS: usize = 1000;
