@@ -1,3 +1,4 @@
+use hubpulse_domain::wire::OwnerKind;
 use hubpulse_runtime::{LogSettings, SettingsError, Validate};
 use serde::Deserialize;
 
@@ -60,6 +61,52 @@ pub struct Faults {
     pub incomplete_rate: f64,
 }
 
+/// The accounts: every owner of a topic's repositories is one, plus the
+/// named ones; how densely the generated users connect.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSettings {
+    /// Mean accounts a generated user follows (a long tail: a few follow
+    /// many, and a few are followed by many).
+    pub follows_per_user: usize,
+    /// Mean repositories a generated user has starred.
+    pub stars_per_user: usize,
+    /// Mean members of a generated organisation.
+    pub members_per_org: usize,
+    /// Mean public gists of a generated user.
+    pub gists_per_user: usize,
+    /// Accounts whose shape tests and the demo rely on.
+    pub named: Vec<NamedAccount>,
+}
+
+/// An account with a fixed login and repositories `{login}/repo-000`,
+/// `repo-001`, ... in that order of creation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedAccount {
+    pub login: String,
+    /// `User` or `Organization`.
+    #[serde(rename = "type")]
+    pub kind: OwnerKind,
+    pub repos: usize,
+    /// The last N repositories are empty: size 0, never pushed, and their
+    /// contributor statistics answer 204.
+    #[serde(default)]
+    pub empty_repos: usize,
+    /// The first N repositories were renamed, `repo-000` to
+    /// `repo-000-renamed`: the old name answers 301.
+    #[serde(default)]
+    pub renamed_repos: usize,
+}
+
+/// `GET /repos/{o}/{r}/stats/contributors`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsSettings {
+    /// How many first asks per repository answer 202 "still computing".
+    pub computing_replies: u32,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct SimSettings {
     pub host: String,
@@ -72,6 +119,8 @@ pub struct SimSettings {
     pub limits: Limits,
     #[serde(default)]
     pub faults: Faults,
+    pub accounts: AccountSettings,
+    pub stats: StatsSettings,
 }
 
 impl SimSettings {
@@ -134,6 +183,26 @@ impl Validate for SimSettings {
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be above 0".into()));
+            }
+        }
+        let mut logins = std::collections::HashSet::new();
+        for named in &self.accounts.named {
+            if hubpulse_domain::Login::parse(&named.login).is_err()
+                || !logins.insert(named.login.to_lowercase())
+            {
+                return Err(invalid(
+                    "sim.accounts.named",
+                    format!("{:?} is not a valid, unique login", named.login),
+                ));
+            }
+            if named.repos > 10_000 || named.empty_repos + named.renamed_repos > named.repos {
+                return Err(invalid(
+                    "sim.accounts.named",
+                    format!(
+                        "{}: at most 10,000 repositories, and empty plus renamed ones at most that",
+                        named.login
+                    ),
+                ));
             }
         }
         let f = &self.faults;

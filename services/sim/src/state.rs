@@ -7,26 +7,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+pub use hubpulse_domain::rate::Resource;
+
+use crate::controls::Controls;
 use crate::data::Dataset;
+use crate::fault::FaultKind;
 use crate::settings::{Faults, Limits, SimSettings};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Resource {
-    Core,
-    Search,
-}
-
-impl Resource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Core => "core",
-            Self::Search => "search",
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Window {
@@ -42,26 +30,15 @@ impl Window {
     }
 }
 
-/// What a fault roll decided for one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Injected {
-    Drop,
-    ServerError(u16),
-    RateLimit403,
-    RateLimit429,
-    Secondary,
-    Malformed,
-    Truncated,
-}
-
-#[derive(Debug, Default, Clone, Serialize)]
+/// `stats` of `GET /_sim/stats`.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     pub requests: u64,
     pub by_status: BTreeMap<u16, u64>,
     /// 403s from a quota really spent, as opposed to injected faults.
     pub quota_exceeded: u64,
     pub not_modified: u64,
-    pub injected: BTreeMap<String, u64>,
+    pub injected: BTreeMap<FaultKind, u64>,
     /// Quota spent, by `caller/resource`.
     pub quota_used: BTreeMap<String, u64>,
     pub slow: u64,
@@ -73,6 +50,11 @@ pub struct SimState {
     windows: Mutex<HashMap<(String, Resource), Window>>,
     faults: Mutex<(Faults, StdRng)>,
     pub stats: Mutex<Stats>,
+    /// Replies forced on paths by `/_sim/lists`.
+    pub controls: Controls,
+    /// How often each repository's contributor statistics were asked for,
+    /// for the "still computing" 202s of the first asks.
+    stats_asks: Mutex<HashMap<i64, u32>>,
     /// Base of absolute URLs in Link headers.
     pub public_url: String,
 }
@@ -83,19 +65,21 @@ pub fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl SimState {
     pub fn new(settings: SimSettings, public_url: String) -> Self {
-        let data = Dataset::generate(settings.seed, &settings.topics);
+        let data = Dataset::generate(&settings);
         let rng = StdRng::seed_from_u64(settings.seed.wrapping_add(17));
         Self {
             faults: Mutex::new((settings.faults.clone(), rng)),
             data: RwLock::new(data),
             windows: Mutex::new(HashMap::new()),
             stats: Mutex::new(Stats::default()),
+            controls: Controls::default(),
+            stats_asks: Mutex::new(HashMap::new()),
             public_url,
             settings,
         }
@@ -107,11 +91,13 @@ impl SimState {
 
     fn fresh_window(&self, resource: Resource, authenticated: bool) -> Window {
         let l = self.limits();
+        // The simulator has limits for `search` and `core`; any other bucket
+        // a route declares gets core's until it needs its own.
         let (limit, secs) = match (resource, authenticated) {
             (Resource::Search, true) => (l.search_authenticated, l.search_window_secs),
             (Resource::Search, false) => (l.search_anonymous, l.search_window_secs),
-            (Resource::Core, true) => (l.core_authenticated, l.core_window_secs),
-            (Resource::Core, false) => (l.core_anonymous, l.core_window_secs),
+            (_, true) => (l.core_authenticated, l.core_window_secs),
+            (_, false) => (l.core_anonymous, l.core_window_secs),
         };
         Window {
             limit,
@@ -154,6 +140,20 @@ impl SimState {
         Ok(after)
     }
 
+    /// Whether this ask for a repository's contributor statistics is one of
+    /// the first `computing_replies`, which GitHub answers 202 while it
+    /// computes them.
+    pub fn still_computing(&self, repo_id: i64) -> bool {
+        let mut asks = lock(&self.stats_asks);
+        let n = asks.entry(repo_id).or_default();
+        if *n < self.settings.stats.computing_replies {
+            *n += 1;
+            true
+        } else {
+            false
+        }
+    }
+
     pub fn faults(&self) -> Faults {
         lock(&self.faults).0.clone()
     }
@@ -164,29 +164,27 @@ impl SimState {
 
     /// Rolls the dice for one API request. Counted faults (rate limits) are
     /// consumed in order; shares are drawn from the seeded generator.
-    pub fn roll(&self) -> (Option<Injected>, bool) {
+    pub fn roll(&self) -> (Option<FaultKind>, bool) {
         let mut guard = lock(&self.faults);
         let (faults, rng) = &mut *guard;
         let slow = faults.slow_rate > 0.0 && rng.random_bool(faults.slow_rate);
         let injected = if faults.rate_limit_403 > 0 {
             faults.rate_limit_403 -= 1;
-            Some(Injected::RateLimit403)
+            Some(FaultKind::RateLimit403)
         } else if faults.rate_limit_429 > 0 {
             faults.rate_limit_429 -= 1;
-            Some(Injected::RateLimit429)
+            Some(FaultKind::RateLimit429)
         } else if faults.secondary_limit > 0 {
             faults.secondary_limit -= 1;
-            Some(Injected::Secondary)
+            Some(FaultKind::Secondary)
         } else if faults.drop_rate > 0.0 && rng.random_bool(faults.drop_rate) {
-            Some(Injected::Drop)
+            Some(FaultKind::Drop)
         } else if faults.error_rate > 0.0 && rng.random_bool(faults.error_rate) {
-            Some(Injected::ServerError(
-                [500, 502, 503][rng.random_range(0..3)],
-            ))
+            Some(FaultKind::SERVER_ERRORS[rng.random_range(0..3)])
         } else if faults.malformed_rate > 0.0 && rng.random_bool(faults.malformed_rate) {
-            Some(Injected::Malformed)
+            Some(FaultKind::Malformed)
         } else if faults.truncated_rate > 0.0 && rng.random_bool(faults.truncated_rate) {
-            Some(Injected::Truncated)
+            Some(FaultKind::Truncated)
         } else {
             None
         };
@@ -199,7 +197,7 @@ impl SimState {
         faults.incomplete_rate > 0.0 && rng.random_bool(faults.incomplete_rate)
     }
 
-    pub fn record(&self, status: u16, injected: Option<Injected>, slow: bool) {
+    pub fn record(&self, status: u16, injected: Option<FaultKind>, slow: bool) {
         let mut stats = lock(&self.stats);
         stats.requests += 1;
         *stats.by_status.entry(status).or_default() += 1;
@@ -210,10 +208,7 @@ impl SimState {
             stats.slow += 1;
         }
         if let Some(kind) = injected {
-            *stats
-                .injected
-                .entry(format!("{kind:?}").to_lowercase())
-                .or_default() += 1;
+            *stats.injected.entry(kind).or_default() += 1;
         }
     }
 
@@ -221,8 +216,10 @@ impl SimState {
         lock(&self.stats).clone()
     }
 
+    /// Counters, quotas and the statistics' 202 countdowns start over.
     pub fn reset(&self) {
         *lock(&self.stats) = Stats::default();
         lock(&self.windows).clear();
+        lock(&self.stats_asks).clear();
     }
 }

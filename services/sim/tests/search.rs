@@ -1,99 +1,16 @@
 //! The simulator over real HTTP: paging, the cap, Link headers, quotas,
 //! 304s and every fault.
 
+mod common;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
+use common::{Sim, next_link, rels, start};
 use hubpulse_domain::wire::{RepoPayload, SearchPage};
-use hubpulse_sim::{Faults, SimSettings};
+use hubpulse_sim::Faults;
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
-
-struct Sim {
-    base: String,
-    client: Client,
-}
-
-async fn start(configure: impl FnOnce(&mut SimSettings)) -> Sim {
-    let mut settings = SimSettings::for_tests(7);
-    // Generous quotas unless a test is about them.
-    settings.limits.search_anonymous = 10_000;
-    settings.limits.search_authenticated = 10_000;
-    configure(&mut settings);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(hubpulse_sim::run(
-        listener,
-        settings,
-        std::future::pending(),
-    ));
-    let client = Client::builder()
-        .timeout(Duration::from_secs(5))
-        .no_proxy()
-        .build()
-        .unwrap();
-    Sim { base, client }
-}
-
-impl Sim {
-    async fn get(&self, path_and_query: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}{path_and_query}", self.base))
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn faults(&self, faults: Value) {
-        let resp = self
-            .client
-            .put(format!("{}/_sim/faults", self.base))
-            .json(&faults)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::OK);
-    }
-
-    async fn stats(&self) -> Value {
-        self.get("/_sim/stats").await.json().await.unwrap()
-    }
-}
-
-/// `rel="next"` from a Link header, whatever the rel order.
-fn next_link(resp: &reqwest::Response) -> Option<String> {
-    let link = resp.headers().get("link")?.to_str().ok()?;
-    link.split(", ")
-        .find(|part| part.ends_with("rel=\"next\""))
-        .map(|part| {
-            part.split(';')
-                .next()
-                .unwrap()
-                .trim()
-                .trim_start_matches('<')
-                .trim_end_matches('>')
-                .to_owned()
-        })
-}
-
-fn rels(resp: &reqwest::Response) -> Vec<String> {
-    resp.headers()
-        .get("link")
-        .map(|l| {
-            l.to_str()
-                .unwrap()
-                .split(", ")
-                .map(|p| {
-                    p.rsplit("rel=\"")
-                        .next()
-                        .unwrap()
-                        .trim_end_matches('"')
-                        .to_owned()
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 #[tokio::test]
 async fn following_links_pages_through_a_topic_up_to_the_cap() {

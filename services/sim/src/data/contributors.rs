@@ -1,0 +1,127 @@
+//! `GET /repos/{o}/{r}/stats/contributors`, computed on demand from the
+//! seed and the repository: weekly additions, deletions and commits per
+//! contributor, a share of them with no account (`author: null`) or bots.
+
+use hubpulse_domain::wire::{OwnerKind, OwnerPayload};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+use super::{Dataset, data_now};
+
+const WEEK: i64 = 7 * 86_400;
+/// Weeks of history served at most, counted back from the last push.
+const MAX_WEEKS: i64 = 104;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContributorStats {
+    pub author: Option<OwnerPayload>,
+    pub total: u64,
+    pub weeks: Vec<Week>,
+}
+
+/// One week: `w` its start (Sunday 00:00 UTC, Unix seconds), `a`dditions,
+/// `d`eletions and `c`ommits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Week {
+    pub w: i64,
+    pub a: u64,
+    pub d: u64,
+    pub c: u64,
+}
+
+/// The Sunday 00:00 UTC on or before `t` (1970-01-01 was a Thursday).
+pub fn week_start(t: i64) -> i64 {
+    let day = t.div_euclid(86_400);
+    (day - (day + 4).rem_euclid(7)) * 86_400
+}
+
+impl Dataset {
+    /// Every contributor's weeks span the same range, zero weeks included,
+    /// and `total` is the sum of their commits, as on GitHub. `None` for an
+    /// empty repository (GitHub's 204).
+    pub fn contributor_stats(&self, repo: usize, seed: u64) -> Option<Vec<ContributorStats>> {
+        let r = &self.repos[repo];
+        if r.size == 0 {
+            return None;
+        }
+        let mut rng =
+            StdRng::seed_from_u64(seed ^ (r.id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let last = week_start(
+            r.pushed_at
+                .unwrap_or(r.updated_at)
+                .min(data_now())
+                .timestamp(),
+        );
+        let first = week_start(r.created_at.timestamp()).max(last - (MAX_WEEKS - 1) * WEEK);
+        let weeks = ((last - first) / WEEK + 1) as usize;
+        let users: Vec<&super::Account> = self
+            .accounts
+            .iter()
+            .filter(|a| a.kind != OwnerKind::Organization)
+            .collect();
+        let mut authors = vec![Some(r.owner.clone())];
+        for _ in 0..rng.random_range(0..12) {
+            authors.push(if rng.random_bool(0.05) || users.is_empty() {
+                None
+            } else {
+                Some(users[rng.random_range(0..users.len())].owner())
+            });
+        }
+        let mut out: Vec<ContributorStats> = authors
+            .into_iter()
+            .enumerate()
+            .map(|(n, author)| {
+                let busy = rng.random_range(0.05f64..0.6);
+                let joined = rng.random_range(0..weeks);
+                let weeks: Vec<Week> = (0..weeks)
+                    .map(|k| {
+                        let w = first + k as i64 * WEEK;
+                        // The owner made the last push, so a repository
+                        // with content always has a contributor.
+                        let pushed = n == 0 && k == weeks - 1;
+                        if !pushed && (k < joined || !rng.random_bool(busy)) {
+                            return Week {
+                                w,
+                                a: 0,
+                                d: 0,
+                                c: 0,
+                            };
+                        }
+                        let c = rng.random_range(1..20);
+                        Week {
+                            w,
+                            a: c * rng.random_range(1..80),
+                            d: c * rng.random_range(0..40),
+                            c,
+                        }
+                    })
+                    .collect();
+                ContributorStats {
+                    author,
+                    total: weeks.iter().map(|w| w.c).sum(),
+                    weeks,
+                }
+            })
+            .filter(|s| s.total > 0)
+            .collect();
+        // GitHub lists them by total commits, ascending.
+        out.sort_by_key(|s| s.total);
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weeks_start_on_sunday() {
+        assert_eq!(week_start(1_376_179_200), 1_376_179_200);
+        assert_eq!(
+            week_start(1_376_179_200 + 6 * 86_400 + 3_600),
+            1_376_179_200
+        );
+        assert_eq!(week_start(1_367_712_000 - 1), 1_367_712_000 - WEEK);
+    }
+}
