@@ -4,9 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hubpulse_cache::{Cache, Compression, View, ViewKind};
-use hubpulse_domain::Topic;
-use hubpulse_jobs::{VIEW_SIZE, order_of};
+use hubpulse_cache::{Cache, Compression, View};
+use hubpulse_domain::{Topic, ViewKind};
 use hubpulse_store::read_model::{self, TopicView};
 use hubpulse_store::{Store, StoreError, topics};
 use prometheus::{IntCounter, IntCounterVec};
@@ -131,7 +130,7 @@ impl ViewReader {
         kind: ViewKind,
     ) -> Result<Option<View>, StoreError> {
         let conn = self.store.conn().await?;
-        match read_model::topic_view(&conn, topic, order_of(kind)).await? {
+        match read_model::topic_view(&conn, topic, kind).await? {
             TopicView::NotTracked => return Ok(None),
             TopicView::Stored(stored) => match View::from_stored(
                 stored.etag.into(),
@@ -147,7 +146,7 @@ impl ViewReader {
             },
             TopicView::NotStored => {}
         }
-        let items = topics::view_items(&conn, topic, order_of(kind), VIEW_SIZE).await?;
+        let items = topics::view_items(&conn, topic, kind).await?;
         drop(conn);
         // A reader waits for this one: compressed quickly, off the async
         // workers, which meanwhile answer other requests.

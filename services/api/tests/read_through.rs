@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use hubpulse_cache::{Cache, Compression, View, ViewKind};
-use hubpulse_domain::Topic;
+use hubpulse_cache::{Cache, Compression, View};
+use hubpulse_domain::{Topic, ViewKind};
 use hubpulse_store::read_model;
-use hubpulse_store::topics::{self, RepoOrder};
+use hubpulse_store::topics;
 use hubpulse_testkit::{TestApp, test_settings};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -101,7 +101,7 @@ async fn readers_that_miss_together_share_one_postgres_read_and_redis_gets_the_v
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let store = hubpulse_store::Store::connect(&app.db.settings()).unwrap();
-    let items = topics::view_items(&store.conn().await.unwrap(), &topic, RepoOrder::Stars, 500)
+    let items = topics::view_items(&store.conn().await.unwrap(), &topic, ViewKind::Popularity)
         .await
         .unwrap();
     let quick = View::from_items_with(&items, Compression::Quick).unwrap();
@@ -218,7 +218,7 @@ async fn a_redis_miss_is_answered_from_the_stored_view_of_a_tracked_topic_only()
     read_model::save_view(
         &store.conn().await.unwrap(),
         &topic,
-        RepoOrder::Stars,
+        ViewKind::Popularity,
         &stored,
     )
     .await
@@ -227,7 +227,7 @@ async fn a_redis_miss_is_answered_from_the_stored_view_of_a_tracked_topic_only()
     read_model::save_view(
         &store.conn().await.unwrap(),
         &topic,
-        RepoOrder::Stars,
+        ViewKind::Popularity,
         &stored,
     )
     .await
@@ -264,7 +264,7 @@ async fn a_redis_miss_is_answered_from_the_stored_view_of_a_tracked_topic_only()
         .await
         .unwrap();
     assert_eq!(
-        read_model::topic_view(&store.conn().await.unwrap(), &topic, RepoOrder::Stars)
+        read_model::topic_view(&store.conn().await.unwrap(), &topic, ViewKind::Popularity)
             .await
             .unwrap(),
         read_model::TopicView::NotTracked

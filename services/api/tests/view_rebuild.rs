@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use hubpulse_cache::{Cache, View, ViewKind};
-use hubpulse_domain::Topic;
+use hubpulse_cache::{Cache, View};
+use hubpulse_domain::{Topic, ViewKind};
 use hubpulse_testkit::{TestApp, test_settings};
 use serde_json::{Value, json};
 

@@ -12,7 +12,7 @@ use fred::prelude::{
     ReconnectPolicy,
 };
 use fred::types::Builder;
-use hubpulse_domain::Topic;
+use hubpulse_domain::{Topic, ViewKind};
 use secrecy::ExposeSecret;
 
 pub use budget::RedisBudget;
@@ -28,29 +28,6 @@ pub enum CacheError {
     Config(String),
     #[error("{0}")]
     View(#[from] ViewError),
-}
-
-/// The three orderings of a topic's repositories that are served as views.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ViewKind {
-    /// `/api/{topic}`: by full name.
-    ByName,
-    /// `/api/popularity/{topic}`: by stars, descending.
-    Popularity,
-    /// `/api/activity/{topic}`: by last push, descending.
-    Activity,
-}
-
-impl ViewKind {
-    pub const ALL: [ViewKind; 3] = [Self::ByName, Self::Popularity, Self::Activity];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ByName => "name",
-            Self::Popularity => "popularity",
-            Self::Activity => "activity",
-        }
-    }
 }
 
 impl From<FredError> for CacheError {

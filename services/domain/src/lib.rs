@@ -4,11 +4,13 @@ mod login;
 pub mod rate;
 mod repo_name;
 mod topic;
+pub mod view;
 pub mod wire;
 
 pub use login::Login;
 pub use repo_name::RepoFullName;
 pub use topic::Topic;
+pub use view::{VIEW_SIZE, ViewItem, ViewKind};
 
 /// Why a value from outside was refused. The message is safe to show a client:
 /// it says what the rule is, never echoes secrets.

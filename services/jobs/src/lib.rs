@@ -14,5 +14,5 @@ pub use job::{Job, JobError, JobRun, Outcome, enqueue, enqueue_at};
 pub use pages::{PgPages, remember_page};
 pub use registry::Registry;
 pub use settings::WorkerSettings;
-pub use views::{VIEW_SIZE, order_of, stored_view};
+pub use views::stored_view;
 pub use worker::{JobObserver, WorkerPool, WorkerPoolHandle};

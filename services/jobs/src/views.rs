@@ -1,21 +1,8 @@
-//! What a view is, for those who build views (the crawl) and those who read
-//! them (the API's cold path): how many items, in which order.
+//! A built view as the read model stores it: what the crawl saves and the
+//! read-through tests compare with.
 
-use hubpulse_cache::{View, ViewKind};
+use hubpulse_cache::View;
 use hubpulse_store::read_model::StoredView;
-use hubpulse_store::topics::RepoOrder;
-
-/// Items per view: what the three routes serve at most.
-pub const VIEW_SIZE: i64 = 500;
-
-/// The order of a view's repositories.
-pub fn order_of(kind: ViewKind) -> RepoOrder {
-    match kind {
-        ViewKind::ByName => RepoOrder::FullName,
-        ViewKind::Popularity => RepoOrder::Stars,
-        ViewKind::Activity => RepoOrder::Pushed,
-    }
-}
 
 /// A built view as the read model stores it.
 pub fn stored_view(view: &View) -> StoredView {

@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use hubpulse_cache::{Cache, RedisBudget, RedisSettings, View, ViewKind};
-use hubpulse_domain::Topic;
+use hubpulse_cache::{Cache, RedisBudget, RedisSettings, View};
 use hubpulse_domain::wire::RepoPayload;
+use hubpulse_domain::{Topic, ViewKind};
 use hubpulse_github::{GithubClient, GithubSettings};
 use hubpulse_jobs::kinds::{self, CrawlTopic};
 use hubpulse_jobs::{
@@ -352,13 +352,11 @@ impl Stack {
                 .unwrap_or_else(|| panic!("no {} view in Redis", kind.as_str()));
             // The read model holds the same view: what a replica answers
             // from once Redis has lost it.
-            let TopicView::Stored(stored) = read_model::topic_view(
-                &self.store.conn().await.unwrap(),
-                &topic,
-                hubpulse_jobs::order_of(kind),
-            )
-            .await
-            .unwrap() else {
+            let TopicView::Stored(stored) =
+                read_model::topic_view(&self.store.conn().await.unwrap(), &topic, kind)
+                    .await
+                    .unwrap()
+            else {
                 panic!("no stored {} view in Postgres", kind.as_str())
             };
             assert_eq!(stored.etag, view.etag.to_vec(), "{}", kind.as_str());

@@ -18,7 +18,7 @@ use crate::{Db, Store, StoreError};
 
 pub type JobId = i64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
     Queued,
@@ -87,32 +87,24 @@ pub struct ClaimedJob {
     pub max_attempts: i32,
 }
 
-/// A job as `GET /v1/tasks/{id}` shows it; every field is always present.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+/// A job's row, all of it.
+#[derive(Debug, Clone, Serialize)]
 pub struct JobRecord {
-    #[schema(value_type = i64)]
     pub id: JobId,
     pub kind: String,
     pub payload: Value,
-    #[schema(required = true)]
     pub dedup_key: Option<String>,
     pub status: JobStatus,
     pub priority: i16,
     pub attempts: i32,
     pub max_attempts: i32,
     pub run_at: DateTime<Utc>,
-    #[schema(required = true)]
     pub last_error: Option<String>,
-    #[schema(required = true)]
     pub progress_done: Option<i64>,
-    #[schema(required = true)]
     pub progress_total: Option<i64>,
-    #[schema(required = true)]
     pub result: Option<Value>,
     pub created_at: DateTime<Utc>,
-    #[schema(required = true)]
     pub started_at: Option<DateTime<Utc>>,
-    #[schema(required = true)]
     pub finished_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
 }

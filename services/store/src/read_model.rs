@@ -2,11 +2,10 @@
 //! replica whose Redis lost a view answers with one primary-key read instead
 //! of sorting the topic's members again.
 
-use hubpulse_domain::Topic;
+use hubpulse_domain::{Topic, ViewKind};
 
 use tokio_postgres::GenericClient;
 
-use crate::topics::RepoOrder;
 use crate::{Db, StoreError};
 
 /// A view's stored parts: its JSON array, both encodings, its ETag (quotes
@@ -31,22 +30,11 @@ pub enum TopicView {
     Stored(StoredView),
 }
 
-impl RepoOrder {
-    /// The view an order is served as, as `topic_views.kind` names it.
-    pub fn view_name(self) -> &'static str {
-        match self {
-            Self::FullName => "name",
-            Self::Stars => "popularity",
-            Self::Pushed => "activity",
-        }
-    }
-}
-
 /// Replaces a topic's stored view; nothing when the topic is unknown.
 pub async fn save_view(
     db: &impl Db,
     topic: &Topic,
-    order: RepoOrder,
+    kind: ViewKind,
     view: &StoredView,
 ) -> Result<(), StoreError> {
     let etag = std::str::from_utf8(&view.etag)
@@ -60,7 +48,7 @@ pub async fn save_view(
            ends = EXCLUDED.ends, built_at = now()",
             &[
                 &topic.as_str(),
-                &order.view_name(),
+                &kind.as_str(),
                 &etag,
                 &view.plain.as_slice(),
                 &view.gzip.as_slice(),
@@ -77,7 +65,7 @@ pub async fn save_view(
 pub async fn topic_view(
     db: &impl Db,
     topic: &Topic,
-    order: RepoOrder,
+    kind: ViewKind,
 ) -> Result<TopicView, StoreError> {
     let row = db
         .client()
@@ -85,7 +73,7 @@ pub async fn topic_view(
             "SELECT t.tracked, v.etag, v.plain, v.gzip, v.brotli, v.ends \
              FROM topics t LEFT JOIN topic_views v ON v.topic_id = t.id AND v.kind = $2 \
              WHERE t.name = $1",
-            &[&topic.as_str(), &order.view_name()],
+            &[&topic.as_str(), &kind.as_str()],
         )
         .await?;
     let Some(row) = row.filter(|row| row.get::<_, bool>(0)) else {

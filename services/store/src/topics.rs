@@ -1,54 +1,15 @@
 //! Tracked topics and the rows the cached views are built from.
 
 use chrono::{DateTime, Utc};
-use hubpulse_domain::Topic;
-use serde::Serialize;
+use hubpulse_domain::{Topic, VIEW_SIZE, ViewItem, ViewKind};
 
 use tokio_postgres::GenericClient;
 
 use crate::{Db, StoreError};
 
-/// The orders a topic's repositories are served in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RepoOrder {
-    /// By full name (owner login, then name), case-insensitively.
-    FullName,
-    /// By stars, most first.
-    Stars,
-    /// By last push, most recent first; never-pushed last.
-    Pushed,
-}
-
-/// One repository as the views serve it; every field is always present
-/// (`null` when GitHub has no value).
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct ViewItem {
-    pub id: i64,
-    pub name: String,
-    pub full_name: String,
-    pub owner: String,
-    pub html_url: String,
-    #[schema(required = true)]
-    pub description: Option<String>,
-    #[schema(required = true)]
-    pub homepage: Option<String>,
-    #[schema(required = true)]
-    pub language: Option<String>,
-    #[schema(required = true)]
-    pub license: Option<String>,
-    pub stargazers_count: i64,
-    pub forks_count: i64,
-    pub open_issues_count: i64,
-    pub archived: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    #[schema(required = true)]
-    pub pushed_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+/// A tracked topic and how many repositories it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackedTopic {
-    #[schema(value_type = String)]
     pub name: Topic,
     pub repositories: i64,
     pub created_at: DateTime<Utc>,
@@ -138,18 +99,19 @@ pub async fn add_members(
     Ok(())
 }
 
-/// Up to `limit` of a topic's repositories in `order`, ties by id.
+/// A view's items: the first [`VIEW_SIZE`] of a topic's repositories in
+/// the view's order, ties by id.
 pub async fn view_items(
     db: &impl Db,
     topic: &Topic,
-    order: RepoOrder,
-    limit: i64,
+    kind: ViewKind,
 ) -> Result<Vec<ViewItem>, StoreError> {
-    let order_by = match order {
-        RepoOrder::FullName => "lower(o.login), lower(r.name), r.id",
-        RepoOrder::Stars => "r.stargazers_count DESC, r.id",
-        RepoOrder::Pushed => "r.pushed_at DESC NULLS LAST, r.id",
+    let order_by = match kind {
+        ViewKind::ByName => "lower(o.login), lower(r.name), r.id",
+        ViewKind::Popularity => "r.stargazers_count DESC, r.id",
+        ViewKind::Activity => "r.pushed_at DESC NULLS LAST, r.id",
     };
+    let limit = VIEW_SIZE as i64;
     let rows = db
         .client()
         .query(

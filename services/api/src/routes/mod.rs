@@ -68,3 +68,17 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 pub use docs::OpenApiDocument;
+
+#[cfg(test)]
+mod tests {
+    use hubpulse_domain::ViewKind;
+
+    #[test]
+    fn every_view_kind_is_served_where_the_domain_says() {
+        let doc = super::router().split_for_parts().1;
+        for kind in ViewKind::ALL {
+            let path = format!("{}{{topic}}", kind.route_prefix());
+            assert!(doc.paths.paths.contains_key(&path), "{path} is not routed");
+        }
+    }
+}

@@ -1,8 +1,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
 use hubpulse_domain::Topic;
-use hubpulse_store::topics::{self, TrackedTopic};
+use hubpulse_store::topics;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Admin;
@@ -14,6 +15,24 @@ pub struct TopicList {
     topics: Vec<TrackedTopic>,
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TrackedTopic {
+    #[schema(value_type = String)]
+    name: Topic,
+    repositories: i64,
+    created_at: DateTime<Utc>,
+}
+
+impl From<topics::TrackedTopic> for TrackedTopic {
+    fn from(topic: topics::TrackedTopic) -> Self {
+        Self {
+            name: topic.name,
+            repositories: topic.repositories,
+            created_at: topic.created_at,
+        }
+    }
+}
+
 /// Tracked topics, with how many repositories each holds.
 #[utoipa::path(get, path = "/v1/topics", tag = "topics",
     responses(
@@ -22,7 +41,11 @@ pub struct TopicList {
     ))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<TopicList>, ApiError> {
     Ok(Json(TopicList {
-        topics: topics::tracked(&state.store().conn().await?).await?,
+        topics: topics::tracked(&state.store().conn().await?)
+            .await?
+            .into_iter()
+            .map(TrackedTopic::from)
+            .collect(),
     }))
 }
 

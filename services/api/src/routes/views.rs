@@ -1,15 +1,52 @@
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use hubpulse_cache::{Encoding, View, ViewKind};
-use hubpulse_domain::Topic;
+use chrono::{DateTime, Utc};
+use hubpulse_cache::{Encoding, View};
+use hubpulse_domain::{Topic, VIEW_SIZE, ViewKind};
 use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use hubpulse_jobs::VIEW_SIZE;
-
 use crate::views::ReadError;
+
+// The routes' documentation below says 500 in literals (utoipa takes no
+// constants there); this keeps them honest.
+const _: () = assert!(
+    VIEW_SIZE == 500,
+    "update the view routes' documented limits"
+);
+
+// Documents `hubpulse_domain::ViewItem`, which the views are built from and
+// served pre-serialized, so this type is never built; the OpenAPI tests check
+// every served view against it.
+/// One repository as the views serve it; every field is always present
+/// (`null` when GitHub has no value).
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+pub struct ViewItem {
+    id: i64,
+    name: String,
+    full_name: String,
+    owner: String,
+    html_url: String,
+    #[schema(required = true)]
+    description: Option<String>,
+    #[schema(required = true)]
+    homepage: Option<String>,
+    #[schema(required = true)]
+    language: Option<String>,
+    #[schema(required = true)]
+    license: Option<String>,
+    stargazers_count: i64,
+    forks_count: i64,
+    open_issues_count: i64,
+    archived: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    #[schema(required = true)]
+    pushed_at: Option<DateTime<Utc>>,
+}
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -24,7 +61,7 @@ pub struct ViewParams {
 #[utoipa::path(get, path = "/api/{topic}", tag = "topics",
     params(("topic" = String, Path, description = "A GitHub topic: lowercase letters, digits, hyphens", pattern = "^[a-z0-9][a-z0-9-]{0,49}$"), ViewParams),
     responses(
-        (status = 200, description = "Up to 500 repositories, by full name, ties by id", body = Vec<hubpulse_store::topics::ViewItem>),
+        (status = 200, description = "Up to 500 repositories, by full name, ties by id", body = Vec<ViewItem>),
         (status = 304, description = "Unchanged since the ETag in If-None-Match"),
         (status = 400, description = "Not a topic name, or a bad limit", body = crate::error::ErrorBody),
         (status = 404, description = "The topic is not tracked", body = crate::error::ErrorBody),
@@ -43,7 +80,7 @@ pub async fn by_name(
 #[utoipa::path(get, path = "/api/popularity/{topic}", tag = "topics",
     params(("topic" = String, Path, description = "A GitHub topic", pattern = "^[a-z0-9][a-z0-9-]{0,49}$"), ViewParams),
     responses(
-        (status = 200, description = "Up to 500 repositories, by stars descending, ties by id", body = Vec<hubpulse_store::topics::ViewItem>),
+        (status = 200, description = "Up to 500 repositories, by stars descending, ties by id", body = Vec<ViewItem>),
         (status = 304, description = "Unchanged since the ETag in If-None-Match"),
         (status = 400, description = "Not a topic name, or a bad limit", body = crate::error::ErrorBody),
         (status = 404, description = "The topic is not tracked", body = crate::error::ErrorBody),
@@ -69,7 +106,7 @@ pub async fn popularity(
 #[utoipa::path(get, path = "/api/activity/{topic}", tag = "topics",
     params(("topic" = String, Path, description = "A GitHub topic", pattern = "^[a-z0-9][a-z0-9-]{0,49}$"), ViewParams),
     responses(
-        (status = 200, description = "Up to 500 repositories, by pushed_at descending, ties by id", body = Vec<hubpulse_store::topics::ViewItem>),
+        (status = 200, description = "Up to 500 repositories, by pushed_at descending, ties by id", body = Vec<ViewItem>),
         (status = 304, description = "Unchanged since the ETag in If-None-Match"),
         (status = 400, description = "Not a topic name, or a bad limit", body = crate::error::ErrorBody),
         (status = 404, description = "The topic is not tracked", body = crate::error::ErrorBody),
@@ -87,10 +124,10 @@ pub async fn activity(
 fn parse_limit(raw: Option<&str>) -> Result<Option<usize>, ApiError> {
     let Some(raw) = raw else { return Ok(None) };
     match raw.parse::<usize>() {
-        Ok(n) if (1..=VIEW_SIZE as usize).contains(&n) => Ok(Some(n)),
-        _ => Err(ApiError::BadRequest(
-            "limit must be a whole number from 1 to 500".into(),
-        )),
+        Ok(n) if (1..=VIEW_SIZE).contains(&n) => Ok(Some(n)),
+        _ => Err(ApiError::BadRequest(format!(
+            "limit must be a whole number from 1 to {VIEW_SIZE}"
+        ))),
     }
 }
 

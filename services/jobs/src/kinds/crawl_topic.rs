@@ -17,9 +17,9 @@
 //! its `quota_spent` (calls answered in full) is what the quota lost.
 
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
-use hubpulse_cache::{View, ViewKind};
-use hubpulse_domain::Topic;
+use hubpulse_cache::View;
 use hubpulse_domain::wire::{RepoPayload, SearchPage};
+use hubpulse_domain::{Topic, ViewKind};
 use hubpulse_github::{
     Credential, FreshPage, Operation, SearchQuery, UnchangedPage, Url, WalkPage, Walker,
 };
@@ -27,10 +27,7 @@ use hubpulse_store::crawl::{self, CrawlCalls, PageWrite};
 use hubpulse_store::{StoreError, read_model, topics};
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    Job, JobContext, JobError, JobRun, Outcome, PgPages, VIEW_SIZE, order_of, remember_page,
-    stored_view,
-};
+use crate::{Job, JobContext, JobError, JobRun, Outcome, PgPages, remember_page, stored_view};
 
 /// GitHub's cap on the results of one search query.
 const SEARCH_CAP: u64 = 1_000;
@@ -468,8 +465,7 @@ fn unexpected() -> JobError {
 /// down is logged, not a failure: the API reads from Postgres then.
 async fn rebuild_views(ctx: &JobContext, topic: &Topic) -> Result<(), JobError> {
     for kind in ViewKind::ALL {
-        let order = order_of(kind);
-        let items = topics::view_items(&ctx.store.conn().await?, topic, order, VIEW_SIZE).await?;
+        let items = topics::view_items(&ctx.store.conn().await?, topic, kind).await?;
         // Thorough compression takes tens of milliseconds: off the async
         // workers, which meanwhile answer this replica's requests.
         let view = tokio::task::spawn_blocking(move || View::from_items(&items))
@@ -480,7 +476,7 @@ async fn rebuild_views(ctx: &JobContext, topic: &Topic) -> Result<(), JobError> 
             })?;
         // Postgres first: it is what a replica answers from once Redis has
         // lost the view.
-        read_model::save_view(&ctx.store.conn().await?, topic, order, &stored_view(&view)).await?;
+        read_model::save_view(&ctx.store.conn().await?, topic, kind, &stored_view(&view)).await?;
         if !ctx.cache.is_connected() {
             tracing::warn!(%topic, view = kind.as_str(), "redis is not connected; view not published");
             continue;
