@@ -3,9 +3,9 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use hubpulse_testkit::{TestDb, TestRedis};
+use hubpulse_testkit::{TestDb, TestRedis, eventually, free_port};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hubpulse-api");
 
@@ -38,10 +38,7 @@ fn a_wrong_config_value_stops_start_up_naming_the_key() {
 async fn json_logs_carry_the_request_id_and_no_secrets() {
     let db = TestDb::new().await;
     let redis = TestRedis::new().await;
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let admin_secret = "admin-secret-7f3a9";
     // The test server trusts loopback, so any password is accepted: it is
     // here only to be looked for in the logs.
@@ -64,23 +61,16 @@ async fn json_logs_carry_the_request_id_and_no_secrets() {
 
     let client = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}/ready");
-    let started = Instant::now();
-    loop {
-        if let Ok(resp) = client
+    eventually("the binary ready", Duration::from_secs(20), || async {
+        let resp = client
             .get(&url)
             .header("x-request-id", "trace-me-42")
             .send()
             .await
-            && resp.status().is_success()
-        {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "binary never became ready"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            .map_err(|e| e.to_string())?;
+        resp.error_for_status().map(drop).map_err(|e| e.to_string())
+    })
+    .await;
     // SIGTERM: the binary drains and exits by itself.
     Command::new("kill")
         .arg("-TERM")
