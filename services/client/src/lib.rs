@@ -139,6 +139,10 @@ impl ApiClient {
         self
     }
 
+    pub fn has_admin_token(&self) -> bool {
+        self.admin_token.is_some()
+    }
+
     pub fn base_url(&self) -> &str {
         &self.base_url
     }
