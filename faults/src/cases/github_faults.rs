@@ -10,7 +10,10 @@ use hubpulse_sim::Faults;
 use hubpulse_sim::admin_client::Counters;
 use serde_json::Value;
 
-use super::{Profile, Report, Stack, clients, crawl_of, new_failures, no_failed_jobs, sql};
+use super::{
+    Crawling, Profile, Report, Stack, clients, crawl_of, new_failures, no_failed_jobs, sql,
+    start_crawling,
+};
 
 /// The faults of the GitHub case, one kind at a time until the simulator
 /// has injected it at least twice (rate limits: once each), so every kind
@@ -86,11 +89,12 @@ pub(super) async fn github_faults<S: Stack>(
     p: &Profile,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    let api = clients::api(stack);
-    let sim = clients::sim(stack);
     let (topic, size) = p.topics.crawl;
-    let failed_before = sql::failed_jobs(&sql::connect(&stack.database_url()).await?).await?;
-    api.track(&super::topic(topic)?).await?;
+    let Crawling {
+        api,
+        sim,
+        failed_before,
+    } = start_crawling(stack, topic).await?;
     let expected = clients::topic_size(&sim, topic).await?;
     sim.reset().await?;
     let started = Instant::now();

@@ -14,8 +14,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use hubpulse_client::{TaskStatus, ViewQuery, ViewRoute};
+use hubpulse_client::{ApiClient, TaskStatus, ViewQuery, ViewRoute};
 use hubpulse_domain::Topic;
+use hubpulse_sim::admin_client::SimAdmin;
 use serde_json::Value;
 
 use crate::load::{Load, LoadSpec, Tally};
@@ -279,8 +280,27 @@ fn topic(name: &str) -> anyhow::Result<Topic> {
     Topic::parse(name).with_context(|| format!("the suite's topic {name:?}"))
 }
 
+/// What a case that crawls starts from: the clients, its topic tracked,
+/// and the jobs that had failed before it (only new failures count).
+struct Crawling {
+    api: ApiClient,
+    sim: SimAdmin,
+    failed_before: Vec<(i64, String, String)>,
+}
+
+async fn start_crawling<S: Stack>(stack: &S, name: &str) -> anyhow::Result<Crawling> {
+    let api = clients::api(stack);
+    let failed_before = sql::failed_jobs(&sql::connect(&stack.database_url()).await?).await?;
+    api.track(&topic(name)?).await?;
+    Ok(Crawling {
+        api,
+        sim: clients::sim(stack),
+        failed_before,
+    })
+}
+
 /// The crawl `/update_cache` queued for `topic`.
-async fn crawl_of(api: &hubpulse_client::ApiClient, topic: &str) -> anyhow::Result<i64> {
+async fn crawl_of(api: &ApiClient, topic: &str) -> anyhow::Result<i64> {
     let jobs = api.update_cache().await?;
     jobs.for_topic(topic)
         .with_context(|| format!("/update_cache queued no crawl of {topic}: {jobs:?}"))

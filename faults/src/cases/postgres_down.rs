@@ -8,8 +8,8 @@ use hubpulse_sim::Faults;
 use serde_json::Value;
 
 use super::{
-    Profile, Report, Stack, clients, crawl_of, finish_load, new_failures, no_failed_jobs,
-    no_failures, read_load, sql, unique_tag, wait_running,
+    Crawling, Profile, Report, Stack, clients, crawl_of, finish_load, new_failures, no_failed_jobs,
+    no_failures, read_load, start_crawling, unique_tag, wait_running,
 };
 
 /// An error the way the API and nginx write them: JSON with `error.code`.
@@ -29,11 +29,12 @@ pub(super) async fn postgres_down<S: Stack>(
     p: &Profile,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    let api = clients::api(stack);
-    let sim = clients::sim(stack);
     let (topic, _) = p.topics.outage;
-    api.track(&super::topic(topic)?).await?;
-    let failed_before = sql::failed_jobs(&sql::connect(&stack.database_url()).await?).await?;
+    let Crawling {
+        api,
+        sim,
+        failed_before,
+    } = start_crawling(stack, topic).await?;
     // Slow replies, so the crawl is still running when Postgres goes.
     sim.set_faults(&Faults {
         slow_rate: 1.0,

@@ -9,7 +9,8 @@ use hubpulse_sim::Faults;
 use serde_json::Value;
 
 use super::{
-    Profile, Report, Stack, clients, crawl_of, new_failures, no_failed_jobs, sql, wait_running,
+    Crawling, Profile, Report, Stack, crawl_of, new_failures, no_failed_jobs, sql, start_crawling,
+    wait_running,
 };
 
 pub(super) async fn worker_kill<S: Stack>(
@@ -17,12 +18,13 @@ pub(super) async fn worker_kill<S: Stack>(
     p: &Profile,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    let api = clients::api(stack);
-    let sim = clients::sim(stack);
     let (topic, _) = p.topics.resume;
+    let Crawling {
+        api,
+        sim,
+        failed_before,
+    } = start_crawling(stack, topic).await?;
     let mut db = sql::connect(&stack.database_url()).await?;
-    let failed_before = sql::failed_jobs(&db).await?;
-    api.track(&super::topic(topic)?).await?;
 
     sim.reset().await?;
     // The reference: one crawl nobody interrupts.

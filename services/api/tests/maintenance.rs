@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use hubpulse_client::TaskStatus;
+use hubpulse_client::{ApiClient, ClientError, TaskStatus, ViewQuery, ViewRoute};
 use hubpulse_domain::Topic;
 use hubpulse_testkit::{ADMIN_TOKEN, TestApp, TestSim};
 use reqwest::{Method, StatusCode};
@@ -170,5 +170,54 @@ async fn update_cache_crawls_every_tracked_topic_into_its_views() {
             );
         }
     }
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_typed_client_reports_refusals_with_status_and_code_and_never_the_token() {
+    let app = TestApp::spawn_with(|s| s.workers.count = 0).await;
+    let wrong = "wrong-token-client-test";
+    let refused = ApiClient::builder(app.url(""))
+        .admin_token(SecretString::from(wrong.to_owned()))
+        .build()
+        .unwrap()
+        .update_cache()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.status(),
+        Some(StatusCode::UNAUTHORIZED),
+        "{refused}"
+    );
+    assert_eq!(refused.error_code(), Some("unauthorized"), "{refused}");
+    assert!(!refused.is_transient());
+    for text in [refused.to_string(), format!("{refused:?}")] {
+        assert!(!text.contains(wrong), "the token leaked: {text}");
+    }
+    let tokenless = ApiClient::new(app.url("")).unwrap();
+    assert!(matches!(
+        tokenless.bootstrap_db().await,
+        Err(ClientError::NoAdminToken { .. })
+    ));
+    assert!(
+        !format!("{:?}", app.api).contains(ADMIN_TOKEN),
+        "Debug redacts the token"
+    );
+    let missing = app
+        .api
+        .view(
+            ViewRoute::Popularity,
+            "never-tracked",
+            &ViewQuery::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(missing.status(), Some(StatusCode::NOT_FOUND), "{missing}");
+    assert_eq!(missing.error_code(), Some("not_found"), "{missing}");
+    assert_eq!(app.api.task_if_any(424242).await.unwrap(), None);
+    let ready = app.api.ready().await.unwrap();
+    assert!(ready.is_ready(), "{ready:?}");
+    assert_eq!(ready.checks.postgres, "ok");
+    assert_eq!(app.api.health().await.unwrap().replica, "test");
     app.shutdown().await;
 }
