@@ -17,13 +17,11 @@ async fn app_with_a_failed_job() -> TestApp {
     app
 }
 
+/// The teardown check panics with a formatted message: a `String`.
 fn panic_text(err: tokio::task::JoinError) -> String {
-    let payload = err.into_panic();
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_default()
+    *err.into_panic()
+        .downcast::<String>()
+        .expect("a formatted panic message")
 }
 
 #[tokio::test]
