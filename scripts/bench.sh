@@ -29,9 +29,6 @@ STATIC_PORT=8181
 INGEST_TOPIC=bench-ingest
 INGEST_SIZE=20000
 export HUBPULSE_DEMO_TOPICS=$INGEST_TOPIC
-# The simulator's search quota comes from the environment as well as from
-# the bench's config file (the environment wins over the file).
-export HUBPULSE_SIM_SEARCH_QUOTA=1000000
 READ_TOPICS=kubernetes,rust,serverless
 COLD_COUNT=8
 SECONDS_PER_RUN=${BENCH_SECONDS:-15}
@@ -244,21 +241,12 @@ EOF
 main() {
   "$ROOT/scripts/install-deps.sh"
   command -v wrk >/dev/null || die "wrk is missing; scripts/install-deps.sh installs it"
-  if [ "${SKIP_BUILD:-0}" = 1 ] && [ -x "$BIN/hubpulse-loadtest" ]; then
-    say "using the release binaries already built (SKIP_BUILD=1)"
-  else
-    say "building release binaries (cargo build --release --workspace)"
-    (cd "$ROOT" && cargo build --release --workspace --quiet) || die "the release build failed"
-  fi
+  build_release hubpulse-loadtest
   rm -rf "$RAW"
   mkdir -p "$RAW"
 
   # A fresh bench stack: a database from nothing, so the ingest is a first crawl.
-  stack down >/dev/null 2>&1 || true
-  # Its PostgreSQL data may live outside the checkout, behind a link (lib.sh).
-  if [ -L "$STACK/postgres" ]; then rm -rf "$(readlink -f "$STACK/postgres")"; fi
-  rm -rf "$STACK"
-  mkdir -p "$STACK"
+  fresh_stack_dir HUBPULSE_STACK_DIR
   trap cleanup EXIT
   trap 'exit 130' INT TERM
   write_machine
@@ -295,7 +283,7 @@ main() {
     --admin-token "$TOKEN"
   goose_run 09-cold "cold: Redis miss, from Postgres" hubpulse "" "$COLD_COUNT" cold -H "$BASE" -t "${long}s" \
     --cold-topics "$COLD_TOPICS" --redis-url "redis://127.0.0.1:$HUBPULSE_REDIS_PORT" \
-    --process-ttl-ms "$HUBPULSE__VIEWS__PROCESS_TTL_MS"
+    ${HUBPULSE__VIEWS__PROCESS_TTL_MS:+--process-ttl-ms "$HUBPULSE__VIEWS__PROCESS_TTL_MS"}
 
   local rc=0
   "$BIN/hubpulse-bench" report --dir "$RAW" --md "$OUT/report.md" --json "$OUT/report.json" || rc=$?

@@ -33,12 +33,6 @@ export HUBPULSE__WORKERS__LEASE_SECS=8
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
-# It deletes its directory before each run: only ever a .stack-NAME of its own.
-case "$STACK" in
-  "$ROOT"/.stack-?*) ;;
-  *) die "FAULTS_STACK_DIR must name a .stack-NAME directory of the checkout (the suite deletes it), not $STACK" ;;
-esac
-
 break_what=${FAULTS_BREAK:-}
 case "$break_what" in
   '' | nginx-retry) ;;
@@ -47,26 +41,14 @@ esac
 
 stack() { "$ROOT/scripts/stack.sh" "$@"; }
 
-# A fresh stack: whatever an earlier run left is stopped and deleted,
-# database included (its data may live outside, behind a link).
-stack down >/dev/null
-if [ -L "$STACK/postgres" ]; then
-  outside=$(readlink -f "$STACK/postgres")
-  case "$outside" in /var/tmp/hubpulse-*/postgres) rm -rf "$outside" ;; esac
-fi
-rm -rf "$STACK"
-mkdir -p "$STACK"
+fresh_stack_dir FAULTS_STACK_DIR
 
 if [ "${FAULTS_KEEP:-0}" != 1 ]; then
   trap 'say "stopping the fault stack"; stack down >/dev/null 2>&1 || warn "the fault stack did not stop cleanly; scripts/stack.sh down with HUBPULSE_STACK_DIR=$HUBPULSE_STACK_DIR"' EXIT
 fi
 
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-  say "building release binaries (cargo build --release --workspace)"
-  (cd "$ROOT" && cargo build --release --workspace --quiet) || die "the release build failed"
-fi
+build_release hubpulse-faults
 FAULTS="$ROOT/target/release/hubpulse-faults"
-[ -x "$FAULTS" ] || die "$FAULTS is missing; the release build did not produce it"
 
 # The simulator serves the suite's topics, as the suite itself describes them.
 "$FAULTS" sim-config >"$STACK/sim.toml"

@@ -6,9 +6,12 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-# .env gives defaults; whatever the caller already exported wins, so
-# `REPLICAS=3 make up` needs no edit. Quotes around a value are dropped the
-# way docker compose drops them, so one .env serves both.
+# .env gives the stack's settings; whatever the caller already exported
+# wins, so `REPLICAS=3 make up` needs no edit. Quotes around a value are
+# dropped the way docker compose drops them, so one .env serves both. The
+# binaries' own defaults live in their defaults.toml files, not here.
+# ENV_FILE_KEYS: what came from .env rather than from the caller.
+ENV_FILE_KEYS=()
 load_env() {
   local line key value
   while IFS= read -r line || [ -n "$line" ]; do
@@ -22,10 +25,45 @@ load_env() {
     esac
     if [ -z "${!key+x}" ]; then
       export "$key=$value"
+      ENV_FILE_KEYS+=("$key")
     fi
   done < "$ROOT/.env"
 }
 load_env
+
+from_env_file() { # key: true when .env, not the caller, set it
+  local key
+  for key in "${ENV_FILE_KEYS[@]}"; do [ "$key" = "$1" ] && return 0; done
+  return 1
+}
+
+# A binary given a config file (the variable named, e.g. HUBPULSE_CONFIG)
+# reads it over its defaults, and HUBPULSE__* variables over the file. So
+# that an explicit file is not silently overridden by .env, this prints
+# `env` arguments (-u KEY, one a line) that drop the HUBPULSE__* values .env
+# set; the caller's own exports still win, as documented.
+env_file_unsets() { # config file variable name
+  [ -n "${!1:-}" ] || return 0
+  local key
+  for key in "${ENV_FILE_KEYS[@]}"; do
+    case "$key" in HUBPULSE__*) printf -- '-u\n%s\n' "$key" ;; esac
+  done
+}
+
+# The one release build of the scripts (stack, fault suite, bench): always
+# the whole workspace, since building single packages switches feature sets
+# and rebuilds shared dependencies. SKIP_BUILD=1 uses what is built, when
+# the binary the caller needs is there.
+build_release() { # a binary the caller needs afterwards
+  local need="$ROOT/target/release/$1"
+  if [ "${SKIP_BUILD:-0}" = 1 ] && [ -x "$need" ]; then
+    say "using the release binaries already built (SKIP_BUILD=1)"
+  else
+    say "building release binaries (cargo build --release --workspace; minutes the first time)"
+    (cd "$ROOT" && cargo build --release --workspace --quiet) || die "the release build failed"
+  fi
+  [ -x "$need" ] || die "$need is missing; the release build did not produce it"
+}
 
 # A second stack (the fault suite, the benchmark) runs beside the first with
 # its own directory and ports.
@@ -33,6 +71,25 @@ STACK=${HUBPULSE_STACK_DIR:-$ROOT/.stack}
 case "$STACK" in /*) ;; *) STACK="$ROOT/$STACK" ;; esac
 LOGS="$STACK/logs"
 RUN="$STACK/run"
+
+# A throwaway stack (the fault suite's, the bench's) starts from nothing:
+# whatever an earlier run left is stopped and deleted, database included
+# (its data may live outside, behind a link). Only ever a .stack-NAME
+# directory of this checkout, and outside it only where pg_data_dir puts data.
+fresh_stack_dir() { # the variable that names the directory, for the message
+  case "$STACK" in
+    "$ROOT"/.stack-?*) ;;
+    *) die "$1 must name a .stack-NAME directory of the checkout (it is deleted before each run), not $STACK" ;;
+  esac
+  "$ROOT/scripts/stack.sh" down >/dev/null 2>&1 || warn "stopping what an earlier run left in $STACK failed; going on"
+  if [ -L "$STACK/postgres" ]; then
+    local outside
+    outside=$(readlink -f "$STACK/postgres")
+    case "$outside" in /var/tmp/hubpulse-*/postgres) rm -rf "$outside" ;; esac
+  fi
+  rm -rf "$STACK"
+  mkdir -p "$STACK"
+}
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
 warn() { printf 'warning: %s\n' "$*" >&2; }

@@ -103,13 +103,7 @@ start_redis() {
   say "redis on 127.0.0.1:$port"
 }
 
-build() {
-  if [ "${SKIP_BUILD:-0}" = 1 ] && [ -x "$BIN/hubpulse-api" ]; then return; fi
-  # Always the whole workspace: building single packages switches feature
-  # sets and rebuilds shared dependencies (docs/DEPENDENCIES.md).
-  say "building release binaries (cargo build --release --workspace; minutes the first time)"
-  (cd "$ROOT" && cargo build --release --workspace --quiet) || die "the release build failed"
-}
+build() { build_release hubpulse-api; }
 
 # Starts a program in the background, detached from this shell, logging to
 # .stack/logs/NAME.log, and records its pid. exec all the way down, so the
@@ -131,9 +125,14 @@ start_sim() {
   require_free_port "$port" HUBPULSE_SIM_PORT
   # GitHub's own search quota is 30 a minute: the demo's crawls would spend
   # most of their time rescheduled. HUBPULSE_SIM_SEARCH_QUOTA=30 shows that.
-  spawn sim HUBPULSE__SIM__HOST=127.0.0.1 HUBPULSE__SIM__PORT="$port" HUBPULSE__LOG__FORMAT=json \
-    HUBPULSE__SIM__LIMITS__SEARCH_AUTHENTICATED="$HUBPULSE_SIM_SEARCH_QUOTA" \
-    "$BIN/hubpulse-sim"
+  # A simulator config file (HUBPULSE_SIM_CONFIG) wins over .env's quota.
+  local quota=() unsets=()
+  if [ -z "${HUBPULSE_SIM_CONFIG:-}" ] || ! from_env_file HUBPULSE_SIM_SEARCH_QUOTA; then
+    quota=("HUBPULSE__SIM__LIMITS__SEARCH_AUTHENTICATED=$HUBPULSE_SIM_SEARCH_QUOTA")
+  fi
+  mapfile -t unsets < <(env_file_unsets HUBPULSE_SIM_CONFIG)
+  spawn sim "${unsets[@]}" HUBPULSE__SIM__HOST=127.0.0.1 HUBPULSE__SIM__PORT="$port" \
+    HUBPULSE__LOG__FORMAT=json "${quota[@]}" "$BIN/hubpulse-sim"
   wait_for "the simulator" 30 "$(cat "$RUN/sim.pid")" "$LOGS/sim.log" \
     http_ok "http://127.0.0.1:$port/rate_limit"
   say "GitHub simulator on http://127.0.0.1:$port (pid $(cat "$RUN/sim.pid"))"
@@ -150,8 +149,11 @@ replica_env() {
 }
 
 start_replicas() {
-  local github_url=$1 i port pid extra_env=()
+  local github_url=$1 i port pid extra_env=() unsets=()
   mapfile -t extra_env < <(replica_env)
+  # GitHub itself unless the stack says otherwise: the API's own default.
+  [ -z "$github_url" ] || extra_env+=("HUBPULSE__GITHUB__BASE_URL=$github_url")
+  mapfile -t unsets < <(env_file_unsets HUBPULSE_CONFIG)
   [ -x "$BIN/hubpulse-api" ] || die "$BIN/hubpulse-api is missing; the release build did not produce it"
   local started=()
   for i in $(seq 1 "$REPLICAS"); do
@@ -166,6 +168,7 @@ start_replicas() {
       unix:*) socket_env=("HUBPULSE__SERVER__UNIX_SOCKET=$(replica_socket "$i")") ;;
     esac
     spawn "api-$i" \
+      "${unsets[@]}" \
       HUBPULSE__SERVER__HOST=127.0.0.1 \
       HUBPULSE__SERVER__PORT="$port" \
       HUBPULSE__SERVER__WORKER_THREADS="${HUBPULSE__SERVER__WORKER_THREADS:-$(replica_threads)}" \
@@ -174,7 +177,6 @@ start_replicas() {
       HUBPULSE__LOG__FORMAT=json \
       HUBPULSE__DATABASE__URL="postgres://hubpulse:$HUBPULSE_DB_PASSWORD@127.0.0.1:$HUBPULSE_PG_PORT/hubpulse" \
       HUBPULSE__REDIS__URL="redis://127.0.0.1:$HUBPULSE_REDIS_PORT" \
-      HUBPULSE__GITHUB__BASE_URL="$github_url" \
       "${extra_env[@]}" \
       "$BIN/hubpulse-api"
     started+=("$i")
@@ -238,7 +240,9 @@ start_cron() {
     say "cron already running (pid $pid)"
     return
   fi
-  spawn cron HUBPULSE__CRON__BASE_URL="http://127.0.0.1:$HUBPULSE_NGINX_PORT" \
+  local unsets=()
+  mapfile -t unsets < <(env_file_unsets HUBPULSE_CRON_CONFIG)
+  spawn cron "${unsets[@]}" HUBPULSE__CRON__BASE_URL="http://127.0.0.1:$HUBPULSE_NGINX_PORT" \
     HUBPULSE__CRON__SCHEDULE_FILE="$ROOT/cron/schedule.toml" HUBPULSE__LOG__FORMAT=json \
     "$BIN/hubpulse-cron"
   sleep 0.3
@@ -295,7 +299,7 @@ up() {
   start_postgres
   start_redis
   build
-  local github_url=$HUBPULSE__GITHUB__BASE_URL
+  local github_url=${HUBPULSE__GITHUB__BASE_URL:-}
   if [ "$mode" = demo ]; then
     start_sim
     github_url="http://127.0.0.1:$HUBPULSE_SIM_PORT"
@@ -468,7 +472,7 @@ stop_replica() {
 # reloaded only when its upstreams lack the replica (a reload mid-load is
 # harmless, but not needed when the replica kept its place).
 start_replica() {
-  local i=$1 mode github_url=$HUBPULSE__GITHUB__BASE_URL
+  local i=$1 mode github_url=${HUBPULSE__GITHUB__BASE_URL:-}
   replica_number "$i" "start-replica N"
   mode=$(cat "$RUN/mode" 2>/dev/null) || die "the stack is not running: make up or make demo first"
   [ "$mode" = demo ] && github_url="http://127.0.0.1:$HUBPULSE_SIM_PORT"

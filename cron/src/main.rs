@@ -3,29 +3,22 @@
 //! backoff. A failed call is logged, never fatal: the scheduler outlives the
 //! API's restarts.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use tokio_util::sync::CancellationToken;
 
-fn config_path() -> Result<Option<PathBuf>, String> {
-    let mut args = std::env::args_os().skip(1);
-    match (args.next(), args.next(), args.next()) {
-        (None, _, _) => Ok(std::env::var_os("HUBPULSE_CRON_CONFIG").map(PathBuf::from)),
-        (Some(flag), Some(path), None) if flag == "--config" => Ok(Some(PathBuf::from(path))),
-        _ => Err("usage: hubpulse-cron [--config PATH]".into()),
-    }
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    let (settings, calls) = match config_path().and_then(|p| hubpulse_cron::load(p.as_deref())) {
-        Ok(loaded) => loaded,
-        Err(err) => {
-            eprintln!("hubpulse-cron: {err}");
-            return ExitCode::from(2);
-        }
-    };
+    let (settings, calls) =
+        match hubpulse_runtime::config_path("hubpulse-cron", "HUBPULSE_CRON_CONFIG")
+            .and_then(|p| hubpulse_cron::load(p.as_deref()))
+        {
+            Ok(loaded) => loaded,
+            Err(err) => {
+                eprintln!("hubpulse-cron: {err}");
+                return ExitCode::from(2);
+            }
+        };
     if let Err(err) = hubpulse_runtime::init_tracing(&settings.log) {
         eprintln!("hubpulse-cron: {err}");
         return ExitCode::from(2);

@@ -1,13 +1,15 @@
 //! The schedule loop: wait for `/ready`, make the at-start calls, then each
 //! recurring call at its time. Every run ends in one log line with its
 //! outcome (and the job ids the API answered with); no failure ends the loop.
+//! The calls go through the typed client (`hubpulse-client`), the waits
+//! between attempts follow the shared policy (`hubpulse_runtime::Backoff`).
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use rand::Rng;
-use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use hubpulse_client::{ApiClient, ClientError, QueuedJobs, RawReply};
+use hubpulse_runtime::backoff::{Backoff, Retryable};
 use tokio_util::sync::CancellationToken;
 
 use crate::schedule::{Call, Method};
@@ -29,18 +31,6 @@ pub enum Outcome {
     Cancelled,
 }
 
-/// How one attempt at a call ended.
-enum Attempt {
-    Done {
-        status: reqwest::StatusCode,
-        reply: Reply,
-    },
-    /// Worth trying again: the API or nginx is down, overloaded, or restarting.
-    Retry(String),
-    /// Trying again cannot help (a 4xx such as 401): the run ends.
-    GiveUp(String),
-}
-
 /// The maintenance routes answer `{"jobs":[{"id","kind","topic"}]}`.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Reply {
@@ -50,28 +40,16 @@ struct Reply {
     other: String,
 }
 
-#[derive(Deserialize)]
-struct JobsReply {
-    jobs: Vec<JobRef>,
-}
-
-#[derive(Deserialize)]
-struct JobRef {
-    id: i64,
-    #[serde(default)]
-    topic: Option<String>,
-}
-
 impl Reply {
-    fn parse(body: &str) -> Reply {
-        match serde_json::from_str::<JobsReply>(body) {
-            Ok(reply) => Reply {
-                job_ids: join(reply.jobs.iter().map(|j| j.id.to_string())),
-                topics: join(reply.jobs.iter().filter_map(|j| j.topic.clone())),
+    fn parse(reply: &RawReply) -> Reply {
+        match reply.json::<QueuedJobs>() {
+            Ok(queued) => Reply {
+                job_ids: join(queued.jobs.iter().map(|j| j.id.to_string())),
+                topics: join(queued.jobs.iter().filter_map(|j| j.topic.clone())),
                 other: String::new(),
             },
             Err(_) => Reply {
-                other: truncate(body, 300).to_owned(),
+                other: reply.text().chars().take(300).collect(),
                 ..Reply::default()
             },
         }
@@ -83,29 +61,31 @@ fn join(items: impl Iterator<Item = String>) -> String {
 }
 
 pub struct Runner {
-    client: reqwest::Client,
-    base_url: String,
-    token: SecretString,
-    retry_base: Duration,
-    retry_cap: Duration,
+    api: ApiClient,
+    retry: Backoff,
     max_attempts: u32,
 }
 
 impl Runner {
     pub fn new(settings: &Settings) -> Result<Self, RunnerError> {
-        let client = reqwest::Client::builder()
+        let api = ApiClient::builder(settings.cron.base_url.clone())
             .timeout(Duration::from_millis(settings.cron.request_timeout_ms))
             .user_agent("hubpulse-cron")
+            .admin_token(settings.admin.token.clone())
             .build()
             .map_err(|e| RunnerError::Client(e.to_string()))?;
         Ok(Self {
-            client,
-            base_url: settings.cron.base_url.trim_end_matches('/').to_owned(),
-            token: settings.admin.token.clone(),
-            retry_base: Duration::from_millis(settings.cron.retry_base_ms),
-            retry_cap: Duration::from_millis(settings.cron.retry_cap_ms),
+            api,
+            retry: Backoff::new(
+                Duration::from_millis(settings.cron.retry_base_ms),
+                Duration::from_millis(settings.cron.retry_cap_ms),
+            ),
             max_attempts: settings.cron.max_attempts,
         })
+    }
+
+    fn retry_cap(&self) -> Duration {
+        self.retry.bound(u32::MAX)
     }
 
     /// Runs the schedule until `shutdown` is cancelled.
@@ -137,7 +117,7 @@ impl Runner {
                     shutdown.cancelled().await;
                     return;
                 }
-                None => self.retry_cap,
+                None => self.retry_cap(),
             };
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
@@ -168,33 +148,42 @@ impl Runner {
 
     /// Polls `/ready` until it answers 200; false when shut down first.
     pub async fn wait_ready(&self, shutdown: &CancellationToken) -> bool {
-        let url = format!("{}/ready", self.base_url);
-        let max_delay = self.retry_cap.min(Duration::from_secs(5));
-        let mut delay = Duration::from_millis(250).min(max_delay);
+        let poll = Backoff::new(
+            Duration::from_millis(250),
+            self.retry_cap().min(Duration::from_secs(5)),
+        );
         let started = Instant::now();
-        loop {
-            let answer = tokio::select! {
-                answer = self.client.get(&url).send() => answer,
-                () = shutdown.cancelled() => return false,
-            };
+        let ready = (|| async {
+            match self.api.ready().await {
+                Ok(ready) if ready.is_ready() => Ok(()),
+                Ok(ready) => Err(ClientError::Status {
+                    call: "GET /ready".into(),
+                    status: ready.status,
+                    code: None,
+                    body: String::new(),
+                }),
+                Err(err) => Err(err),
+            }
+        })
+        .retry(poll.builder())
+        .notify(|err: &ClientError, _| {
             let waited_ms = started.elapsed().as_millis() as u64;
-            match answer {
-                Ok(resp) if resp.status().is_success() => {
-                    tracing::info!(waited_ms, "API is ready");
-                    return true;
+            match err.status() {
+                Some(status) => {
+                    tracing::info!(%status, waited_ms, "waiting for the API to be ready")
                 }
-                Ok(resp) => {
-                    tracing::info!(status = %resp.status(), waited_ms, "waiting for the API to be ready")
-                }
-                Err(err) => {
-                    tracing::info!(error = %describe(&err), waited_ms, "waiting for the API to be ready")
+                None => {
+                    tracing::info!(error = %err, waited_ms, "waiting for the API to be ready")
                 }
             }
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = shutdown.cancelled() => return false,
+        });
+        tokio::select! {
+            result = ready => {
+                let waited_ms = started.elapsed().as_millis() as u64;
+                tracing::info!(waited_ms, "API is ready");
+                result.is_ok()
             }
-            delay = (delay * 2).min(max_delay);
+            () = shutdown.cancelled() => false,
         }
     }
 
@@ -202,150 +191,81 @@ impl Runner {
     /// them, then one log line with the outcome.
     pub async fn run_call(&self, call: &Call, shutdown: &CancellationToken) -> Outcome {
         let started = Instant::now();
-        let mut last_reason = String::new();
-        for attempt in 1..=self.max_attempts {
-            let result = tokio::select! {
-                result = self.attempt(call) => result,
-                () = shutdown.cancelled() => {
-                    tracing::info!(call = %call.name, outcome = "cancelled", attempts = attempt, "run cut short by shutdown");
-                    return Outcome::Cancelled;
-                }
-            };
-            let duration_ms = started.elapsed().as_millis() as u64;
-            match result {
-                Attempt::Done { status, reply } => {
-                    tracing::info!(
-                        call = %call.name,
-                        outcome = "ok",
-                        status = status.as_u16(),
-                        attempts = attempt,
-                        job_ids = %reply.job_ids,
-                        topics = %reply.topics,
-                        reply = %reply.other,
-                        duration_ms,
-                        "run succeeded"
-                    );
-                    return Outcome::Succeeded;
-                }
-                Attempt::GiveUp(reason) => {
-                    tracing::error!(
-                        call = %call.name,
-                        outcome = "refused",
-                        attempts = attempt,
-                        %reason,
-                        duration_ms,
-                        "run failed: the API refused the call; not retried before its next time"
-                    );
-                    return Outcome::Failed;
-                }
-                Attempt::Retry(reason) if attempt < self.max_attempts => {
-                    let delay = self.backoff(attempt);
-                    tracing::warn!(
-                        call = %call.name,
-                        attempt,
-                        %reason,
-                        retry_in_ms = delay.as_millis() as u64,
-                        "attempt failed; retrying"
-                    );
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        () = shutdown.cancelled() => {
-                            tracing::info!(call = %call.name, outcome = "cancelled", attempts = attempt, "run cut short by shutdown");
-                            return Outcome::Cancelled;
-                        }
-                    }
-                }
-                Attempt::Retry(reason) => last_reason = reason,
+        let attempts = AtomicU32::new(0);
+        let run = (|| {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            self.attempt(call)
+        })
+        .retry(self.retry.attempts(self.max_attempts))
+        .when(ClientError::is_transient)
+        .notify(|err, wait| {
+            tracing::warn!(
+                call = %call.name,
+                attempt = attempts.load(Ordering::Relaxed),
+                reason = %err,
+                retry_in_ms = wait.as_millis() as u64,
+                "attempt failed; retrying"
+            );
+        });
+        let result = tokio::select! {
+            result = run => result,
+            () = shutdown.cancelled() => {
+                tracing::info!(call = %call.name, outcome = "cancelled", attempts = attempts.load(Ordering::Relaxed), "run cut short by shutdown");
+                return Outcome::Cancelled;
+            }
+        };
+        let attempts = attempts.load(Ordering::Relaxed);
+        let duration_ms = started.elapsed().as_millis() as u64;
+        match result {
+            Ok(reply) => {
+                let parsed = Reply::parse(&reply);
+                tracing::info!(
+                    call = %call.name,
+                    outcome = "ok",
+                    status = reply.status.as_u16(),
+                    attempts,
+                    job_ids = %parsed.job_ids,
+                    topics = %parsed.topics,
+                    reply = %parsed.other,
+                    duration_ms,
+                    "run succeeded"
+                );
+                Outcome::Succeeded
+            }
+            Err(err) if err.is_transient() => {
+                tracing::error!(
+                    call = %call.name,
+                    outcome = "failed",
+                    attempts,
+                    reason = %err,
+                    duration_ms,
+                    "run failed on every attempt; made again at its next time"
+                );
+                Outcome::Failed
+            }
+            Err(err) => {
+                tracing::error!(
+                    call = %call.name,
+                    outcome = "refused",
+                    attempts,
+                    reason = %err,
+                    duration_ms,
+                    "run failed: the API refused the call; not retried before its next time"
+                );
+                Outcome::Failed
             }
         }
-        tracing::error!(
-            call = %call.name,
-            outcome = "failed",
-            attempts = self.max_attempts,
-            reason = %last_reason,
-            duration_ms = started.elapsed().as_millis() as u64,
-            "run failed on every attempt; made again at its next time"
-        );
-        Outcome::Failed
     }
 
-    async fn attempt(&self, call: &Call) -> Attempt {
-        let url = format!("{}{}", self.base_url, call.path);
-        let request = match call.method {
-            Method::Get => self.client.get(&url),
-            Method::Post => self.client.post(&url),
+    async fn attempt(&self, call: &Call) -> Result<RawReply, ClientError> {
+        let method = match call.method {
+            Method::Get => hubpulse_client::Method::GET,
+            Method::Post => hubpulse_client::Method::POST,
         };
-        // reqwest marks the header sensitive: it never shows in a Debug or an error.
-        let request = match self.token.expose_secret() {
-            "" => request,
-            token => request.bearer_auth(token),
-        };
-        let resp = match request.send().await {
-            Ok(resp) => resp,
-            Err(err) => return Attempt::Retry(describe(&err)),
-        };
-        let status = resp.status();
-        let body = resp.text().await.unwrap_or_default();
-        if status.is_success() {
-            return Attempt::Done {
-                status,
-                reply: Reply::parse(&body),
-            };
-        }
-        let reason = format!("{status}: {}", truncate(&body, 300));
-        if is_transient(status) {
-            Attempt::Retry(reason)
-        } else {
-            Attempt::GiveUp(reason)
-        }
-    }
-
-    /// Exponential (`retry_base` doubled per attempt, up to `retry_cap`),
-    /// with jitter: a random wait between half the bound and the bound, so
-    /// that restarted cron processes do not call in step.
-    fn backoff(&self, attempt: u32) -> Duration {
-        let bound = backoff_bound(self.retry_base, self.retry_cap, attempt);
-        let millis = bound.as_millis() as u64;
-        Duration::from_millis(rand::rng().random_range(millis / 2..=millis))
-    }
-}
-
-fn backoff_bound(base: Duration, cap: Duration, attempt: u32) -> Duration {
-    base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-        .min(cap)
-}
-
-/// A failure that a later attempt can get past: the API, or nginx in front
-/// of it, is down, overloaded or restarting.
-fn is_transient(status: reqwest::StatusCode) -> bool {
-    status.is_server_error()
-        || status == reqwest::StatusCode::TOO_MANY_REQUESTS
-        || status == reqwest::StatusCode::REQUEST_TIMEOUT
-}
-
-/// The error and its causes in one line ("connection refused" sits in the
-/// source chain), with the URL left out: the log line names the call.
-fn describe(err: &reqwest::Error) -> String {
-    let mut text = err.to_string();
-    if let Some(url) = err.url() {
-        text = text.replace(&format!(" for url ({url})"), "");
-    }
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-fn truncate(text: &str, max: usize) -> &str {
-    match text.char_indices().nth(max) {
-        Some((i, _)) => &text[..i],
-        None => text,
+        // Without a token the call goes out bare and the API answers 401.
+        self.api
+            .call(method, &call.path, self.api.has_admin_token(), None)
+            .await
     }
 }
 
@@ -353,41 +273,23 @@ fn truncate(text: &str, max: usize) -> &str {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_backoff_doubles_up_to_the_cap() {
-        let (base, cap) = (Duration::from_millis(100), Duration::from_millis(1000));
-        let bounds: Vec<u64> = (1..=6)
-            .map(|a| backoff_bound(base, cap, a).as_millis() as u64)
-            .collect();
-        assert_eq!(bounds, [100, 200, 400, 800, 1000, 1000]);
-        assert_eq!(backoff_bound(base, cap, u32::MAX), cap);
-    }
-
-    #[test]
-    fn server_errors_are_retried_and_refusals_are_not() {
-        for code in [500, 502, 503, 504, 429, 408] {
-            assert!(
-                is_transient(reqwest::StatusCode::from_u16(code).unwrap()),
-                "{code}"
-            );
-        }
-        for code in [400, 401, 403, 404, 405] {
-            assert!(
-                !is_transient(reqwest::StatusCode::from_u16(code).unwrap()),
-                "{code}"
-            );
+    fn reply(body: &str) -> RawReply {
+        RawReply {
+            status: hubpulse_client::StatusCode::ACCEPTED,
+            headers: Default::default(),
+            body: body.to_owned().into(),
         }
     }
 
     #[test]
     fn job_ids_are_read_from_the_reply() {
-        let reply = Reply::parse(
+        let parsed = Reply::parse(&reply(
             r#"{"jobs":[{"id":7,"kind":"crawl_topic","topic":"kubernetes","new":true},{"id":9,"kind":"crawl_topic","topic":"rust"}]}"#,
-        );
-        assert_eq!(reply.job_ids, "7,9");
-        assert_eq!(reply.topics, "kubernetes,rust");
-        assert_eq!(reply.other, "");
-        let other = Reply::parse("not json at all");
+        ));
+        assert_eq!(parsed.job_ids, "7,9");
+        assert_eq!(parsed.topics, "kubernetes,rust");
+        assert_eq!(parsed.other, "");
+        let other = Reply::parse(&reply("not json at all"));
         assert_eq!(other.job_ids, "");
         assert_eq!(other.other, "not json at all");
     }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hubpulse_api::{Application, Settings};
-use hubpulse_testkit::{ADMIN_TOKEN, TestDb, TestRedis, test_settings};
+use hubpulse_testkit::{ADMIN_TOKEN, TestDb, TestRedis, eventually, free_port, test_settings};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -125,17 +125,10 @@ impl Api {
     async fn start(settings: &Settings, addr: SocketAddr) -> Api {
         // The port was free when picked and is ours again once the last
         // server let go of it; a moment's retry covers a slow release.
-        let started = Instant::now();
-        let listener = loop {
-            match tokio::net::TcpListener::bind(addr).await {
-                Ok(listener) => break listener,
-                Err(err) if started.elapsed() < Duration::from_secs(10) => {
-                    eprintln!("binding {addr}: {err}; retrying");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(err) => panic!("binding {addr}: {err}"),
-            }
-        };
+        let listener = eventually(&format!("binding {addr}"), Duration::from_secs(10), || {
+            tokio::net::TcpListener::bind(addr)
+        })
+        .await;
         let app = Application::with_listener(settings.clone(), listener)
             .await
             .expect("the API builds");
@@ -187,9 +180,7 @@ fn ids(event: &Value) -> Vec<i64> {
 async fn cron_waits_for_the_api_bootstraps_and_outlives_a_30_second_outage() {
     let db = TestDb::new().await;
     let redis = TestRedis::new().await;
-    let addr: SocketAddr = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port");
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let mut settings = test_settings(&db, &redis);
     settings.server.port = addr.port();
     // No workers: the crawls stay queued, so the jobs table shows exactly

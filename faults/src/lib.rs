@@ -1,7 +1,7 @@
 #![doc = include_str!("../README.md")]
 
-pub mod api;
 pub mod cases;
+pub mod clients;
 pub mod load;
 pub mod report;
 mod script;

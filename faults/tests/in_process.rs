@@ -8,18 +8,19 @@
 //! SIGKILL does. `make faults` runs the same cases against the release
 //! stack of `scripts/stack.sh`.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use hubpulse_api::{Application, Settings};
+use hubpulse_client::ApiClient;
 use hubpulse_domain::Topic;
 use hubpulse_faults::{Case, Profile, Stack};
+use hubpulse_runtime::backoff::{Backoff, Retryable};
 use hubpulse_sim::TopicSpec;
-use hubpulse_testkit::{PrivatePostgres, TestNginx, TestSim, private_postgres};
+use hubpulse_testkit::{PrivatePostgres, TestNginx, TestSim, free_port, private_postgres};
 use secrecy::SecretString;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
@@ -30,32 +31,14 @@ const REPLICAS: usize = 2;
 /// Short, so a killed worker's job is taken up within seconds.
 const LEASE_SECS: u64 = 4;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// Polls until `url` answers 2xx.
-async fn wait_http(url: &str, within: Duration) -> anyhow::Result<()> {
-    let started = Instant::now();
-    while !http_ok(url).await {
-        if started.elapsed() > within {
-            bail!("{url} did not answer within {within:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(())
-}
-
-async fn http_ok(url: &str) -> bool {
-    reqwest::Client::new()
-        .get(url)
-        .timeout(Duration::from_secs(2))
-        .send()
+/// Polls `base_url`'s `/health` until it answers.
+async fn wait_healthy(base_url: &str, within: Duration) -> anyhow::Result<()> {
+    let api = ApiClient::new(base_url)?;
+    (|| api.health())
+        .retry(Backoff::POLL.within(within))
         .await
-        .is_ok_and(|r| r.status().is_success())
+        .with_context(|| format!("{base_url}/health did not answer within {within:?}"))?;
+    Ok(())
 }
 
 /// One API replica in a runtime of its own.
@@ -97,13 +80,10 @@ impl PrivateRedis {
             .context("starting redis-server (scripts/install-deps.sh installs it)")?;
         self.child = Some(child);
         let addr = format!("127.0.0.1:{}", self.port);
-        let started = Instant::now();
-        while tokio::net::TcpStream::connect(&addr).await.is_err() {
-            if started.elapsed() > Duration::from_secs(10) {
-                bail!("redis-server did not listen on {addr} within 10 s");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        (|| tokio::net::TcpStream::connect(&addr))
+            .retry(Backoff::POLL.within(Duration::from_secs(10)))
+            .await
+            .with_context(|| format!("redis-server did not listen on {addr} within 10 s"))?;
         Ok(())
     }
 
@@ -189,11 +169,7 @@ impl InProcess {
         for n in 1..=REPLICAS {
             stack.start_replica(n).await?;
         }
-        wait_http(
-            &format!("{}/health", stack.nginx_url()),
-            Duration::from_secs(10),
-        )
-        .await?;
+        wait_healthy(&stack.nginx_url(), Duration::from_secs(10)).await?;
         Ok(stack)
     }
 
@@ -293,24 +269,15 @@ impl Stack for InProcess {
             async move {
                 // The port was just given up by the killed run: retry a
                 // bind that races with its last connections closing.
-                let mut tries = 0;
-                let app = loop {
-                    match Application::build(settings.clone()).await {
-                        Ok(app) => break app,
-                        Err(err) if tries >= 50 => panic!("{name} could not start: {err}"),
-                        Err(_) => tries += 1,
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                };
+                let app = (|| Application::build(settings.clone()))
+                    .retry(Backoff::POLL.within(Duration::from_secs(5)))
+                    .await
+                    .unwrap_or_else(|err| panic!("{name} could not start: {err}"));
                 app.run(shutdown).await;
             }
         });
         self.replica(n).running = Some((runtime, shutdown, task));
-        wait_http(
-            &format!("http://127.0.0.1:{port}/health"),
-            Duration::from_secs(30),
-        )
-        .await
+        wait_healthy(&format!("http://127.0.0.1:{port}"), Duration::from_secs(30)).await
     }
 
     async fn stop_redis(&self) -> anyhow::Result<()> {

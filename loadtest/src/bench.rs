@@ -10,8 +10,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
+use hubpulse_client::{ApiClient, Task, TaskStatus, ViewQuery, ViewRoute};
+use hubpulse_domain::Topic;
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::summary::{Latency, Summary};
 
@@ -31,194 +34,108 @@ pub mod targets {
     pub const MAX_RSS_MB: f64 = 100.0;
 }
 
-/// A small HTTP client for the stack's API.
-pub struct Api {
-    base: String,
-    token: String,
-    http: reqwest::Client,
+/// The stack's API with its admin token; calls wait up to 30 s.
+pub fn api(base: &str, token: &str) -> anyhow::Result<ApiClient> {
+    Ok(ApiClient::builder(base)
+        .admin_token(SecretString::from(token.to_owned()))
+        .timeout(Duration::from_secs(30))
+        .build()?)
 }
 
-impl Api {
-    pub fn new(base: &str, token: &str) -> anyhow::Result<Self> {
-        Ok(Self {
-            base: base.trim_end_matches('/').to_owned(),
-            token: token.to_owned(),
-            http: reqwest::Client::builder()
-                .no_proxy()
-                .no_gzip()
-                .timeout(Duration::from_secs(30))
-                .build()?,
-        })
-    }
+fn topic(name: &str) -> anyhow::Result<Topic> {
+    Topic::parse(name).with_context(|| format!("{name:?} is not a topic name"))
+}
 
-    async fn json(&self, request: reqwest::RequestBuilder, what: &str) -> anyhow::Result<Value> {
-        let response = request.send().await.with_context(|| what.to_owned())?;
-        let status = response.status();
-        let body = response.text().await.unwrap_or_default();
-        if !status.is_success() {
-            bail!("{what}: {status} {body}");
+/// The id of the first crawl job of `topic`, looking through the job
+/// ids from 1 (they count up from 1 in a fresh database).
+async fn first_crawl(api: &ApiClient, topic: &str) -> anyhow::Result<Option<i64>> {
+    let mut missing = 0;
+    for id in 1..=1000 {
+        match api.task_if_any(id).await? {
+            Some(task) if task.kind == "crawl_topic" && task.topic() == Some(topic) => {
+                return Ok(Some(id));
+            }
+            Some(_) => missing = 0,
+            None => {
+                missing += 1;
+                if missing >= 3 {
+                    break;
+                }
+            }
         }
-        serde_json::from_str(&body).with_context(|| format!("{what}: not JSON: {body}"))
     }
+    Ok(None)
+}
 
-    pub async fn track(&self, topic: &str) -> anyhow::Result<()> {
-        self.json(
-            self.http
-                .post(format!("{}/v1/topics", self.base))
-                .bearer_auth(&self.token)
-                .json(&json!({ "name": topic })),
-            &format!("POST /v1/topics {topic}"),
-        )
-        .await
-        .map(drop)
-    }
-
-    /// `POST /update_cache`: the crawl job of every tracked topic, by topic.
-    pub async fn update_cache(&self) -> anyhow::Result<BTreeMap<String, i64>> {
-        let reply = self
-            .json(
-                self.http
-                    .post(format!("{}/update_cache", self.base))
-                    .bearer_auth(&self.token),
-                "POST /update_cache",
-            )
-            .await?;
-        let jobs = reply["jobs"]
-            .as_array()
-            .with_context(|| format!("POST /update_cache: no jobs in {reply}"))?;
-        Ok(jobs
-            .iter()
-            .filter_map(|j| Some((j["topic"].as_str()?.to_owned(), j["id"].as_i64()?)))
-            .collect())
-    }
-
-    pub async fn task(&self, id: i64) -> anyhow::Result<Value> {
-        self.json(
-            self.http.get(format!("{}/v1/tasks/{id}", self.base)),
-            &format!("GET /v1/tasks/{id}"),
-        )
-        .await
-    }
-
-    /// `None` when there is no such job.
-    pub async fn task_if_any(&self, id: i64) -> anyhow::Result<Option<Value>> {
-        let response = self
-            .http
-            .get(format!("{}/v1/tasks/{id}", self.base))
-            .send()
+/// Waits until every job has succeeded; fails on a failed one or at the
+/// deadline. Returns their final records.
+async fn wait_jobs(
+    api: &ApiClient,
+    jobs: &BTreeMap<String, i64>,
+    deadline: Duration,
+) -> anyhow::Result<BTreeMap<String, Task>> {
+    let started = Instant::now();
+    let mut done = BTreeMap::new();
+    for (topic, id) in jobs {
+        eprintln!(
+            "  waiting for the crawl of {topic} ({} of {})",
+            done.len() + 1,
+            jobs.len()
+        );
+        let task = api
+            .wait_task(*id, deadline.saturating_sub(started.elapsed()))
             .await
-            .with_context(|| format!("GET /v1/tasks/{id}"))?;
-        if response.status() == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
+            .with_context(|| format!("the crawl of {topic} (job {id})"))?;
+        if task.status != TaskStatus::Succeeded {
+            bail!(
+                "the crawl of {topic} (job {id}) failed: {}",
+                task.last_error.as_deref().unwrap_or("no error recorded")
+            );
         }
-        let status = response.status();
-        let body = response.text().await.unwrap_or_default();
-        if !status.is_success() {
-            bail!("GET /v1/tasks/{id}: {status} {body}");
-        }
-        Ok(Some(serde_json::from_str(&body)?))
+        done.insert(topic.clone(), task);
     }
+    Ok(done)
+}
 
-    /// The id of the first crawl job of `topic`, looking through the job
-    /// ids from 1 (they count up from 1 in a fresh database).
-    pub async fn first_crawl(&self, topic: &str) -> anyhow::Result<Option<i64>> {
-        let mut missing = 0;
-        for id in 1..=1000 {
-            match self.task_if_any(id).await? {
-                Some(task)
-                    if task["kind"] == "crawl_topic" && task["payload"]["topic"] == topic =>
-                {
-                    return Ok(Some(id));
-                }
-                Some(_) => missing = 0,
-                None => {
-                    missing += 1;
-                    if missing >= 3 {
-                        break;
-                    }
-                }
-            }
-        }
-        Ok(None)
-    }
+/// Items in a topic's popularity view, read without any encoding.
+async fn view_len(api: &ApiClient, topic: &str) -> anyhow::Result<usize> {
+    let view = api
+        .view(ViewRoute::Popularity, topic, &ViewQuery::default())
+        .await?;
+    Ok(view.items::<Value>()?.len())
+}
 
-    /// Polls jobs until every one has succeeded; fails on a failed one or
-    /// at the deadline. Returns their final records.
-    pub async fn wait_jobs(
-        &self,
-        jobs: &BTreeMap<String, i64>,
-        deadline: Duration,
-    ) -> anyhow::Result<BTreeMap<String, Value>> {
-        let started = Instant::now();
-        let mut done = BTreeMap::new();
-        let mut last_note = Instant::now();
-        loop {
-            for (topic, id) in jobs {
-                if done.contains_key(topic) {
-                    continue;
-                }
-                let task = self.task(*id).await?;
-                match task["status"].as_str() {
-                    Some("succeeded") => {
-                        done.insert(topic.clone(), task);
-                    }
-                    Some("failed") => bail!(
-                        "the crawl of {topic} (job {id}) failed: {}",
-                        task["last_error"]
-                    ),
-                    _ => {}
-                }
-            }
-            if done.len() == jobs.len() {
-                return Ok(done);
-            }
-            if started.elapsed() > deadline {
-                let pending: Vec<_> = jobs.keys().filter(|t| !done.contains_key(*t)).collect();
-                bail!("crawls not done after {deadline:?}: {pending:?}");
-            }
-            if last_note.elapsed() > Duration::from_secs(10) {
-                eprintln!(
-                    "  waiting for {} crawl(s) ({} s)",
-                    jobs.len() - done.len(),
-                    started.elapsed().as_secs()
-                );
-                last_note = Instant::now();
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Items in a view, read without any encoding.
-    pub async fn view_len(&self, path: &str) -> anyhow::Result<usize> {
-        let items = self
-            .json(self.http.get(format!("{}{path}", self.base)), path)
-            .await?;
-        Ok(items.as_array().map_or(0, Vec::len))
-    }
+/// `POST /update_cache`: the crawl job of every tracked topic, by topic.
+async fn update_cache(api: &ApiClient) -> anyhow::Result<BTreeMap<String, i64>> {
+    let queued = api.update_cache().await?;
+    Ok(queued
+        .jobs
+        .into_iter()
+        .filter_map(|j| Some((j.topic?, j.id)))
+        .collect())
 }
 
 /// Tracks the topics, crawls them (every tracked topic is refreshed too),
 /// and checks every one has a non-empty popularity view.
-pub async fn prepare(api: &Api, topics: &[String], deadline: Duration) -> anyhow::Result<()> {
-    for topic in topics {
-        api.track(topic).await?;
+pub async fn prepare(api: &ApiClient, topics: &[String], deadline: Duration) -> anyhow::Result<()> {
+    for name in topics {
+        api.track(&topic(name)?).await?;
     }
-    let jobs = api.update_cache().await?;
+    let jobs = update_cache(api).await?;
     for topic in topics {
         if !jobs.contains_key(topic) {
             bail!("/update_cache queued no crawl of {topic}: {jobs:?}");
         }
     }
     let started = Instant::now();
-    api.wait_jobs(&jobs, deadline).await?;
+    wait_jobs(api, &jobs, deadline).await?;
     eprintln!(
         "  {} crawl(s) done in {:.1} s",
         jobs.len(),
         started.elapsed().as_secs_f64()
     );
     for topic in topics {
-        let n = api.view_len(&format!("/api/popularity/{topic}")).await?;
-        if n == 0 {
+        if view_len(api, topic).await? == 0 {
             bail!("/api/popularity/{topic} is empty after its crawl");
         }
     }
@@ -245,51 +162,50 @@ pub struct Ingest {
     pub sim_repos_per_s: Option<f64>,
 }
 
-fn timestamp(task: &Value, key: &str) -> anyhow::Result<DateTime<Utc>> {
-    task[key]
-        .as_str()
-        .with_context(|| format!("the job has no {key}: {task}"))?
-        .parse()
-        .with_context(|| format!("{key} is not a timestamp: {task}"))
+fn timestamp(task: &Task, key: &str, at: Option<DateTime<Utc>>) -> anyhow::Result<DateTime<Utc>> {
+    at.with_context(|| format!("the job has no {key}: {task:?}"))
 }
 
 /// The first crawl of `topic`: the one already queued or done (cron's
 /// bootstrap on a fresh stack), else one queued now through `/update_cache`.
 /// Waits for it; a crawl that found its pages unchanged (304s) is no ingest
 /// and is refused.
-pub async fn ingest(api: &Api, topic: &str, deadline: Duration) -> anyhow::Result<Ingest> {
-    let id = match api.first_crawl(topic).await? {
+pub async fn ingest(
+    api: &ApiClient,
+    topic_name: &str,
+    deadline: Duration,
+) -> anyhow::Result<Ingest> {
+    let id = match first_crawl(api, topic_name).await? {
         Some(id) => id,
         None => {
-            api.track(topic).await?;
-            let jobs = api.update_cache().await?;
-            *jobs
-                .get(topic)
-                .with_context(|| format!("/update_cache queued no crawl of {topic}: {jobs:?}"))?
+            api.track(&topic(topic_name)?).await?;
+            let jobs = update_cache(api).await?;
+            *jobs.get(topic_name).with_context(|| {
+                format!("/update_cache queued no crawl of {topic_name}: {jobs:?}")
+            })?
         }
     };
-    let only: BTreeMap<_, _> = [(topic.to_owned(), id)].into();
-    let task = api
-        .wait_jobs(&only, deadline)
+    let only: BTreeMap<_, _> = [(topic_name.to_owned(), id)].into();
+    let task = wait_jobs(api, &only, deadline)
         .await?
-        .remove(topic)
+        .remove(topic_name)
         .context("the job vanished")?;
-    let started = timestamp(&task, "started_at")?;
-    let finished = timestamp(&task, "finished_at")?;
-    let created = timestamp(&task, "created_at")?;
+    let started = timestamp(&task, "started_at", task.started_at)?;
+    let finished = timestamp(&task, "finished_at", task.finished_at)?;
+    let created = task.created_at;
     let seconds = (finished - started).num_microseconds().unwrap_or(0) as f64 / 1e6;
-    let repositories = task["result"]["repositories"].as_u64().unwrap_or(0);
-    if task["result"]["not_modified"].as_u64().unwrap_or(0) > 0 {
+    let repositories = task.result("repositories").as_u64().unwrap_or(0);
+    if task.result("not_modified").as_u64().unwrap_or(0) > 0 {
         bail!(
-            "job {id} found pages unchanged (a refresh, not an ingest): run the bench on a fresh database: {task}"
+            "job {id} found pages unchanged (a refresh, not an ingest): run the bench on a fresh database: {task:?}"
         );
     }
     Ok(Ingest {
-        topic: topic.to_owned(),
+        topic: topic_name.to_owned(),
         job: id,
         repositories,
-        github_calls: task["result"]["github_calls"].as_u64().unwrap_or(0),
-        attempts: task["attempts"].as_u64().unwrap_or(0),
+        github_calls: task.result("github_calls").as_u64().unwrap_or(0),
+        attempts: u64::try_from(task.attempts).unwrap_or(0),
         seconds,
         repos_per_s: if seconds > 0.0 {
             repositories as f64 / seconds
@@ -297,7 +213,7 @@ pub async fn ingest(api: &Api, topic: &str, deadline: Duration) -> anyhow::Resul
             0.0
         },
         seconds_from_queued: (finished - created).num_microseconds().unwrap_or(0) as f64 / 1e6,
-        popularity_items: api.view_len(&format!("/api/popularity/{topic}")).await?,
+        popularity_items: view_len(api, topic_name).await?,
         sim_repos_per_s: None,
     })
 }
@@ -723,6 +639,7 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn write(dir: &Path, name: &str, value: Value) {
         std::fs::write(dir.join(name), serde_json::to_vec(&value).unwrap()).unwrap();

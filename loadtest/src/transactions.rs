@@ -17,6 +17,8 @@ use goose::goose::{
     TransactionResult,
 };
 use hubpulse_cache::Cache;
+use hubpulse_client::{ApiClient, ViewQuery, ViewRoute};
+use hubpulse_runtime::backoff::{Backoff, Retryable};
 use rand::Rng;
 
 use crate::plan::{Plan, Scenario};
@@ -278,16 +280,10 @@ pub(crate) fn update_cache(user: &mut GooseUser, shared: Arc<Shared>) -> Transac
 
 /// Waits for the cold scenario's Redis connection.
 pub(crate) async fn wait_connected(cache: &Cache) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        match cache.ping().await {
-            Ok(()) => return Ok(()),
-            Err(err) if tokio::time::Instant::now() >= deadline => {
-                bail!("Redis did not answer: {err}")
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
+    (|| cache.ping())
+        .retry(Backoff::POLL.within(Duration::from_secs(5)))
+        .await
+        .map_err(|err| anyhow::anyhow!("Redis did not answer: {err}"))
 }
 
 /// Checks, before any load, that every view the scenario reads answers 200
@@ -298,65 +294,47 @@ pub(crate) async fn preflight(
     scenario: Scenario,
     plan: &Plan,
 ) -> anyhow::Result<HashMap<String, String>> {
-    let client = reqwest::Client::builder()
-        .no_gzip()
-        .no_proxy()
+    let api = ApiClient::builder(host)
         .timeout(Duration::from_secs(10))
         .build()?;
-    let host = host.trim_end_matches('/');
     let mut etags = HashMap::new();
-    let paths: Vec<String> = match scenario {
+    let views: Vec<(ViewRoute, &str)> = match scenario {
         // The static limit answers only this path, and only in brotli.
         Scenario::Max => {
-            let path = format!("/api/popularity/{}", plan.topics[0]);
-            let response = client
-                .get(format!("{host}{path}"))
-                .header("accept-encoding", "gzip, br")
-                .send()
-                .await
-                .with_context(|| format!("GET {host}{path}"))?;
-            if response.status() != 200 {
-                bail!("GET {host}{path} answered {}", response.status());
-            }
+            api.view(
+                ViewRoute::Popularity,
+                plan.topics[0].as_str(),
+                &ViewQuery::default().accept_encoding("gzip, br"),
+            )
+            .await?;
             return Ok(etags);
         }
         Scenario::Cold => plan
             .cold_topics
             .iter()
-            .map(|t| format!("/api/popularity/{t}"))
+            .map(|t| (ViewRoute::Popularity, t.as_str()))
             .collect(),
         _ => plan
             .topics
             .iter()
-            .flat_map(|t| VIEWS.iter().map(move |(prefix, _)| format!("{prefix}{t}")))
+            .flat_map(|t| {
+                ViewRoute::ALL
+                    .into_iter()
+                    .map(move |route| (route, t.as_str()))
+            })
             .collect(),
     };
-    for path in paths {
-        let response = client
-            .get(format!("{host}{path}"))
-            .send()
-            .await
-            .with_context(|| format!("GET {host}{path}"))?;
-        let status = response.status();
-        let etag = response
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = response.bytes().await?;
-        if status != 200 {
-            bail!(
-                "GET {host}{path} answered {status}: {}",
-                String::from_utf8_lossy(&body)
-            );
-        }
-        let items: Vec<serde_json::Value> = serde_json::from_slice(&body)
+    for (route, topic) in views {
+        let path = route.path(topic);
+        let view = api.view(route, topic, &ViewQuery::default()).await?;
+        let items: Vec<serde_json::Value> = view
+            .items()
             .with_context(|| format!("GET {host}{path}: not a JSON array"))?;
         if items.is_empty() {
             bail!("GET {host}{path} is empty: crawl the topic first (POST /update_cache)");
         }
-        if let Some(etag) = etag {
-            etags.insert(path, etag);
+        if let Some(etag) = view.etag() {
+            etags.insert(path, etag.to_owned());
         }
     }
     Ok(etags)

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use hubpulse_loadtest::bench::{self, Api, Report};
+use hubpulse_loadtest::bench::{self, Report};
 
 #[derive(Parser)]
 #[command(name = "hubpulse-bench", about = "The helpers of make bench")]
@@ -69,7 +69,7 @@ async fn main_result(cli: Cli) -> anyhow::Result<bool> {
             topics,
             timeout_secs,
         } => {
-            let api = Api::new(&base, &token)?;
+            let api = bench::api(&base, &token)?;
             bench::prepare(&api, &topics, Duration::from_secs(timeout_secs)).await?;
             Ok(true)
         }
@@ -81,7 +81,7 @@ async fn main_result(cli: Cli) -> anyhow::Result<bool> {
             out,
             timeout_secs,
         } => {
-            let api = Api::new(&base, &token)?;
+            let api = bench::api(&base, &token)?;
             let mut ingest = bench::ingest(&api, &topic, Duration::from_secs(timeout_secs)).await?;
             if let Some(sim) = sim {
                 ingest.sim_repos_per_s =

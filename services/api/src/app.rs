@@ -161,22 +161,20 @@ async fn run_workers(state: AppState, shutdown: CancellationToken) {
 
 /// True once migrations are applied; false when shut down first.
 async fn migrate_until_done(store: Store, shutdown: CancellationToken) -> bool {
-    let mut delay = Duration::from_millis(200);
-    loop {
-        match store.migrate().await {
-            Ok(()) => {
+    use hubpulse_runtime::backoff::{Backoff, Retryable};
+    let applied = (|| store.migrate())
+        .retry(Backoff::new(Duration::from_millis(200), Duration::from_secs(5)).builder())
+        .notify(|err, wait| {
+            tracing::warn!(error = %err, retry_in_ms = wait.as_millis() as u64, "migrations not applied yet")
+        });
+    tokio::select! {
+        result = applied => {
+            if result.is_ok() {
                 tracing::info!("migrations applied");
-                return true;
             }
-            Err(err) => {
-                tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "migrations not applied yet")
-            }
+            result.is_ok()
         }
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = shutdown.cancelled() => return false,
-        }
-        delay = (delay * 2).min(Duration::from_secs(5));
+        () = shutdown.cancelled() => false,
     }
 }
 

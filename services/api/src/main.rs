@@ -1,20 +1,10 @@
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use hubpulse_api::{Application, Settings};
 use tokio_util::sync::CancellationToken;
 
-fn config_path() -> Result<Option<PathBuf>, String> {
-    let mut args = std::env::args_os().skip(1);
-    match (args.next(), args.next()) {
-        (None, _) => Ok(std::env::var_os("HUBPULSE_CONFIG").map(PathBuf::from)),
-        (Some(flag), Some(path)) if flag == "--config" => Ok(Some(PathBuf::from(path))),
-        _ => Err("usage: hubpulse-api [--config PATH]".into()),
-    }
-}
-
 fn main() -> ExitCode {
-    let settings = match config_path()
+    let settings = match hubpulse_runtime::config_path("hubpulse-api", "HUBPULSE_CONFIG")
         .and_then(|path| Settings::load(path.as_deref()).map_err(|e| e.to_string()))
     {
         Ok(settings) => settings,

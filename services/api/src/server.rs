@@ -92,7 +92,10 @@ pub async fn serve<S>(
         graceful: GracefulShutdown::new(),
     };
     let slots = Arc::new(Semaphore::new(options.max_connections));
-    let mut accept_backoff = Duration::from_millis(5);
+    let accept_backoff =
+        hubpulse_runtime::Backoff::new(Duration::from_millis(5), Duration::from_secs(1));
+    // Built at the first failure of a run of them, dropped at the next success.
+    let mut accept_waits = None;
 
     loop {
         let permit = tokio::select! {
@@ -113,12 +116,15 @@ pub async fn serve<S>(
             () = shutdown.cancelled() => break,
         };
         match accepted {
-            Ok(()) => accept_backoff = Duration::from_millis(5),
+            Ok(()) => accept_waits = None,
             Err(err) => {
                 // Typically EMFILE: back off instead of spinning, as mini-redis does.
                 tracing::warn!(error = %err, "accept failed");
-                tokio::time::sleep(accept_backoff).await;
-                accept_backoff = (accept_backoff * 2).min(Duration::from_secs(1));
+                let wait = accept_waits
+                    .get_or_insert_with(|| accept_backoff.waits())
+                    .next()
+                    .unwrap_or(Duration::from_secs(1));
+                tokio::time::sleep(wait).await;
             }
         }
     }

@@ -479,7 +479,7 @@ async fn limit_must_be_a_whole_number_from_1_to_500() {
 }
 
 fn admin_post(app: &TestApp, path: &str) -> reqwest::RequestBuilder {
-    app.client.post(app.url(path)).bearer_auth(ADMIN_TOKEN)
+    app.http().post(app.url(path)).bearer_auth(ADMIN_TOKEN)
 }
 
 async fn reply_of(resp: reqwest::Response) -> Reply {
@@ -511,7 +511,7 @@ async fn huge_bodies_are_413_json_declared_or_streamed() {
         let method = reqwest::Method::from_bytes(op.method.as_bytes()).unwrap();
         // A content-length over the limit is refused before any handler runs.
         let resp = app
-            .client
+            .http()
             .request(method.clone(), app.url(&path))
             .bearer_auth(ADMIN_TOKEN)
             .header("content-type", "application/json")
@@ -565,7 +565,7 @@ async fn bad_json_is_400_wrong_shape_422_wrong_content_type_415() {
     for op in with_body {
         let path = op.valid_path();
         let json = |body: Vec<u8>| {
-            app.client
+            app.http()
                 .request(
                     reqwest::Method::from_bytes(op.method.as_bytes()).unwrap(),
                     app.url(&path),
@@ -615,7 +615,7 @@ async fn bad_json_is_400_wrong_shape_422_wrong_content_type_415() {
             Some("json"),
         ] {
             let mut request = app
-                .client
+                .http()
                 .request(
                     reqwest::Method::from_bytes(op.method.as_bytes()).unwrap(),
                     app.url(&path),

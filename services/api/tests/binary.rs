@@ -3,9 +3,11 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use hubpulse_testkit::{TestDb, TestRedis};
+use hubpulse_client::ApiClient;
+use hubpulse_testkit::{TestDb, TestRedis, eventually, free_port};
+use secrecy::SecretString;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hubpulse-api");
 
@@ -38,10 +40,7 @@ fn a_wrong_config_value_stops_start_up_naming_the_key() {
 async fn json_logs_carry_the_request_id_and_no_secrets() {
     let db = TestDb::new().await;
     let redis = TestRedis::new().await;
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let admin_secret = "admin-secret-7f3a9";
     // The test server trusts loopback, so any password is accepted: it is
     // here only to be looked for in the logs.
@@ -64,23 +63,16 @@ async fn json_logs_carry_the_request_id_and_no_secrets() {
 
     let client = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}/ready");
-    let started = Instant::now();
-    loop {
-        if let Ok(resp) = client
+    eventually("the binary ready", Duration::from_secs(20), || async {
+        let resp = client
             .get(&url)
             .header("x-request-id", "trace-me-42")
             .send()
             .await
-            && resp.status().is_success()
-        {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "binary never became ready"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            .map_err(|e| e.to_string())?;
+        resp.error_for_status().map(drop).map_err(|e| e.to_string())
+    })
+    .await;
     // SIGTERM: the binary drains and exits by itself.
     Command::new("kill")
         .arg("-TERM")
@@ -110,5 +102,86 @@ async fn json_logs_carry_the_request_id_and_no_secrets() {
             !line.contains(db_password),
             "database password leaked: {line}"
         );
+    }
+}
+
+/// The binary as `scripts/stack.sh` starts it: `.env` exported by
+/// `scripts/lib.sh`, a config file named by `HUBPULSE_CONFIG`, and, unless
+/// `raw`, the `env -u` arguments that drop `.env`'s `HUBPULSE__*` values.
+fn start_as_the_stack_does(config: &std::path::Path, raw: bool) -> std::process::Child {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let script = if raw {
+        r#"source scripts/lib.sh && exec "$0" --config "$HUBPULSE_CONFIG""#
+    } else {
+        r#"source scripts/lib.sh && mapfile -t unsets < <(env_file_unsets HUBPULSE_CONFIG) && exec env "${unsets[@]}" "$0" --config "$HUBPULSE_CONFIG""#
+    };
+    let mut command = Command::new("bash");
+    // Only .env and the test: a developer's HUBPULSE* must not leak in.
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("HUBPULSE") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .current_dir(root)
+        .args(["-c", script, BIN])
+        .env("HUBPULSE_CONFIG", config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_config_file_is_not_overridden_by_the_env_file() {
+    let db = TestDb::new().await;
+    let redis = TestRedis::new().await;
+    let env_file =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../.env")).unwrap();
+    let env_token = env_file
+        .lines()
+        .find_map(|l| l.strip_prefix("HUBPULSE__ADMIN__TOKEN="))
+        .expect(".env sets the development admin token");
+    let file_token = "token-from-the-config-file-5e1";
+    for raw in [false, true] {
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("api.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nport = {port}\n[database]\nurl = \"{}\"\n[redis]\nurl = \"{}\"\nkey_prefix = \"{}\"\n\
+                 [workers]\ncount = 0\n[admin]\ntoken = \"{file_token}\"\n",
+                db.url(),
+                redis.url(),
+                redis.key_prefix()
+            ),
+        )
+        .unwrap();
+        let mut child = start_as_the_stack_does(&config, raw);
+        let base = format!("http://127.0.0.1:{port}");
+        let ready = ApiClient::new(&base)
+            .unwrap()
+            .wait_ready(Duration::from_secs(20))
+            .await;
+        let accepted = |token: &str| {
+            let api = ApiClient::new(&base)
+                .unwrap()
+                .with_admin_token(SecretString::from(token.to_owned()));
+            async move { api.update_cache().await.is_ok() }
+        };
+        let (file_wins, env_wins) = (accepted(file_token).await, accepted(env_token).await);
+        let _ = child.kill();
+        let _ = child.wait();
+        ready.expect("the binary started from the config file");
+        if raw {
+            // Without the helper the exported .env value wins: what it is for.
+            assert!(env_wins && !file_wins, "the bare export overrides the file");
+        } else {
+            assert!(
+                file_wins && !env_wins,
+                "the config file's admin token wins over .env's"
+            );
+        }
     }
 }

@@ -42,7 +42,7 @@ async fn health_answers_with_replica_and_request_id() {
     assert_eq!(body["status"], "ok");
 
     let resp = app
-        .client
+        .http()
         .get(app.url("/health"))
         .header("x-request-id", "from-nginx-123")
         .send()
@@ -69,7 +69,7 @@ async fn unknown_routes_and_wrong_methods_get_json_errors() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "not_found");
 
-    let resp = app.client.delete(app.url("/health")).send().await.unwrap();
+    let resp = app.http().delete(app.url("/health")).send().await.unwrap();
     let allow = resp.headers().get("allow").cloned();
     let (status, body) = json_error(resp).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
@@ -92,7 +92,7 @@ async fn unknown_routes_and_wrong_methods_get_json_errors() {
 async fn oversized_bodies_get_413_json() {
     let app = TestApp::spawn().await;
     let resp = app
-        .client
+        .http()
         .post(app.url("/health"))
         .body(vec![b'x'; 200_000])
         .send()
@@ -134,13 +134,9 @@ async fn responses_are_compressed_when_asked() {
     for _ in 0..5 {
         app.get("/health").await;
     }
-    let client = reqwest::Client::builder()
-        .no_gzip()
-        .no_brotli()
-        .build()
-        .unwrap();
     for encoding in ["gzip", "br"] {
-        let resp = client
+        let resp = app
+            .http()
             .get(app.url("/metrics"))
             .header(ACCEPT_ENCODING, encoding)
             .send()

@@ -1,8 +1,9 @@
 //! `/bootstrap_db` and `/update_cache` over HTTP: the admin token, the job
 //! ids, and a crawl queued through them that ends in the three views.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use hubpulse_client::{ApiClient, ClientError, TaskStatus, ViewQuery, ViewRoute};
 use hubpulse_domain::Topic;
 use hubpulse_testkit::{ADMIN_TOKEN, TestApp, TestSim};
 use reqwest::{Method, StatusCode};
@@ -21,7 +22,7 @@ async fn call(
     path: &str,
     token: Option<&str>,
 ) -> (StatusCode, Value) {
-    let mut request = app.client.request(method, app.url(path));
+    let mut request = app.http().request(method, app.url(path));
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -103,15 +104,10 @@ async fn both_calls_answer_202_with_one_job_per_topic_and_the_same_ids_while_que
                 .all(|j| j["new"] == false)
         );
     }
-    let task: Value = app
-        .get(&format!("/v1/tasks/{}", ids(&first)[0]))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(task["status"], "queued", "{task}");
-    assert_eq!(task["kind"], "crawl_topic", "{task}");
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let task = app.api.task(ids(&first)[0]).await.unwrap();
+    assert_eq!(task.status, TaskStatus::Queued, "{task:?}");
+    assert_eq!(task.kind, "crawl_topic", "{task:?}");
+    let metrics = app.api.metrics().await.unwrap().text;
     assert!(
         metrics
             .lines()
@@ -133,13 +129,16 @@ async fn update_cache_crawls_every_tracked_topic_into_its_views() {
         s.github.token = SecretString::from("ghp_maintenanceTestToken0000000000000000");
     })
     .await;
-    let (status, body) = call(&app, Method::POST, "/update_cache", Some(ADMIN_TOKEN)).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    for job in body["jobs"].as_array().unwrap() {
-        let task = wait_for_job(&app, job["id"].as_i64().unwrap()).await;
-        assert_eq!(task["status"], "succeeded", "{task}");
+    let queued = app.api.update_cache().await.unwrap();
+    for id in queued.ids() {
+        let task = app
+            .api
+            .wait_task(id, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(task.status, TaskStatus::Succeeded, "{task:?}");
     }
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.api.metrics().await.unwrap().text;
     for expected in [
         r#"hubpulse_github_calls_total{endpoint="search/repositories",status="200""#,
         r#"hubpulse_github_rate_limit_remaining{"#,
@@ -150,7 +149,7 @@ async fn update_cache_crawls_every_tracked_topic_into_its_views() {
     }
     let sizes = sim.topic_sizes().await;
     for topic in ["rust", "tiny"] {
-        let expected = sizes[topic].as_u64().unwrap().min(500) as usize;
+        let expected = sizes[topic].min(500) as usize;
         let popular: Value = app
             .get(&format!("/api/popularity/{topic}"))
             .await
@@ -174,19 +173,51 @@ async fn update_cache_crawls_every_tracked_topic_into_its_views() {
     app.shutdown().await;
 }
 
-async fn wait_for_job(app: &TestApp, id: i64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let task: Value = app
-            .get(&format!("/v1/tasks/{id}"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        if task["status"] == "succeeded" || task["status"] == "failed" || Instant::now() > deadline
-        {
-            return task;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+#[tokio::test]
+async fn the_typed_client_reports_refusals_with_status_and_code_and_never_the_token() {
+    let app = TestApp::spawn_with(|s| s.workers.count = 0).await;
+    let wrong = "wrong-token-client-test";
+    let refused = ApiClient::builder(app.url(""))
+        .admin_token(SecretString::from(wrong.to_owned()))
+        .build()
+        .unwrap()
+        .update_cache()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.status(),
+        Some(StatusCode::UNAUTHORIZED),
+        "{refused}"
+    );
+    assert_eq!(refused.error_code(), Some("unauthorized"), "{refused}");
+    assert!(!refused.is_transient());
+    for text in [refused.to_string(), format!("{refused:?}")] {
+        assert!(!text.contains(wrong), "the token leaked: {text}");
     }
+    let tokenless = ApiClient::new(app.url("")).unwrap();
+    assert!(matches!(
+        tokenless.bootstrap_db().await,
+        Err(ClientError::NoAdminToken { .. })
+    ));
+    assert!(
+        !format!("{:?}", app.api).contains(ADMIN_TOKEN),
+        "Debug redacts the token"
+    );
+    let missing = app
+        .api
+        .view(
+            ViewRoute::Popularity,
+            "never-tracked",
+            &ViewQuery::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(missing.status(), Some(StatusCode::NOT_FOUND), "{missing}");
+    assert_eq!(missing.error_code(), Some("not_found"), "{missing}");
+    assert_eq!(app.api.task_if_any(424242).await.unwrap(), None);
+    let ready = app.api.ready().await.unwrap();
+    assert!(ready.is_ready(), "{ready:?}");
+    assert_eq!(ready.checks.postgres, "ok");
+    assert_eq!(app.api.health().await.unwrap().replica, "test");
+    app.shutdown().await;
 }

@@ -7,14 +7,14 @@
 //! documented answer the API never gives shows up here too.
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use hubpulse_api::Application;
 use hubpulse_domain::Topic;
 use hubpulse_testkit::{
-    ADMIN_TOKEN, Checked, OpenApiChecker, Route, TestApp, TestDb, TestRedis, TestSim, test_settings,
+    ADMIN_TOKEN, Checked, OpenApiChecker, Route, TestApp, TestDb, TestRedis, TestSim, free_port,
+    test_settings,
 };
 use reqwest::header::{CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use reqwest::{Method, StatusCode};
@@ -564,13 +564,7 @@ async fn with_postgres_and_redis_down_every_503_matches_the_document() {
     let db = TestDb::new().await;
     let redis = TestRedis::new().await;
     let mut settings = test_settings(&db, &redis);
-    let closed = |what: &str| {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a: SocketAddr| a.port())
-            .expect("a free port");
-        format!("{what}://127.0.0.1:{port}")
-    };
+    let closed = |what: &str| format!("{what}://127.0.0.1:{}", free_port());
     settings.database.url = format!("{}/hubpulse", closed("postgres")).into();
     settings.database.connect_timeout_ms = 300;
     settings.database.acquire_timeout_ms = 500;

@@ -6,10 +6,11 @@
 use std::time::Duration;
 
 use hubpulse_cache::{Cache, Compression, View};
+use hubpulse_client::{ViewQuery, ViewRoute};
 use hubpulse_domain::{Topic, ViewKind};
 use hubpulse_store::read_model;
 use hubpulse_store::topics;
-use hubpulse_testkit::{TestApp, test_settings};
+use hubpulse_testkit::{TestApp, eventually, test_settings};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -33,46 +34,31 @@ async fn seed(app: &TestApp, topic: &str, n: i64) {
 
 /// The value of `hubpulse_view_reads_total` for one tier, from /metrics.
 async fn view_reads(app: &TestApp, tier: &str) -> u64 {
-    let text = app.get("/metrics").await.text().await.unwrap();
-    text.lines()
-        .filter(|line| {
-            line.starts_with("hubpulse_view_reads_total{")
-                && line.contains(&format!("tier=\"{tier}\""))
-        })
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
+    let metrics = app.api.metrics().await.unwrap();
+    metrics.sum("hubpulse_view_reads_total", &[("tier", tier)]) as u64
 }
 
-fn raw_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_gzip()
-        .no_brotli()
-        .build()
-        .unwrap()
+fn compressed() -> ViewQuery {
+    ViewQuery::default().accept_encoding("gzip, br")
 }
 
 #[tokio::test]
 async fn readers_that_miss_together_share_one_postgres_read_and_redis_gets_the_view_back() {
     let app = TestApp::spawn().await;
     seed(&app, "cold", 400).await;
-    let client = raw_client();
-    let reads = (0..8).map(|_| {
-        client
-            .get(app.url("/api/popularity/cold"))
-            .header("accept-encoding", "gzip, br")
-            .send()
-    });
+    let query = compressed();
+    let reads = (0..8).map(|_| app.api.view(ViewRoute::Popularity, "cold", &query));
     let responses = futures::future::join_all(reads).await;
     let mut etags = Vec::new();
     for response in responses {
         let response = response.unwrap();
-        assert_eq!(response.status(), 200);
+        assert_eq!(response.status, 200);
         assert_eq!(
-            response.headers()["content-encoding"],
-            "br",
+            response.content_encoding(),
+            Some("br"),
             "a cold answer is compressed too"
         );
-        etags.push(response.headers()["etag"].to_str().unwrap().to_owned());
+        etags.push(response.etag().unwrap().to_owned());
     }
     etags.dedup();
     assert_eq!(etags.len(), 1, "{etags:?}");
@@ -89,17 +75,18 @@ async fn readers_that_miss_together_share_one_postgres_read_and_redis_gets_the_v
     // The write-back happens after the answer: wait for it.
     let cache = Cache::connect(&test_settings(&app.db, &app.redis).redis).unwrap();
     let topic = Topic::parse("cold").unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let stored = loop {
-        if let Ok(Some(view)) = cache.get_view(&topic, ViewKind::Popularity).await {
-            break view;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no view was written back to Redis"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let stored = eventually(
+        "a view written back to Redis",
+        Duration::from_secs(10),
+        || async {
+            match cache.get_view(&topic, ViewKind::Popularity).await {
+                Ok(Some(view)) => Ok(view),
+                Ok(None) => Err("none yet".to_owned()),
+                Err(err) => Err(err.to_string()),
+            }
+        },
+    )
+    .await;
     let store = hubpulse_store::Store::connect(&app.db.settings()).unwrap();
     let items = topics::view_items(&store.conn().await.unwrap(), &topic, ViewKind::Popularity)
         .await
@@ -233,15 +220,18 @@ async fn a_redis_miss_is_answered_from_the_stored_view_of_a_tracked_topic_only()
     .await
     .unwrap();
 
-    let response = raw_client()
-        .get(app.url("/api/popularity/stored"))
-        .header("accept-encoding", "br")
-        .send()
+    let response = app
+        .api
+        .view(
+            ViewRoute::Popularity,
+            "stored",
+            &ViewQuery::default().accept_encoding("br"),
+        )
         .await
         .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["etag"].as_bytes(), &view.etag[..]);
-    assert_eq!(&response.bytes().await.unwrap()[..], &view.brotli[..]);
+    assert_eq!(response.status, 200);
+    assert_eq!(response.etag().unwrap().as_bytes(), &view.etag[..]);
+    assert_eq!(&response.body[..], &view.brotli[..]);
     assert_eq!(view_reads(&app, "postgres").await, 1);
     let limited: Value = app
         .get("/api/popularity/stored?limit=1")
@@ -270,17 +260,17 @@ async fn a_redis_miss_is_answered_from_the_stored_view_of_a_tracked_topic_only()
         read_model::TopicView::NotTracked
     );
     let cache = Cache::connect(&test_settings(&app.db, &app.redis).redis).unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while cache
-        .get_view(&topic, ViewKind::ByName)
-        .await
-        .ok()
-        .flatten()
-        .is_none()
-    {
-        assert!(tokio::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        "the by-name view written back",
+        Duration::from_secs(5),
+        || async {
+            match cache.get_view(&topic, ViewKind::ByName).await {
+                Ok(Some(_)) => Ok(()),
+                _ => Err("not in Redis yet"),
+            }
+        },
+    )
+    .await;
     cache.delete_views(&topic).await.unwrap();
     tokio::time::sleep(Duration::from_millis(2_300)).await;
     assert_eq!(app.get("/api/popularity/stored").await.status(), 404);

@@ -16,9 +16,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hubpulse_testkit::{TestRedis, TestSim, private_postgres};
+use hubpulse_sim::Faults;
+use hubpulse_testkit::{TestRedis, TestSim, eventually, free_port, private_postgres};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hubpulse-api");
 
@@ -116,14 +117,6 @@ fn forbidden() -> Vec<(String, String)> {
         }
     }
     out
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn psql(url: &str, password: Option<&str>, sql: &str) -> Result<String, String> {
@@ -323,10 +316,7 @@ async fn crawl(d: &mut Driver, path: &str) -> Vec<i64> {
 
 /// The kinds of fault the simulator has injected so far.
 async fn injected_kinds(sim: &TestSim) -> Vec<String> {
-    sim.stats().await["injected"]
-        .as_object()
-        .map(|kinds| kinds.keys().cloned().collect())
-        .unwrap_or_default()
+    sim.stats().await.injected.into_keys().collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -473,15 +463,16 @@ async fn no_secret_reaches_a_log_line_or_a_reply() {
 
     // Crawls through every kind of GitHub failure the simulator has, round
     // after round (refreshes revalidate every page) until each was met.
-    sim.set_faults(json!({
-        "error_rate": 0.2,
-        "drop_rate": 0.2,
-        "malformed_rate": 0.2,
-        "truncated_rate": 0.2,
-        "rate_limit_429": 1,
-        "secondary_limit": 1,
-        "retry_after_secs": 1
-    }))
+    sim.set_faults(Faults {
+        error_rate: 0.2,
+        drop_rate: 0.2,
+        malformed_rate: 0.2,
+        truncated_rate: 0.2,
+        rate_limit_429: 1,
+        secondary_limit: 1,
+        retry_after_secs: 1,
+        ..Faults::default()
+    })
     .await;
     let mut jobs = Vec::new();
     let mut kinds = Vec::new();
@@ -500,24 +491,26 @@ async fn no_secret_reaches_a_log_line_or_a_reply() {
     assert!(kinds.len() >= 6, "faults met: {kinds:?}");
     // A primary rate limit last: it holds the refresh until GitHub's window
     // resets, so the test only waits for it to be met.
-    sim.set_faults(json!({ "rate_limit_403": 1 })).await;
+    sim.set_faults(Faults {
+        rate_limit_403: 1,
+        ..Faults::default()
+    })
+    .await;
     let (status, _) = d
         .send(Method::POST, "/update_cache", Some(ADMIN_TOKEN), None)
         .await;
     assert_eq!(status, 202);
-    let started = Instant::now();
-    while !injected_kinds(&sim)
-        .await
-        .contains(&"ratelimit403".to_owned())
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the 403 was never met"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("the 403 met", Duration::from_secs(20), || async {
+        let kinds = injected_kinds(&sim).await;
+        if kinds.contains(&"ratelimit403".to_owned()) {
+            Ok(())
+        } else {
+            Err(format!("{kinds:?}"))
+        }
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    sim.set_faults(json!({})).await;
+    sim.set_faults(Faults::default()).await;
     assert!(
         sim.search_quota_used().await > 0,
         "the crawls spent the token's search quota"

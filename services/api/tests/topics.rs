@@ -1,5 +1,6 @@
 //! Tracked topics and the three views, over HTTP.
 
+use hubpulse_domain::Topic;
 use hubpulse_testkit::{ADMIN_TOKEN, TestApp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -86,11 +87,8 @@ async fn views_serve_each_order_with_every_field() {
 async fn etags_precompressed_bodies_and_304() {
     let app = TestApp::spawn().await;
     seed(&app, "rust").await;
-    let raw = reqwest::Client::builder()
-        .no_gzip()
-        .no_brotli()
-        .build()
-        .unwrap();
+    // Bodies as sent: the test client never decompresses.
+    let raw = app.http();
     let resp = raw
         .get(app.url("/api/popularity/rust"))
         .header("accept-encoding", "gzip, br")
@@ -142,7 +140,7 @@ async fn untracked_topics_are_404_and_tracked_ones_start_empty() {
     );
 
     let post = |body: Value, token: Option<&str>| {
-        let mut req = app.client.post(app.url("/v1/topics")).json(&body);
+        let mut req = app.http().post(app.url("/v1/topics")).json(&body);
         if let Some(token) = token {
             req = req.bearer_auth(token);
         }
@@ -169,52 +167,29 @@ async fn untracked_topics_are_404_and_tracked_ones_start_empty() {
             .status(),
         StatusCode::BAD_REQUEST
     );
-    assert_eq!(
-        post(json!({"name": "serverless"}), Some(ADMIN_TOKEN))
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::CREATED
-    );
-    assert_eq!(
-        post(json!({"name": "serverless"}), Some(ADMIN_TOKEN))
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    let serverless = Topic::parse("serverless").unwrap();
+    let tracked = app.api.track(&serverless).await.unwrap();
+    assert!(tracked.tracked && tracked.changed, "{tracked:?}");
+    let again = app.api.track(&serverless).await.unwrap();
+    assert!(again.tracked && !again.changed, "{again:?}");
     let empty = app.get("/api/activity/serverless").await;
     assert_eq!(empty.status(), StatusCode::OK);
     assert_eq!(empty.text().await.unwrap(), "[]");
 
-    let listed: Value = app.get("/v1/topics").await.json().await.unwrap();
-    let names: Vec<&str> = listed["topics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
+    let listed = app.api.topics().await.unwrap();
+    let names: Vec<&str> = listed.iter().map(|t| t.name.as_str()).collect();
     assert!(
         names.contains(&"serverless") && names.contains(&"kubernetes"),
         "{names:?}"
     );
 
-    let delete = app
-        .client
-        .delete(app.url("/v1/topics/serverless"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(delete.status(), StatusCode::OK);
-    let again = app
-        .client
-        .delete(app.url("/v1/topics/serverless"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+    let untracked = app.api.untrack(&serverless).await.unwrap();
+    assert!(untracked.is_some_and(|c| !c.tracked), "untracked");
+    assert_eq!(
+        app.api.untrack(&serverless).await.unwrap(),
+        None,
+        "a second untrack is a 404"
+    );
 }
 
 #[tokio::test]

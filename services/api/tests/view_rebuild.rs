@@ -97,7 +97,7 @@ async fn readers_never_see_an_empty_partial_or_malformed_view_while_it_is_rebuil
                 } else {
                     "/api/popularity/rebuilt"
                 };
-                let mut request = app.client.get(app.url(path));
+                let mut request = app.http().get(app.url(path));
                 if let Some(encoding) = asked {
                     request = request.header("accept-encoding", encoding);
                 }

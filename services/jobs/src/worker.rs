@@ -4,7 +4,6 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use hubpulse_store::queue::{self, ClaimedJob, FailOutcome, JobId, JobWakeups};
 use hubpulse_store::{Store, StoreError};
-use rand::Rng;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -288,16 +287,14 @@ impl<C: Send + Sync + 'static> Worker<C> {
         }
     }
 
-    /// Exponential backoff with jitter: a random wait between half and all
-    /// of `base * 2^(attempt-1)`, capped.
+    /// The shared policy (`hubpulse_runtime::Backoff`) from the worker settings.
     fn backoff(&self, attempt: i32) -> Duration {
         let settings = &self.pool.settings;
-        let exponent = attempt.clamp(1, 20) as u32 - 1;
-        let bound_ms = settings
-            .backoff_base_ms
-            .saturating_mul(1u64 << exponent)
-            .min(settings.backoff_cap_secs.saturating_mul(1000));
-        Duration::from_millis(rand::rng().random_range(bound_ms / 2..=bound_ms))
+        hubpulse_runtime::Backoff::new(
+            Duration::from_millis(settings.backoff_base_ms),
+            Duration::from_secs(settings.backoff_cap_secs),
+        )
+        .delay(attempt.max(1) as u32)
     }
 }
 

@@ -17,7 +17,8 @@ use hubpulse_jobs::kinds::{self, CrawlTopic};
 use hubpulse_jobs::{
     JobContext, JobObserver, Registry, WorkerPool, WorkerPoolHandle, WorkerSettings, enqueue,
 };
-use hubpulse_sim::SimSettings;
+use hubpulse_sim::admin_client::Counters;
+use hubpulse_sim::{Faults, SimSettings};
 use hubpulse_store::Store;
 use hubpulse_store::queue::{self, JobId, JobRecord, JobStatus};
 use hubpulse_store::read_model::{self, TopicView};
@@ -46,8 +47,8 @@ async fn start_sim(configure: impl FnOnce(&mut SimSettings)) -> TestSim {
     .await
 }
 
-fn status_count(stats: &Value, status: u16) -> u64 {
-    stats["by_status"][status.to_string()].as_u64().unwrap_or(0)
+fn status_count(stats: &Counters, status: u16) -> u64 {
+    stats.with_status(status)
 }
 
 fn ids(repos: &[RepoPayload]) -> BTreeSet<i64> {
@@ -562,8 +563,8 @@ async fn a_topic_over_the_cap_is_crawled_in_full_in_about_one_call_per_hundred()
     assert_eq!(num(&result, "runs"), 1);
     // The job's count is the simulator's: nothing was spent unrecorded.
     let stats = stack.sim.stats().await;
-    assert_eq!(stack.sim.search_quota_used().await, calls, "{stats}");
-    assert_eq!(stats["requests"].as_u64(), Some(calls), "{stats}");
+    assert_eq!(stack.sim.search_quota_used().await, calls, "{stats:?}");
+    assert_eq!(stats.requests, calls, "{stats:?}");
 
     assert_views(&stack.views(BIG).await, &members);
     assert_eq!(
@@ -585,7 +586,7 @@ async fn an_unchanged_topic_is_crawled_again_for_free_and_keeps_its_etags() {
         .map(|(k, v)| (k, v.etag))
         .collect();
     let spent = stack.sim.search_quota_used().await;
-    let not_modified = stack.sim.stats().await["not_modified"].as_u64().unwrap();
+    let not_modified = stack.sim.stats().await.not_modified;
 
     let (_, second) = stack.crawl(BIG).await;
     let calls = num(&second, "github_calls");
@@ -607,10 +608,7 @@ async fn an_unchanged_topic_is_crawled_again_for_free_and_keeps_its_etags() {
         spent,
         "search quota spent again"
     );
-    assert_eq!(
-        stack.sim.stats().await["not_modified"].as_u64().unwrap() - not_modified,
-        calls
-    );
+    assert_eq!(stack.sim.stats().await.not_modified - not_modified, calls);
     assert_stored_in_full(&stack, BIG).await;
     for (kind, view) in stack.views(BIG).await {
         assert_eq!(view.etag, etags[&kind], "{} view changed", kind.as_str());
@@ -673,13 +671,16 @@ async fn repositories_that_left_a_topic_lose_it_after_the_next_complete_crawl_on
     // A crawl whose results GitHub says are incomplete prunes nothing.
     stack
         .sim
-        .set_faults(json!({ "incomplete_rate": 1.0 }))
+        .set_faults(Faults {
+            incomplete_rate: 1.0,
+            ..Faults::default()
+        })
         .await;
     let (_, incomplete) = stack.crawl(BIG).await;
     assert_eq!(incomplete["complete"], false, "{incomplete}");
     assert_eq!(num(&incomplete, "removed"), 0, "{incomplete}");
     assert_eq!(stack.members_in_db(BIG).await, before);
-    stack.sim.set_faults(json!({})).await;
+    stack.sim.set_faults(Faults::default()).await;
 
     // A complete crawl interrupted by a rate limit prunes nothing until it
     // has walked every page. The test holds a row of a page the crawl must
@@ -694,7 +695,11 @@ async fn repositories_that_left_a_topic_lose_it_after_the_next_complete_crawl_on
     stack.wait_blocked(&held).await;
     stack
         .sim
-        .set_faults(json!({ "rate_limit_429": 1, "retry_after_secs": 1 }))
+        .set_faults(Faults {
+            rate_limit_429: 1,
+            retry_after_secs: 1,
+            ..Faults::default()
+        })
         .await;
     held.release().await;
     let paused = stack
@@ -831,7 +836,13 @@ async fn server_errors_and_rate_limits_reschedule_the_crawl_which_still_gets_eve
         |github| github.budget_wait_max_ms = 0,
     )
     .await;
-    stack.sim.set_faults(json!({ "error_rate": 0.1 })).await;
+    stack
+        .sim
+        .set_faults(Faults {
+            error_rate: 0.1,
+            ..Faults::default()
+        })
+        .await;
     let id = stack.enqueue(BIG).await;
 
     // The budget stops the walk part-way: the job is rescheduled, not failed.
@@ -849,7 +860,12 @@ async fn server_errors_and_rate_limits_reschedule_the_crawl_which_still_gets_eve
     // GitHub's own limit next: a 429 to the first call after the pause.
     stack
         .sim
-        .set_faults(json!({ "error_rate": 0.1, "rate_limit_429": 1, "retry_after_secs": 1 }))
+        .set_faults(Faults {
+            error_rate: 0.1,
+            rate_limit_429: 1,
+            retry_after_secs: 1,
+            ..Faults::default()
+        })
         .await;
 
     let done = stack.wait_finished(id).await;
@@ -880,13 +896,13 @@ async fn server_errors_and_rate_limits_reschedule_the_crawl_which_still_gets_eve
         .into_iter()
         .map(|status| status_count(&stats, status))
         .sum();
-    assert!(server_errors > 0, "no 5xx was injected: {stats}");
-    assert_eq!(status_count(&stats, 429), 1, "{stats}");
+    assert!(server_errors > 0, "no 5xx was injected: {stats:?}");
+    assert_eq!(status_count(&stats, 429), 1, "{stats:?}");
     assert_eq!(
-        stats["quota_exceeded"], 0,
-        "the budget let a call through past the quota: {stats}"
+        stats.quota_exceeded, 0,
+        "the budget let a call through past the quota: {stats:?}"
     );
-    assert_eq!(status_count(&stats, 403), 0, "{stats}");
+    assert_eq!(status_count(&stats, 403), 0, "{stats:?}");
     let outcomes = stack.outcomes.all();
     assert!(
         stack.outcomes.get("rescheduled") >= 2,
@@ -937,11 +953,11 @@ async fn two_replicas_crawling_at_once_never_overspend_the_shared_quota() {
         calls += num(&result, "quota_spent");
     }
     let stats = stack.sim.stats().await;
-    assert_eq!(stats["quota_exceeded"], 0, "{stats}");
+    assert_eq!(stats.quota_exceeded, 0, "{stats:?}");
     assert_eq!(
         status_count(&stats, 403) + status_count(&stats, 429),
         0,
-        "{stats}"
+        "{stats:?}"
     );
     let spent = stack.sim.search_quota_used().await;
     assert!(

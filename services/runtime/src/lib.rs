@@ -1,9 +1,11 @@
 #![doc = include_str!("../README.md")]
 
+pub mod backoff;
 mod settings;
 mod shutdown;
 mod telemetry;
 
-pub use settings::{SettingsError, Validate, load_settings, load_settings_with_lists};
+pub use backoff::Backoff;
+pub use settings::{SettingsError, Validate, config_path, load_settings, load_settings_with_lists};
 pub use shutdown::wait_for_signal;
 pub use telemetry::{LogFormat, LogSettings, init_tracing};

@@ -1,4 +1,5 @@
-use std::path::Path;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
 use config::{Config, Environment, File, FileFormat};
 use serde::de::DeserializeOwned;
@@ -54,6 +55,29 @@ where
     let settings: T = builder.add_source(environment).build()?.try_deserialize()?;
     settings.validate()?;
     Ok(settings)
+}
+
+/// The settings file a binary was given: `--config PATH`, else the file
+/// named by the environment variable `env_var` (`HUBPULSE_CONFIG`, …), else
+/// none. Any other arguments are a usage error naming `program`.
+pub fn config_path(program: &str, env_var: &str) -> Result<Option<PathBuf>, String> {
+    config_path_from(
+        program,
+        std::env::var_os(env_var),
+        std::env::args_os().skip(1),
+    )
+}
+
+fn config_path_from(
+    program: &str,
+    from_env: Option<OsString>,
+    mut args: impl Iterator<Item = OsString>,
+) -> Result<Option<PathBuf>, String> {
+    match (args.next(), args.next(), args.next()) {
+        (None, _, _) => Ok(from_env.map(PathBuf::from)),
+        (Some(flag), Some(path), None) if flag == "--config" => Ok(Some(PathBuf::from(path))),
+        _ => Err(format!("usage: {program} [--config PATH]")),
+    }
 }
 
 #[cfg(test)]
@@ -122,5 +146,26 @@ mod tests {
         let err = load_settings::<Sample>(DEFAULTS, Some(Path::new("/nonexistent/hubpulse.toml")))
             .unwrap_err();
         assert!(err.to_string().contains("hubpulse.toml"), "{err}");
+    }
+
+    #[test]
+    fn the_config_flag_wins_over_the_variable_and_nothing_else_is_accepted() {
+        let args = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>().into_iter();
+        let env = Some(OsString::from("from-env.toml"));
+        assert_eq!(
+            config_path_from("x", env.clone(), args(&["--config", "file.toml"])),
+            Ok(Some(PathBuf::from("file.toml")))
+        );
+        assert_eq!(
+            config_path_from("x", env.clone(), args(&[])),
+            Ok(Some(PathBuf::from("from-env.toml")))
+        );
+        assert_eq!(config_path_from("x", None, args(&[])), Ok(None));
+        for bad in [&["--config"][..], &["--config", "a", "b"], &["-c", "a"]] {
+            assert_eq!(
+                config_path_from("x", env.clone(), args(bad)),
+                Err("usage: x [--config PATH]".to_owned())
+            );
+        }
     }
 }

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod admin_client;
 mod areas;
 mod controls;
 mod data;

@@ -1,23 +1,14 @@
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use hubpulse_sim::{BinSettings, DEFAULTS};
 
-fn config_path() -> Result<Option<PathBuf>, String> {
-    let mut args = std::env::args_os().skip(1);
-    match (args.next(), args.next()) {
-        (None, _) => Ok(std::env::var_os("HUBPULSE_SIM_CONFIG").map(PathBuf::from)),
-        (Some(flag), Some(path)) if flag == "--config" => Ok(Some(PathBuf::from(path))),
-        _ => Err("usage: hubpulse-sim [--config PATH]".into()),
-    }
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    let loaded = config_path().and_then(|path| {
-        hubpulse_runtime::load_settings::<BinSettings>(DEFAULTS, path.as_deref())
-            .map_err(|e| e.to_string())
-    });
+    let loaded =
+        hubpulse_runtime::config_path("hubpulse-sim", "HUBPULSE_SIM_CONFIG").and_then(|path| {
+            hubpulse_runtime::load_settings::<BinSettings>(DEFAULTS, path.as_deref())
+                .map_err(|e| e.to_string())
+        });
     let settings = match loaded {
         Ok(settings) => settings,
         Err(err) => {

@@ -1,5 +1,4 @@
-use std::time::Duration;
-
+use hubpulse_runtime::backoff::{Backoff, Retryable};
 use hubpulse_store::{DatabaseSettings, Store};
 use secrecy::SecretString;
 use tokio_postgres::NoTls;
@@ -62,21 +61,13 @@ pub(crate) async fn ensure_template(port: u16, template: &str) {
         ))
         .await
         .expect("close the template");
-    let mut attempt = 0;
-    loop {
-        match client
-            .batch_execute(&format!("ALTER DATABASE {scratch} RENAME TO {template}"))
-            .await
-        {
-            Ok(()) => return,
-            // A terminated backend can take a moment to go away.
-            Err(err) if attempt < 50 && is_busy(&err) => {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Err(err) => panic!("publish the template: {err}"),
-        }
-    }
+    // A terminated backend can take a moment to go away.
+    let rename = format!("ALTER DATABASE {scratch} RENAME TO {template}");
+    (|| client.batch_execute(&rename))
+        .retry(Backoff::POLL.attempts(40))
+        .when(is_busy)
+        .await
+        .unwrap_or_else(|err| panic!("publish the template: {err}"));
 }
 
 fn is_busy(err: &tokio_postgres::Error) -> bool {
@@ -105,21 +96,13 @@ impl TestDb {
     async fn create(port: u16, template_clause: &str) -> TestDb {
         let name = format!("t_{}", uuid::Uuid::new_v4().simple());
         let client = admin(port, "postgres").await;
-        let mut attempt = 0;
-        loop {
-            match client
-                .batch_execute(&format!("CREATE DATABASE {name} {template_clause}"))
-                .await
-            {
-                Ok(()) => break,
-                // Two clones of one template at the same instant can collide.
-                Err(err) if attempt < 20 && is_busy(&err) => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Err(err) => panic!("create test database: {err}"),
-            }
-        }
+        // Two clones of one template at the same instant can collide.
+        let create = format!("CREATE DATABASE {name} {template_clause}");
+        (|| client.batch_execute(&create))
+            .retry(Backoff::POLL.attempts(20))
+            .when(is_busy)
+            .await
+            .unwrap_or_else(|err| panic!("create test database: {err}"));
         TestDb {
             url: format!("postgres://postgres@127.0.0.1:{port}/{name}"),
             port,

@@ -6,10 +6,12 @@ mod nginx;
 mod openapi;
 mod servers;
 mod sim;
+mod wait;
 
-pub use app::{ADMIN_TOKEN, TestApp, test_settings};
+pub use app::{ADMIN_TOKEN, TestApp, test_client, test_settings};
 pub use db::{TestDb, TestRedis};
 pub use nginx::TestNginx;
 pub use openapi::{Checked, OpenApiChecker, Operation, Route};
 pub use servers::{PrivatePostgres, private_postgres};
 pub use sim::TestSim;
+pub use wait::{eventually, free_port};

@@ -24,10 +24,7 @@ impl TestNginx {
             std::os::unix::fs::PermissionsExt::from_mode(0o755),
         )
         .expect("nginx's prefix is readable by its workers");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port for nginx")
-            .port();
+        let port = crate::free_port();
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let rendered = Command::new("sh")
             .arg(root.join("proxy/render.sh"))

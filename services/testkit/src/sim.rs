@@ -1,18 +1,19 @@
 //! The GitHub simulator on a port of its own, stopped when dropped, and its
-//! admin calls (`/_sim/*`) for tests that steer or inspect it.
+//! admin calls (`/_sim/*`, through `hubpulse_sim::admin_client`) for tests
+//! that steer or inspect it. A failed admin call fails the test.
 
-use std::time::Duration;
+use std::collections::BTreeMap;
 
 use hubpulse_domain::wire::RepoPayload;
-use hubpulse_sim::SimSettings;
-use serde_json::{Value, json};
+use hubpulse_sim::admin_client::{Counters, SimAdmin};
+use hubpulse_sim::{Faults, SimSettings};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 pub struct TestSim {
     /// `http://127.0.0.1:PORT`, what `github.base_url` is set to.
     pub url: String,
-    http: reqwest::Client,
+    pub admin: SimAdmin,
     _stop: oneshot::Sender<()>,
 }
 
@@ -35,12 +36,8 @@ impl TestSim {
             let _ = stopped.await;
         }));
         TestSim {
+            admin: SimAdmin::new(&url).expect("the admin client builds"),
             url,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .no_proxy()
-                .build()
-                .expect("reqwest client builds"),
             _stop: stop,
         }
     }
@@ -51,93 +48,68 @@ impl TestSim {
     }
 
     /// `PUT /_sim/faults`: replaces every fault setting from now on.
-    pub async fn set_faults(&self, faults: Value) {
-        self.admin(
-            self.http
-                .put(format!("{}/_sim/faults", self.url))
-                .json(&faults),
-        )
-        .await;
+    pub async fn set_faults(&self, faults: Faults) {
+        self.admin
+            .set_faults(&faults)
+            .await
+            .expect("simulator admin call");
     }
 
     /// Requests answered, by status and injected fault, and quota used.
-    pub async fn stats(&self) -> Value {
-        self.stats_reply().await["stats"].take()
+    pub async fn stats(&self) -> Counters {
+        self.admin
+            .stats()
+            .await
+            .expect("simulator admin call")
+            .stats
     }
 
     /// How many repositories each topic holds now.
-    pub async fn topic_sizes(&self) -> Value {
-        self.stats_reply().await["topics"].take()
-    }
-
-    async fn stats_reply(&self) -> Value {
-        self.admin(self.http.get(format!("{}/_sim/stats", self.url)))
+    pub async fn topic_sizes(&self) -> BTreeMap<String, u64> {
+        self.admin
+            .stats()
             .await
+            .expect("simulator admin call")
+            .topics
     }
 
     /// Search quota really spent, by every caller together.
     pub async fn search_quota_used(&self) -> u64 {
-        let stats = self.stats().await;
-        stats["quota_used"]
-            .as_object()
-            .map(|callers| {
-                callers
-                    .iter()
-                    .filter(|(caller, _)| caller.ends_with("/search"))
-                    .filter_map(|(_, used)| used.as_u64())
-                    .sum()
-            })
-            .unwrap_or(0)
+        self.stats().await.search_quota_used()
     }
 
     /// Every repository the simulator holds for `topic`.
     pub async fn members(&self, topic: &str) -> Vec<RepoPayload> {
-        let body = self
-            .admin(self.http.get(format!("{}/_sim/topics/{topic}", self.url)))
-            .await;
-        serde_json::from_value(body["repositories"].clone())
-            .expect("the simulator lists repositories in GitHub's shape")
+        self.admin
+            .members(topic)
+            .await
+            .expect("simulator admin call")
     }
 
     /// `PUT /_sim/topics/{name}`: the topic now holds `size` repositories.
     pub async fn resize(&self, topic: &str, size: usize) {
-        let body = self
-            .admin(
-                self.http
-                    .put(format!("{}/_sim/topics/{topic}", self.url))
-                    .json(&json!({ "size": size })),
-            )
-            .await;
-        assert_eq!(body["size"], size, "simulator resize: {body}");
+        let now = self
+            .admin
+            .resize(topic, size)
+            .await
+            .expect("simulator admin call");
+        assert_eq!(now, size, "simulator resize of {topic}");
     }
 
     /// Changes a share of `topic`'s repositories (a star more, pushed now);
     /// answers how many changed.
     pub async fn touch(&self, topic: &str, share: f64) -> u64 {
-        let body = self
-            .admin(
-                self.http
-                    .post(format!("{}/_sim/topics/{topic}/touch", self.url))
-                    .json(&json!({ "share": share })),
-            )
-            .await;
-        body["changed"].as_u64().expect("touch answers `changed`")
+        self.admin
+            .touch(topic, share)
+            .await
+            .expect("simulator admin call")
     }
 
     /// One repository leaves `topic`, wherever it sits in the topic's pages.
     pub async fn leave(&self, topic: &str, id: i64) {
-        self.admin(self.http.delete(format!(
-            "{}/_sim/topics/{topic}/repositories/{id}",
-            self.url
-        )))
-        .await;
-    }
-
-    async fn admin(&self, request: reqwest::RequestBuilder) -> Value {
-        let reply = request.send().await.expect("the simulator answers");
-        let status = reply.status();
-        let body = reply.text().await.unwrap_or_default();
-        assert!(status.is_success(), "simulator admin call: {status} {body}");
-        serde_json::from_str(&body).unwrap_or(Value::Null)
+        self.admin
+            .leave(topic, id)
+            .await
+            .expect("simulator admin call");
     }
 }

@@ -1,0 +1,434 @@
+//! The cases, one per file. Each breaks one member of the stack while it
+//! works, prints what it sent and saw, and checks the property users rely
+//! on. Each leaves the stack whole again ([`restore`]), pass or fail, so the
+//! next case starts from a working stack. This file holds what they share.
+
+mod github_faults;
+mod postgres_down;
+mod redis_down;
+mod replica_kill;
+mod rolling_restart;
+mod worker_kill;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use hubpulse_client::{ApiClient, TaskStatus, ViewQuery, ViewRoute};
+use hubpulse_domain::Topic;
+use hubpulse_sim::admin_client::SimAdmin;
+use serde_json::Value;
+
+use crate::load::{Load, LoadSpec, Tally};
+use crate::report::Report;
+use crate::{Stack, clients, sql};
+
+use github_faults::github_faults;
+use postgres_down::postgres_down;
+use redis_down::redis_down;
+use replica_kill::replica_kill;
+use rolling_restart::rolling_restart;
+use worker_kill::worker_kill;
+
+/// The simulated GitHub's topics the suite crawls: one read under load, one
+/// crawled through faults, one crawled again after a kill, one crawling
+/// while Postgres is away. Only the suite tracks them.
+#[derive(Debug, Clone)]
+pub struct Topics {
+    pub load: (&'static str, usize),
+    pub crawl: (&'static str, usize),
+    pub resume: (&'static str, usize),
+    pub outage: (&'static str, usize),
+}
+
+/// How hard and how long: `make faults` runs [`Profile::full`] against the
+/// release stack; the crate's tests run [`Profile::quick`] in-process.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// Read load: requests per second and in flight.
+    pub rate: u32,
+    pub concurrency: usize,
+    /// Load before a member is broken.
+    pub warmup: Duration,
+    /// How long a member stays broken.
+    pub down: Duration,
+    /// Load after it is back.
+    pub after: Duration,
+    /// The longest a crawl may take, faults and lease expiry included.
+    pub job_timeout: Duration,
+    /// The simulator's delay per reply where a case needs a crawl to last.
+    pub slow_ms: u64,
+    pub topics: Topics,
+}
+
+impl Profile {
+    pub fn full() -> Profile {
+        Profile {
+            rate: 200,
+            concurrency: 8,
+            warmup: Duration::from_secs(3),
+            down: Duration::from_secs(8),
+            after: Duration::from_secs(6),
+            job_timeout: Duration::from_secs(150),
+            slow_ms: 500,
+            topics: Topics {
+                load: ("faults-load", 300),
+                crawl: ("faults-crawl", 2500),
+                resume: ("faults-resume", 1500),
+                outage: ("faults-outage", 800),
+            },
+        }
+    }
+
+    pub fn quick() -> Profile {
+        Profile {
+            rate: 100,
+            concurrency: 4,
+            warmup: Duration::from_secs(2),
+            down: Duration::from_secs(4),
+            after: Duration::from_secs(4),
+            job_timeout: Duration::from_secs(75),
+            slow_ms: 300,
+            topics: Topics {
+                load: ("faults-load", 150),
+                crawl: ("faults-crawl", 1200),
+                resume: ("faults-resume", 1100),
+                outage: ("faults-outage", 400),
+            },
+        }
+    }
+
+    pub fn topic_list(&self) -> [(&'static str, usize); 4] {
+        let t = &self.topics;
+        [t.load, t.crawl, t.resume, t.outage]
+    }
+
+    /// The simulator's settings for this profile (`hubpulse-faults
+    /// sim-config`): the suite's topics, generated together so their
+    /// owners agree, and quotas the crawls never run out of, in short
+    /// windows so an injected "quota spent" 403 resets within seconds.
+    pub fn sim_config(&self) -> String {
+        let topics: Vec<String> = self
+            .topic_list()
+            .iter()
+            .map(|(name, size)| format!("  {{ name = \"{name}\", size = {size} }},"))
+            .collect();
+        format!(
+            "# The fault suite's simulated GitHub (written by `hubpulse-faults sim-config`).\n\
+             [sim]\ntopics = [\n{}\n]\n\n[sim.limits]\n{}",
+            topics.join("\n"),
+            SIM_LIMITS
+                .iter()
+                .map(|(k, v)| format!("{k} = {v}\n"))
+                .collect::<String>()
+        )
+    }
+}
+
+/// The simulator's quotas for the suite (see [`Profile::sim_config`]).
+pub const SIM_LIMITS: [(&str, u64); 3] = [
+    ("search_authenticated", 100_000),
+    ("search_anonymous", 100_000),
+    ("search_window_secs", 10),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Case {
+    ReplicaKill,
+    RollingRestart,
+    RedisDown,
+    PostgresDown,
+    GithubFaults,
+    WorkerKill,
+}
+
+impl Case {
+    pub const ALL: [Case; 6] = [
+        Case::ReplicaKill,
+        Case::RollingRestart,
+        Case::RedisDown,
+        Case::PostgresDown,
+        Case::GithubFaults,
+        Case::WorkerKill,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Case::ReplicaKill => "replica-kill",
+            Case::RollingRestart => "rolling-restart",
+            Case::RedisDown => "redis-down",
+            Case::PostgresDown => "postgres-down",
+            Case::GithubFaults => "github-faults",
+            Case::WorkerKill => "worker-kill",
+        }
+    }
+
+    pub fn summary(self) -> &'static str {
+        match self {
+            Case::ReplicaKill => "SIGKILL api-1 under read load through nginx, then start it again",
+            Case::RollingRestart => {
+                "restart every replica in turn (SIGTERM, drain, start) under read load"
+            }
+            Case::RedisDown => {
+                "stop Redis under read load, then bring it back and refresh the views"
+            }
+            Case::PostgresDown => {
+                "stop Postgres under read load while a crawl runs, then bring it back"
+            }
+            Case::GithubFaults => {
+                "crawl a topic while GitHub answers 5xx, slowly, not at all, garbage, cut-short JSON and rate limits"
+            }
+            Case::WorkerKill => {
+                "SIGKILL the replica whose worker is crawling, then compare with an uninterrupted crawl"
+            }
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Case> {
+        Case::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+/// Runs `case`, then puts the stack back together. Never panics on a broken
+/// property: the report says what broke.
+pub async fn run<S: Stack>(stack: &S, profile: &Profile, case: Case) -> Report {
+    let mut report = Report::new(case.name(), case.summary());
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(CASE_LIMIT, async {
+        match case {
+            Case::ReplicaKill => replica_kill(stack, profile, &mut report).await,
+            Case::RollingRestart => rolling_restart(stack, profile, &mut report).await,
+            Case::RedisDown => redis_down(stack, profile, &mut report).await,
+            Case::PostgresDown => postgres_down(stack, profile, &mut report).await,
+            Case::GithubFaults => github_faults(stack, profile, &mut report).await,
+            Case::WorkerKill => worker_kill(stack, profile, &mut report).await,
+        }
+    })
+    .await;
+    let error = match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err(err)) => Some(format!("{err:#}")),
+        Err(_) => Some(format!("took longer than {CASE_LIMIT:?}")),
+    };
+    if let Err(err) = restore(stack).await {
+        report.note(format!(
+            "could not restore the stack after the case: {err:#}"
+        ));
+    }
+    report.finish(started.elapsed(), error);
+    report
+}
+
+/// No case may take longer, whatever hangs.
+const CASE_LIMIT: Duration = Duration::from_secs(240);
+
+/// Every member running, no simulated faults, every replica ready.
+pub async fn restore<S: Stack>(stack: &S) -> anyhow::Result<()> {
+    stack.start_postgres().await?;
+    stack.start_redis().await?;
+    for n in 1..=stack.replica_count() {
+        stack.start_replica(n).await?;
+    }
+    clients::sim(stack).clear_faults().await?;
+    clients::wait_ready(stack, Duration::from_secs(60)).await
+}
+
+/// Before the cases: every replica ready, the simulator serving the suite's
+/// topics, and the read-load topic crawled so its views exist.
+pub async fn setup<S: Stack>(stack: &S, profile: &Profile) -> anyhow::Result<()> {
+    let api = clients::api(stack);
+    let sim = clients::sim(stack);
+    clients::wait_ready(stack, Duration::from_secs(90)).await?;
+    sim.clear_faults().await?;
+    for (topic, size) in profile.topic_list() {
+        // At least its own: a few of the other topics' repositories carry
+        // it too, as on GitHub.
+        let found = clients::topic_size(&sim, topic).await?;
+        if found < size as u64 {
+            bail!(
+                "the simulator holds {found} repositories under {topic}, fewer than {size}: \
+                 start it with the suite's settings (hubpulse-faults sim-config)"
+            );
+        }
+    }
+    let (load, _) = profile.topics.load;
+    api.track(&topic(load)?).await?;
+    let jobs = api.bootstrap_db().await?;
+    let id = jobs
+        .for_topic(load)
+        .with_context(|| format!("/bootstrap_db queued no crawl of {load}: {jobs:?}"))?;
+    let task = api.wait_task(id, profile.job_timeout).await?;
+    if task.status != TaskStatus::Succeeded {
+        bail!("the crawl of {load} did not succeed: {task:?}");
+    }
+    let view = api
+        .view(ViewRoute::ByName, load, &ViewQuery::default())
+        .await?;
+    let items = view.items::<Value>().map(|items| items.len());
+    if items.is_err() || items.as_ref().is_ok_and(|n| *n == 0) {
+        bail!(
+            "/api/{load} after its crawl: {} {}",
+            view.status,
+            String::from_utf8_lossy(&view.body)
+        );
+    }
+    Ok(())
+}
+
+/// The suite's topic names are valid: a typo is a bug of the suite.
+fn topic(name: &str) -> anyhow::Result<Topic> {
+    Topic::parse(name).with_context(|| format!("the suite's topic {name:?}"))
+}
+
+/// What a case that crawls starts from: the clients, its topic tracked,
+/// and the jobs that had failed before it (only new failures count).
+struct Crawling {
+    api: ApiClient,
+    sim: SimAdmin,
+    failed_before: Vec<(i64, String, String)>,
+}
+
+async fn start_crawling<S: Stack>(stack: &S, name: &str) -> anyhow::Result<Crawling> {
+    let api = clients::api(stack);
+    let failed_before = sql::failed_jobs(&sql::connect(&stack.database_url()).await?).await?;
+    api.track(&topic(name)?).await?;
+    Ok(Crawling {
+        api,
+        sim: clients::sim(stack),
+        failed_before,
+    })
+}
+
+/// The crawl `/update_cache` queued for `topic`.
+async fn crawl_of(api: &ApiClient, topic: &str) -> anyhow::Result<i64> {
+    let jobs = api.update_cache().await?;
+    jobs.for_topic(topic)
+        .with_context(|| format!("/update_cache queued no crawl of {topic}: {jobs:?}"))
+}
+
+fn read_load<S: Stack>(stack: &S, profile: &Profile, tag: &str, seconds: f64) -> Load {
+    let base = stack.nginx_url();
+    let (topic, _) = profile.topics.load;
+    Load::start(
+        clients::api(stack).http().clone(),
+        LoadSpec {
+            urls: vec![
+                format!("{base}/api/{topic}"),
+                format!("{base}/api/popularity/{topic}?limit=50"),
+                format!("{base}/api/activity/{topic}?limit=100"),
+            ],
+            rate: profile.rate,
+            concurrency: profile.concurrency,
+            // Room for the planned duration twice over, never more.
+            max_requests: (f64::from(profile.rate) * seconds * 2.0) as u64,
+            tag: tag.to_owned(),
+        },
+    )
+}
+
+fn replica_name(n: usize) -> String {
+    format!("api-{n}")
+}
+
+/// Ends the load and records its figures.
+async fn finish_load(load: Load, report: &mut Report) -> Tally {
+    let (total, elapsed) = load.stop().await;
+    report.sent += total.sent;
+    report.failed += total.failed();
+    report.traffic = format!(
+        "{} reads through nginx, {} failed",
+        report.sent, report.failed
+    );
+    report.note(format!(
+        "load: {total} in {:.1} s ({:.0} req/s)",
+        elapsed.as_secs_f64(),
+        total.sent as f64 / elapsed.as_secs_f64().max(0.001)
+    ));
+    for sample in &total.samples {
+        report.note(format!("  failure: {sample}"));
+    }
+    total
+}
+
+fn no_failures(report: &mut Report, total: &Tally) {
+    report.check(
+        "no failed request",
+        total.sent > 0 && total.failed() == 0,
+        format!("{} of {} requests failed", total.failed(), total.sent),
+    );
+}
+
+/// How many of the load's requests nginx sent to more than one replica
+/// (its access log lists every upstream it tried).
+async fn retried_by_nginx(log: Option<&Path>, tag: &str) -> Option<u64> {
+    // nginx flushes its access log buffer every second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let text = tokio::fs::read_to_string(log?).await.ok()?;
+    let prefix = format!("{tag}-");
+    Some(
+        text.lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|entry| {
+                entry["request_id"]
+                    .as_str()
+                    .is_some_and(|id| id.starts_with(&prefix))
+                    && entry["upstream"].as_str().is_some_and(|u| u.contains(','))
+            })
+            .count() as u64,
+    )
+}
+
+/// Waits until the job is running and has stored at least `progress` items.
+async fn wait_running<S: Stack>(
+    stack: &S,
+    id: i64,
+    progress: i64,
+    within: Duration,
+) -> anyhow::Result<sql::Lease> {
+    let db = sql::connect(&stack.database_url()).await?;
+    let started = Instant::now();
+    loop {
+        if let Some(lease) = sql::lease(&db, id).await?
+            && lease.progress >= progress
+        {
+            return Ok(lease);
+        }
+        if started.elapsed() > within {
+            bail!("job {id} was not running with {progress}+ items stored within {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn new_failures<S: Stack>(
+    stack: &S,
+    before: &[(i64, String, String)],
+) -> anyhow::Result<Vec<(i64, String, String)>> {
+    let now = sql::failed_jobs(&sql::connect(&stack.database_url()).await?).await?;
+    Ok(now.into_iter().filter(|j| !before.contains(j)).collect())
+}
+
+fn no_failed_jobs(report: &mut Report, failed: &[(i64, String, String)]) {
+    report.check(
+        "no job marked failed",
+        failed.is_empty(),
+        if failed.is_empty() {
+            "0 failed jobs".to_owned()
+        } else {
+            failed
+                .iter()
+                .map(|(id, kind, error)| format!("{kind} #{id}: {error}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        },
+    );
+}
+
+/// Request ids unique to one run of one case, so nginx's log lines of an
+/// earlier run are not counted again.
+fn unique_tag(case: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("faults-{case}-{:x}", nanos & 0xffff_ffff)
+}

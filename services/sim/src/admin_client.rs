@@ -1,0 +1,238 @@
+//! The one client of the simulator's admin routes (`/_sim/*`), for the
+//! tests, the fault suite and the load tests: faults on demand, counters,
+//! and the topics' true contents. It speaks the simulator's own types
+//! ([`Faults`]); admin routes are never faulted themselves.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hubpulse_domain::wire::RepoPayload;
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::Faults;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("building the HTTP client: {0}")]
+    Build(String),
+    #[error("{call}: {reason}")]
+    Transport { call: String, reason: String },
+    #[error("{call}: {status} {body}")]
+    Status {
+        call: String,
+        status: StatusCode,
+        body: String,
+    },
+    #[error("{call}: unexpected reply: {reason}")]
+    Decode { call: String, reason: String },
+}
+
+/// `GET /_sim/stats`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SimStats {
+    pub stats: Counters,
+    /// How many repositories each topic holds now.
+    pub topics: BTreeMap<String, u64>,
+    /// The simulator's clock, Unix seconds.
+    pub now: i64,
+}
+
+/// Requests answered since the last reset.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Counters {
+    pub requests: u64,
+    pub by_status: BTreeMap<u16, u64>,
+    /// 403s from a quota really spent, as opposed to injected faults.
+    pub quota_exceeded: u64,
+    pub not_modified: u64,
+    /// Injected faults by kind (`drop`, `servererror(500)`, `ratelimit429`, …).
+    pub injected: BTreeMap<String, u64>,
+    /// Quota spent, by `caller/resource`.
+    pub quota_used: BTreeMap<String, u64>,
+    pub slow: u64,
+}
+
+impl Counters {
+    /// Search quota really spent, by every caller together.
+    pub fn search_quota_used(&self) -> u64 {
+        self.quota_used
+            .iter()
+            .filter(|(caller, _)| caller.ends_with("/search"))
+            .map(|(_, used)| used)
+            .sum()
+    }
+
+    /// Injected faults whose kind starts with `kind` (the three 5xx
+    /// statuses together under `servererror`).
+    pub fn injected(&self, kind: &str) -> u64 {
+        self.injected
+            .iter()
+            .filter(|(k, _)| k.starts_with(kind))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    pub fn with_status(&self, status: u16) -> u64 {
+        self.by_status.get(&status).copied().unwrap_or(0)
+    }
+}
+
+#[derive(Deserialize)]
+struct Members {
+    repositories: Vec<RepoPayload>,
+}
+
+#[derive(Deserialize)]
+struct Size {
+    size: usize,
+}
+
+#[derive(Deserialize)]
+struct Touched {
+    changed: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimAdmin {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl SimAdmin {
+    /// The simulator at `url` (`http://127.0.0.1:PORT`, its GitHub base URL).
+    pub fn new(url: impl Into<String>) -> Result<SimAdmin, AdminError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(2))
+            .no_proxy()
+            .build()
+            .map_err(|e| AdminError::Build(e.to_string()))?;
+        Ok(SimAdmin {
+            http,
+            url: url.into().trim_end_matches('/').to_owned(),
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<T, AdminError> {
+        let call = format!("{method} {path}");
+        let mut request = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let transport = |e: reqwest::Error| AdminError::Transport {
+            call: call.clone(),
+            reason: e.without_url().to_string(),
+        };
+        let reply = request.send().await.map_err(transport)?;
+        let status = reply.status();
+        let text = reply.text().await.map_err(transport)?;
+        if !status.is_success() {
+            return Err(AdminError::Status {
+                call,
+                status,
+                body: text,
+            });
+        }
+        // A 204 is `null` to whoever expects `()`.
+        let text = if text.is_empty() { "null" } else { &text };
+        serde_json::from_str(text).map_err(|e| AdminError::Decode {
+            call,
+            reason: format!("{e}: {text}"),
+        })
+    }
+
+    /// `GET /_sim/faults`.
+    pub async fn faults(&self) -> Result<Faults, AdminError> {
+        self.call(Method::GET, "/_sim/faults", None).await
+    }
+
+    /// `PUT /_sim/faults`: every fault setting from now on.
+    pub async fn set_faults(&self, faults: &Faults) -> Result<Faults, AdminError> {
+        let body = serde_json::to_value(faults).map_err(|e| AdminError::Decode {
+            call: "PUT /_sim/faults".into(),
+            reason: e.to_string(),
+        })?;
+        self.call(Method::PUT, "/_sim/faults", Some(body)).await
+    }
+
+    /// `DELETE /_sim/faults`: no faults from now on.
+    pub async fn clear_faults(&self) -> Result<(), AdminError> {
+        self.call(Method::DELETE, "/_sim/faults", None).await
+    }
+
+    /// `POST /_sim/reset`: counters and quotas back to zero.
+    pub async fn reset(&self) -> Result<(), AdminError> {
+        self.call(Method::POST, "/_sim/reset", None).await
+    }
+
+    /// `GET /_sim/stats`.
+    pub async fn stats(&self) -> Result<SimStats, AdminError> {
+        self.call(Method::GET, "/_sim/stats", None).await
+    }
+
+    /// Every repository `topic` holds, in the order they joined it.
+    pub async fn members(&self, topic: &str) -> Result<Vec<RepoPayload>, AdminError> {
+        let members: Members = self
+            .call(Method::GET, &format!("/_sim/topics/{topic}"), None)
+            .await?;
+        Ok(members.repositories)
+    }
+
+    /// The ids of `topic`'s repositories, sorted.
+    pub async fn topic_ids(&self, topic: &str) -> Result<Vec<i64>, AdminError> {
+        let mut ids: Vec<i64> = self.members(topic).await?.iter().map(|r| r.id).collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// `PUT /_sim/topics/{name}`: the topic now holds `size` repositories;
+    /// answers the size it has.
+    pub async fn resize(&self, topic: &str, size: usize) -> Result<usize, AdminError> {
+        let reply: Size = self
+            .call(
+                Method::PUT,
+                &format!("/_sim/topics/{topic}"),
+                Some(json!({ "size": size })),
+            )
+            .await?;
+        Ok(reply.size)
+    }
+
+    /// Changes a share of `topic`'s repositories (a star more, pushed now);
+    /// answers how many changed.
+    pub async fn touch(&self, topic: &str, share: f64) -> Result<u64, AdminError> {
+        let reply: Touched = self
+            .call(
+                Method::POST,
+                &format!("/_sim/topics/{topic}/touch"),
+                Some(json!({ "share": share })),
+            )
+            .await?;
+        Ok(reply.changed)
+    }
+
+    /// One repository leaves `topic`, wherever it sits in its pages;
+    /// answers the topic's size after.
+    pub async fn leave(&self, topic: &str, id: i64) -> Result<usize, AdminError> {
+        let reply: Size = self
+            .call(
+                Method::DELETE,
+                &format!("/_sim/topics/{topic}/repositories/{id}"),
+                None,
+            )
+            .await?;
+        Ok(reply.size)
+    }
+}
