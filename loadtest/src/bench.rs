@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
-use hubpulse_client::{ApiClient, Task, TaskStatus, ViewQuery, ViewRoute};
+use hubpulse_client::{ApiClient, Task, TaskStatus, ViewKind, ViewQuery};
 use hubpulse_domain::Topic;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -100,7 +100,7 @@ async fn wait_jobs(
 /// Items in a topic's popularity view, read without any encoding.
 async fn view_len(api: &ApiClient, topic: &str) -> anyhow::Result<usize> {
     let view = api
-        .view(ViewRoute::Popularity, topic, &ViewQuery::default())
+        .view(ViewKind::Popularity, topic, &ViewQuery::default())
         .await?;
     Ok(view.items::<Value>()?.len())
 }

@@ -17,7 +17,7 @@ use goose::goose::{
     TransactionResult,
 };
 use hubpulse_cache::Cache;
-use hubpulse_client::{ApiClient, ViewQuery, ViewRoute};
+use hubpulse_client::{ApiClient, ViewKind, ViewQuery};
 use hubpulse_runtime::backoff::{Backoff, Retryable};
 use rand::Rng;
 
@@ -298,11 +298,11 @@ pub(crate) async fn preflight(
         .timeout(Duration::from_secs(10))
         .build()?;
     let mut etags = HashMap::new();
-    let views: Vec<(ViewRoute, &str)> = match scenario {
+    let views: Vec<(ViewKind, &str)> = match scenario {
         // The static limit answers only this path, and only in brotli.
         Scenario::Max => {
             api.view(
-                ViewRoute::Popularity,
+                ViewKind::Popularity,
                 plan.topics[0].as_str(),
                 &ViewQuery::default().accept_encoding("gzip, br"),
             )
@@ -312,20 +312,20 @@ pub(crate) async fn preflight(
         Scenario::Cold => plan
             .cold_topics
             .iter()
-            .map(|t| (ViewRoute::Popularity, t.as_str()))
+            .map(|t| (ViewKind::Popularity, t.as_str()))
             .collect(),
         _ => plan
             .topics
             .iter()
             .flat_map(|t| {
-                ViewRoute::ALL
+                ViewKind::ALL
                     .into_iter()
                     .map(move |route| (route, t.as_str()))
             })
             .collect(),
     };
     for (route, topic) in views {
-        let path = route.path(topic);
+        let path = format!("{}{topic}", route.route_prefix());
         let view = api.view(route, topic, &ViewQuery::default()).await?;
         let items: Vec<serde_json::Value> = view
             .items()

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use hubpulse_client::{ApiClient, TaskStatus, ViewQuery, ViewRoute};
+use hubpulse_client::{ApiClient, TaskStatus, ViewKind, ViewQuery};
 use hubpulse_domain::Topic;
 use hubpulse_sim::admin_client::SimAdmin;
 use serde_json::Value;
@@ -262,7 +262,7 @@ pub async fn setup<S: Stack>(stack: &S, profile: &Profile) -> anyhow::Result<()>
         bail!("the crawl of {load} did not succeed: {task:?}");
     }
     let view = api
-        .view(ViewRoute::ByName, load, &ViewQuery::default())
+        .view(ViewKind::ByName, load, &ViewQuery::default())
         .await?;
     let items = view.items::<Value>().map(|items| items.len());
     if items.is_err() || items.as_ref().is_ok_and(|n| *n == 0) {

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use hubpulse_client::{ApiClient, ClientError, TaskStatus, ViewQuery, ViewRoute};
-use hubpulse_domain::Topic;
+use hubpulse_client::{ApiClient, ClientError, TaskStatus, ViewQuery};
+use hubpulse_domain::{Topic, ViewKind};
 use hubpulse_testkit::{ADMIN_TOKEN, TestApp, TestSim};
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
@@ -205,11 +205,7 @@ async fn the_typed_client_reports_refusals_with_status_and_code_and_never_the_to
     );
     let missing = app
         .api
-        .view(
-            ViewRoute::Popularity,
-            "never-tracked",
-            &ViewQuery::default(),
-        )
+        .view(ViewKind::Popularity, "never-tracked", &ViewQuery::default())
         .await
         .unwrap_err();
     assert_eq!(missing.status(), Some(StatusCode::NOT_FOUND), "{missing}");

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use hubpulse_cache::{Cache, Compression, View};
-use hubpulse_client::{ViewQuery, ViewRoute};
+use hubpulse_client::ViewQuery;
 use hubpulse_domain::{Topic, ViewKind};
 use hubpulse_store::read_model;
 use hubpulse_store::topics;
@@ -47,7 +47,7 @@ async fn readers_that_miss_together_share_one_postgres_read_and_redis_gets_the_v
     let app = TestApp::spawn().await;
     seed(&app, "cold", 400).await;
     let query = compressed();
-    let reads = (0..8).map(|_| app.api.view(ViewRoute::Popularity, "cold", &query));
+    let reads = (0..8).map(|_| app.api.view(ViewKind::Popularity, "cold", &query));
     let responses = futures::future::join_all(reads).await;
     let mut etags = Vec::new();
     for response in responses {
@@ -223,7 +223,7 @@ async fn a_redis_miss_is_answered_from_the_stored_view_of_a_tracked_topic_only()
     let response = app
         .api
         .view(
-            ViewRoute::Popularity,
+            ViewKind::Popularity,
             "stored",
             &ViewQuery::default().accept_encoding("br"),
         )

@@ -17,13 +17,14 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 pub use error::ClientError;
+pub use hubpulse_domain::ViewKind;
 pub use metrics::{Metrics, Sample};
 pub use reqwest::{Method, StatusCode};
 pub use types::{
     Checks, Health, QueuedJob, QueuedJobs, Readiness, Task, TaskStatus, TaskWatch, TopicChange,
     TrackedTopic,
 };
-pub use views::{ViewQuery, ViewReply, ViewRoute};
+pub use views::{ViewQuery, ViewReply};
 
 /// How a client is made; [`ApiClient::new`] takes the defaults.
 #[derive(Debug)]
@@ -317,11 +318,11 @@ impl ApiClient {
     /// One of a topic's views: a 200 or a 304 is an answer.
     pub async fn view(
         &self,
-        route: ViewRoute,
+        kind: ViewKind,
         topic: &str,
         query: &ViewQuery,
     ) -> Result<ViewReply, ClientError> {
-        let mut path = route.path(topic);
+        let mut path = format!("{}{topic}", kind.route_prefix());
         if let Some(limit) = query.limit {
             path.push_str(&format!("?limit={limit}"));
         }

@@ -5,34 +5,6 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde::de::DeserializeOwned;
 
-/// Which of a topic's views, by its route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ViewRoute {
-    /// `/api/{topic}`: by full name.
-    ByName,
-    /// `/api/popularity/{topic}`: by stars.
-    Popularity,
-    /// `/api/activity/{topic}`: by last push.
-    Activity,
-}
-
-impl ViewRoute {
-    pub const ALL: [ViewRoute; 3] = [Self::ByName, Self::Popularity, Self::Activity];
-
-    /// The route's path before the topic.
-    pub fn prefix(self) -> &'static str {
-        match self {
-            Self::ByName => "/api/",
-            Self::Popularity => "/api/popularity/",
-            Self::Activity => "/api/activity/",
-        }
-    }
-
-    pub fn path(self, topic: &str) -> String {
-        format!("{}{topic}", self.prefix())
-    }
-}
-
 /// What a view request adds to the plain GET.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ViewQuery {
