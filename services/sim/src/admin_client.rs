@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::Faults;
+use crate::{Faults, ListControl};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -75,9 +75,42 @@ impl Counters {
             .sum()
     }
 
+    /// Quota really spent on `resource` (`core`, `search`, ...), by every
+    /// caller together.
+    pub fn quota_used_on(&self, resource: &str) -> u64 {
+        let suffix = format!("/{resource}");
+        self.quota_used
+            .iter()
+            .filter(|(caller, _)| caller.ends_with(&suffix))
+            .map(|(_, used)| used)
+            .sum()
+    }
+
     pub fn with_status(&self, status: u16) -> u64 {
         self.by_status.get(&status).copied().unwrap_or(0)
     }
+}
+
+/// `GET /_sim/accounts/{login}`: what a simulated account holds.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Account {
+    pub id: i64,
+    pub login: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub followers: u64,
+    pub following: u64,
+    pub starred: u64,
+    pub members: u64,
+    pub repositories: Vec<AccountRepository>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccountRepository {
+    pub id: i64,
+    pub full_name: String,
+    pub former_names: Vec<String>,
+    pub empty: bool,
 }
 
 #[derive(Deserialize)]
@@ -234,5 +267,41 @@ impl SimAdmin {
             )
             .await?;
         Ok(reply.size)
+    }
+
+    /// `PUT /_sim/lists`: the next replies of one list path (202s, 204s, a
+    /// `Link` cycle), until cleared.
+    pub async fn control_list(&self, control: &ListControl) -> Result<(), AdminError> {
+        let body = serde_json::to_value(control).map_err(|e| AdminError::Decode {
+            call: "PUT /_sim/lists".into(),
+            reason: e.to_string(),
+        })?;
+        let _: Value = self.call(Method::PUT, "/_sim/lists", Some(body)).await?;
+        Ok(())
+    }
+
+    /// `DELETE /_sim/lists`: every list answers as usual again.
+    pub async fn clear_list_controls(&self) -> Result<(), AdminError> {
+        let _: Value = self.call(Method::DELETE, "/_sim/lists", None).await?;
+        Ok(())
+    }
+
+    /// `GET /_sim/accounts/{login}`.
+    pub async fn account(&self, login: &str) -> Result<Account, AdminError> {
+        self.call(Method::GET, &format!("/_sim/accounts/{login}"), None)
+            .await
+    }
+
+    /// `PUT /_sim/repositories/{id}/name`: the repository is renamed; its
+    /// old name answers 301 from now on.
+    pub async fn rename_repository(&self, id: i64, name: &str) -> Result<(), AdminError> {
+        let _: Value = self
+            .call(
+                Method::PUT,
+                &format!("/_sim/repositories/{id}/name"),
+                Some(json!({ "name": name })),
+            )
+            .await?;
+        Ok(())
     }
 }
