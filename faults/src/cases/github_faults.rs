@@ -1,13 +1,12 @@
 //! `github-faults`: crawl a topic while GitHub answers 5xx, slowly, not at
-//! all, garbage, cut-short JSON and rate limits. Fault kinds are matched by
-//! the names the simulator counts them under.
+//! all, garbage, cut-short JSON and rate limits. Fault kinds are the
+//! simulator's own typed [`FaultKind`], as it counts them.
 
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use hubpulse_client::TaskStatus;
-use hubpulse_sim::Faults;
-use hubpulse_sim::admin_client::Counters;
+use hubpulse_sim::{FaultKind, Faults, Stats};
 use serde_json::Value;
 
 use super::{
@@ -19,16 +18,22 @@ use super::{
 /// has injected it at least twice (rate limits: once each), so every kind
 /// is proven whatever the dice say; then all of them mildly at once until
 /// the crawl ends.
-const FAULT_STEPS: [(&str, &[&str], u64); 5] = [
+/// Each step names groups of kinds: a group is seen when any of its kinds
+/// was (the three 5xx statuses are drawn at random, so they count together).
+const FAULT_STEPS: [(&str, &[&[FaultKind]], u64); 5] = [
     (
         "rate limits (403 quota, 429, secondary 403)",
-        &["ratelimit403", "ratelimit429", "secondary"],
+        &[
+            &[FaultKind::RateLimit403],
+            &[FaultKind::RateLimit429],
+            &[FaultKind::Secondary],
+        ],
         1,
     ),
-    ("dropped connections", &["drop"], 2),
-    ("5xx", &["servererror"], 2),
-    ("malformed JSON", &["malformed"], 2),
-    ("truncated JSON", &["truncated"], 2),
+    ("dropped connections", &[&[FaultKind::Drop]], 2),
+    ("5xx", &[&FaultKind::SERVER_ERRORS], 2),
+    ("malformed JSON", &[&[FaultKind::Malformed]], 2),
+    ("truncated JSON", &[&[FaultKind::Truncated]], 2),
 ];
 
 /// Crawls of the topic at most, before the case gives up on the faults.
@@ -76,11 +81,11 @@ fn fault_step(step: usize, slow_ms: u64) -> Faults {
 }
 
 /// Every fault the steps look for, injected so far.
-fn faulted(stats: &Counters) -> u64 {
+fn faulted(stats: &Stats) -> u64 {
     FAULT_STEPS
         .iter()
-        .flat_map(|(_, kinds, _)| kinds.iter())
-        .map(|k| stats.injected(k))
+        .flat_map(|(_, groups, _)| groups.iter())
+        .map(|kinds| stats.injected(kinds))
         .sum()
 }
 
@@ -112,8 +117,8 @@ pub(super) async fn github_faults<S: Stack>(
         }
         let stats = sim.stats().await?.stats;
         if step < FAULT_STEPS.len() {
-            let (what, kinds, times) = FAULT_STEPS[step];
-            if kinds.iter().all(|k| stats.injected(k) >= times) {
+            let (what, groups, times) = FAULT_STEPS[step];
+            if groups.iter().all(|kinds| stats.injected(kinds) >= times) {
                 report.note(format!(
                     "{what}: injected after {:.1} s",
                     started.elapsed().as_secs_f64()
@@ -179,8 +184,9 @@ pub(super) async fn github_faults<S: Stack>(
     ));
     let missing: Vec<&str> = FAULT_STEPS
         .iter()
-        .flat_map(|(_, kinds, _)| kinds.iter().copied())
-        .filter(|k| stats.injected(k) == 0)
+        .flat_map(|(_, groups, _)| groups.iter().copied())
+        .filter(|kinds| stats.injected(kinds) == 0)
+        .map(|kinds| kinds[0].as_str())
         .collect();
     report.check(
         "every kind of fault was injected during the crawl",

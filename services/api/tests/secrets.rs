@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hubpulse_sim::Faults;
+use hubpulse_sim::{FaultKind, Faults};
 use hubpulse_testkit::{TestRedis, TestSim, eventually, free_port, private_postgres};
 use reqwest::Method;
 use serde_json::Value;
@@ -315,7 +315,7 @@ async fn crawl(d: &mut Driver, path: &str) -> Vec<i64> {
 }
 
 /// The kinds of fault the simulator has injected so far.
-async fn injected_kinds(sim: &TestSim) -> Vec<String> {
+async fn injected_kinds(sim: &TestSim) -> Vec<FaultKind> {
     sim.stats().await.injected.into_keys().collect()
 }
 
@@ -502,7 +502,7 @@ async fn no_secret_reaches_a_log_line_or_a_reply() {
     assert_eq!(status, 202);
     eventually("the 403 met", Duration::from_secs(20), || async {
         let kinds = injected_kinds(&sim).await;
-        if kinds.contains(&"ratelimit403".to_owned()) {
+        if kinds.contains(&FaultKind::RateLimit403) {
             Ok(())
         } else {
             Err(format!("{kinds:?}"))

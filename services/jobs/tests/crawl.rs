@@ -17,7 +17,7 @@ use hubpulse_jobs::kinds::{self, CrawlTopic};
 use hubpulse_jobs::{
     JobContext, JobObserver, Registry, WorkerPool, WorkerPoolHandle, WorkerSettings, enqueue,
 };
-use hubpulse_sim::admin_client::Counters;
+use hubpulse_sim::Stats;
 use hubpulse_sim::{Faults, SimSettings};
 use hubpulse_store::Store;
 use hubpulse_store::queue::{self, JobId, JobRecord, JobStatus};
@@ -47,7 +47,7 @@ async fn start_sim(configure: impl FnOnce(&mut SimSettings)) -> TestSim {
     .await
 }
 
-fn status_count(stats: &Counters, status: u16) -> u64 {
+fn status_count(stats: &Stats, status: u16) -> u64 {
     stats.with_status(status)
 }
 

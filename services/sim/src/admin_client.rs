@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::{Faults, ListControl};
+use crate::{Faults, ListControl, Stats};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -33,62 +33,11 @@ pub enum AdminError {
 /// `GET /_sim/stats`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct SimStats {
-    pub stats: Counters,
+    pub stats: Stats,
     /// How many repositories each topic holds now.
     pub topics: BTreeMap<String, u64>,
     /// The simulator's clock, Unix seconds.
     pub now: i64,
-}
-
-/// Requests answered since the last reset.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct Counters {
-    pub requests: u64,
-    pub by_status: BTreeMap<u16, u64>,
-    /// 403s from a quota really spent, as opposed to injected faults.
-    pub quota_exceeded: u64,
-    pub not_modified: u64,
-    /// Injected faults by kind (`drop`, `servererror(500)`, `ratelimit429`, …).
-    pub injected: BTreeMap<String, u64>,
-    /// Quota spent, by `caller/resource`.
-    pub quota_used: BTreeMap<String, u64>,
-    pub slow: u64,
-}
-
-impl Counters {
-    /// Search quota really spent, by every caller together.
-    pub fn search_quota_used(&self) -> u64 {
-        self.quota_used
-            .iter()
-            .filter(|(caller, _)| caller.ends_with("/search"))
-            .map(|(_, used)| used)
-            .sum()
-    }
-
-    /// Injected faults whose kind starts with `kind` (the three 5xx
-    /// statuses together under `servererror`).
-    pub fn injected(&self, kind: &str) -> u64 {
-        self.injected
-            .iter()
-            .filter(|(k, _)| k.starts_with(kind))
-            .map(|(_, n)| n)
-            .sum()
-    }
-
-    /// Quota really spent on `resource` (`core`, `search`, ...), by every
-    /// caller together.
-    pub fn quota_used_on(&self, resource: &str) -> u64 {
-        let suffix = format!("/{resource}");
-        self.quota_used
-            .iter()
-            .filter(|(caller, _)| caller.ends_with(&suffix))
-            .map(|(_, used)| used)
-            .sum()
-    }
-
-    pub fn with_status(&self, status: u16) -> u64 {
-        self.by_status.get(&status).copied().unwrap_or(0)
-    }
 }
 
 /// `GET /_sim/accounts/{login}`: what a simulated account holds.

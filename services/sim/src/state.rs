@@ -44,6 +44,36 @@ pub struct Stats {
     pub slow: u64,
 }
 
+impl Stats {
+    /// Quota really spent on `resource` (`core`, `search`, ...), by every
+    /// caller together.
+    pub fn quota_used_on(&self, resource: &str) -> u64 {
+        let suffix = format!("/{resource}");
+        self.quota_used
+            .iter()
+            .filter(|(caller, _)| caller.ends_with(&suffix))
+            .map(|(_, used)| used)
+            .sum()
+    }
+
+    /// Search quota really spent, by every caller together.
+    pub fn search_quota_used(&self) -> u64 {
+        self.quota_used_on("search")
+    }
+
+    /// Faults of any of `kinds` injected so far.
+    pub fn injected(&self, kinds: &[FaultKind]) -> u64 {
+        kinds
+            .iter()
+            .map(|kind| self.injected.get(kind).copied().unwrap_or(0))
+            .sum()
+    }
+
+    pub fn with_status(&self, status: u16) -> u64 {
+        self.by_status.get(&status).copied().unwrap_or(0)
+    }
+}
+
 pub struct SimState {
     pub settings: SimSettings,
     pub data: RwLock<Dataset>,

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use hubpulse_domain::wire::RepoPayload;
-use hubpulse_sim::admin_client::{Counters, SimAdmin};
+use hubpulse_sim::Stats;
+use hubpulse_sim::admin_client::SimAdmin;
 use hubpulse_sim::{Faults, SimSettings};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -56,7 +57,7 @@ impl TestSim {
     }
 
     /// Requests answered, by status and injected fault, and quota used.
-    pub async fn stats(&self) -> Counters {
+    pub async fn stats(&self) -> Stats {
         self.admin
             .stats()
             .await
