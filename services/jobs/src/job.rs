@@ -22,6 +22,11 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// What the handler needs (store, cache, GitHub client, ...).
     type Context: Send + Sync + 'static;
 
+    /// What a finished run reports, stored as the job's `result` and shown
+    /// at `/v1/tasks/{id}`; documented there through
+    /// [`crate::kinds::JobOutput`].
+    type Output: Serialize + Send + 'static;
+
     /// Jobs with the same key are not queued twice while one is live.
     fn dedup_key(&self) -> Option<String> {
         None
@@ -31,13 +36,15 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
         &self,
         ctx: &Self::Context,
         run: &JobRun,
-    ) -> impl Future<Output = Result<Outcome, JobError>> + Send;
+    ) -> impl Future<Output = Result<Outcome<Self::Output>, JobError>> + Send;
 }
 
+/// How a run ended. Kinds return their own `Output`; the registry stores it
+/// as JSON, which is the `Outcome` the worker sees.
 #[derive(Debug, Clone)]
-pub enum Outcome {
+pub enum Outcome<T = serde_json::Value> {
     /// Finished; the value is the job's result, shown at `/v1/tasks/{id}`.
-    Done(serde_json::Value),
+    Done(T),
     /// Not now (a rate limit): run again at `at` without spending an attempt.
     RescheduleAt { at: DateTime<Utc>, reason: String },
 }

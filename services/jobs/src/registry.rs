@@ -33,7 +33,19 @@ impl<C: Send + Sync + 'static> Registry<C> {
                 let job: J = serde_json::from_value(payload).map_err(|e| {
                     JobError::Permanent(format!("payload of a {} job does not parse: {e}", J::KIND))
                 })?;
-                job.run(&ctx, &run).await
+                match job.run(&ctx, &run).await? {
+                    Outcome::Done(output) => serde_json::to_value(output)
+                        .map(Outcome::Done)
+                        .map_err(|e| {
+                            JobError::Permanent(format!(
+                                "the result of a {} job does not serialize: {e}",
+                                J::KIND
+                            ))
+                        }),
+                    Outcome::RescheduleAt { at, reason } => {
+                        Ok(Outcome::RescheduleAt { at, reason })
+                    }
+                }
             }) as BoxedRun
         });
         self.runners.insert(J::KIND, runner);

@@ -48,6 +48,7 @@ impl Job for Record {
     const KIND: &'static str = "record";
     const MAX_ATTEMPTS: i32 = 3;
     type Context = Ctx;
+    type Output = serde_json::Value;
 
     fn dedup_key(&self) -> Option<String> {
         self.key.clone()
@@ -84,6 +85,7 @@ struct Later;
 impl Job for Later {
     const KIND: &'static str = "later";
     type Context = Ctx;
+    type Output = serde_json::Value;
 
     async fn run(&self, ctx: &Ctx, run: &JobRun) -> Result<Outcome, JobError> {
         let conn = ctx.store.conn().await?;

@@ -49,7 +49,8 @@ pub struct JobRecord {
     progress_done: Option<i64>,
     #[schema(required = true)]
     progress_total: Option<i64>,
-    #[schema(required = true)]
+    /// The finished job's result, shaped by its `kind`.
+    #[schema(required = true, value_type = Option<hubpulse_jobs::kinds::JobOutput>)]
     result: Option<Value>,
     created_at: DateTime<Utc>,
     #[schema(required = true)]

@@ -42,15 +42,44 @@ pub struct CrawlTopic {
     pub topic: Topic,
 }
 
+/// What a finished crawl reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CrawlTopicOutput {
+    pub topic: String,
+    /// Repositories the topic holds after the crawl.
+    pub repositories: i64,
+    /// GitHub calls over every run of the job, 304s and probes included.
+    pub github_calls: i64,
+    /// Of those, pages GitHub said were unchanged (free of quota).
+    pub not_modified: i64,
+    /// Calls answered in full: what the quota lost.
+    pub quota_spent: i64,
+    /// `per_page=1` searches that sized a `created:` window.
+    pub probes: i64,
+    /// Runs of the job (a rate limit or a lost lease adds one).
+    pub runs: i64,
+    /// `created:` windows the search was split into.
+    pub windows: u64,
+    /// Memberships removed because the complete walk no longer met them.
+    pub removed: u64,
+    /// The walk was complete, so memberships were pruned.
+    pub complete: bool,
+}
+
 impl Job for CrawlTopic {
     const KIND: &'static str = "crawl_topic";
     type Context = JobContext;
+    type Output = CrawlTopicOutput;
 
     fn dedup_key(&self) -> Option<String> {
         Some(format!("crawl_topic:{}", self.topic))
     }
 
-    async fn run(&self, ctx: &JobContext, run: &JobRun) -> Result<Outcome, JobError> {
+    async fn run(
+        &self,
+        ctx: &JobContext,
+        run: &JobRun,
+    ) -> Result<Outcome<CrawlTopicOutput>, JobError> {
         let topic_id = {
             let conn = ctx.store.conn().await?;
             let topic_id = topics::id(&conn, &self.topic).await?.ok_or_else(|| {
@@ -128,18 +157,18 @@ impl Job for CrawlTopic {
             windows = crawl.stats.windows,
             "crawl finished"
         );
-        Ok(Outcome::Done(serde_json::json!({
-            "topic": self.topic,
-            "repositories": totals.seen,
-            "github_calls": calls.github_calls,
-            "not_modified": calls.not_modified,
-            "quota_spent": calls.quota_spent(),
-            "probes": calls.probes,
-            "runs": calls.runs,
-            "windows": crawl.stats.windows,
-            "removed": totals.removed,
-            "complete": totals.pruned,
-        })))
+        Ok(Outcome::Done(CrawlTopicOutput {
+            topic: self.topic.to_string(),
+            repositories: totals.seen,
+            github_calls: calls.github_calls,
+            not_modified: calls.not_modified,
+            quota_spent: calls.quota_spent(),
+            probes: calls.probes,
+            runs: calls.runs,
+            windows: crawl.stats.windows,
+            removed: totals.removed,
+            complete: totals.pruned,
+        }))
     }
 }
 

@@ -2,9 +2,18 @@
 
 mod crawl_topic;
 
-pub use crawl_topic::CrawlTopic;
+pub use crawl_topic::{CrawlTopic, CrawlTopicOutput};
 
 use crate::{JobContext, Registry};
+
+/// Every production kind's result, for the OpenAPI document of
+/// `/v1/tasks/{id}` (a job's `kind` says which one it is). A new kind adds
+/// its `Output` here as well as to [`register_all`].
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum JobOutput {
+    CrawlTopic(CrawlTopicOutput),
+}
 
 /// Registers every production kind.
 pub fn register_all(registry: Registry<JobContext>) -> Registry<JobContext> {
