@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
-use common::{Search, Sim, TOKEN, settings};
+use common::{Search, TOKEN, settings};
 use fred::prelude::KeysInterface;
 use hubpulse_cache::{Cache, RedisBudget, RedisSettings};
 use hubpulse_domain::Topic;
@@ -16,6 +16,7 @@ use hubpulse_github::{
     Credential, GithubClient, GithubError, GithubSettings, Operation, Page, Resource, SearchQuery,
 };
 use hubpulse_testkit::TestRedis;
+use hubpulse_testkit::TestSim;
 
 /// The simulator's search quota per window (GitHub's, for a token).
 const QUOTA: u64 = 30;
@@ -69,9 +70,9 @@ async fn spend_until_refused(client: GithubClient) -> (u64, GithubError) {
 
 #[tokio::test]
 async fn two_replicas_sharing_one_redis_never_exceed_githubs_quota() {
-    let sim = Sim::start(|s| s.limits.search_authenticated = QUOTA).await;
+    let sim = TestSim::spawn_with(|s| s.limits.search_authenticated = QUOTA).await;
     let redis = TestRedis::new().await;
-    let settings = settings(&sim.base);
+    let settings = settings(&sim.url);
     let replicas = [
         GithubClient::new(
             &settings,
@@ -111,8 +112,12 @@ async fn two_replicas_sharing_one_redis_never_exceed_githubs_quota() {
     }
 
     let stats = sim.stats().await;
-    assert_eq!(stats["quota_exceeded"], 0, "{stats}");
-    assert_eq!(sim.count(403).await + sim.count(429).await, 0, "{stats}");
+    assert_eq!(stats.quota_exceeded, 0, "{stats:?}");
+    assert_eq!(
+        stats.with_status(403) + stats.with_status(429),
+        0,
+        "{stats:?}"
+    );
     // 10% of 30 stays in reserve; everything else is spendable, once.
     assert_eq!(spent, QUOTA - 3);
     assert_eq!(sim.search_quota_used().await, spent);
@@ -144,9 +149,9 @@ async fn two_replicas_sharing_one_redis_never_exceed_githubs_quota() {
 
 #[tokio::test]
 async fn revalidations_through_the_redis_budget_cost_nothing() {
-    let sim = Sim::start(|s| s.limits.search_authenticated = QUOTA).await;
+    let sim = TestSim::spawn_with(|s| s.limits.search_authenticated = QUOTA).await;
     let redis = TestRedis::new().await;
-    let settings = settings(&sim.base);
+    let settings = settings(&sim.url);
     let budget = redis_budget(redis.url(), redis.key_prefix(), &settings).await;
     let client = GithubClient::new(&settings, budget.clone(), None).unwrap();
     let url = client.search_repositories_url(&query());
@@ -189,8 +194,8 @@ async fn revalidations_through_the_redis_budget_cost_nothing() {
 
 #[tokio::test]
 async fn with_redis_down_each_replica_still_keeps_the_reserve() {
-    let sim = Sim::start(|s| s.limits.search_authenticated = QUOTA).await;
-    let settings = settings(&sim.base);
+    let sim = TestSim::spawn_with(|s| s.limits.search_authenticated = QUOTA).await;
+    let settings = settings(&sim.url);
     // Nothing listens on port 1: every budget call fails at once.
     let budget = redis_budget("redis://127.0.0.1:1", "down", &settings).await;
     let client = GithubClient::new(&settings, budget, None).unwrap();
@@ -208,5 +213,5 @@ async fn with_redis_down_each_replica_still_keeps_the_reserve() {
         );
     }
     assert_eq!(spent, QUOTA - 3);
-    assert_eq!(sim.stats().await["quota_exceeded"], 0);
+    assert_eq!(sim.stats().await.quota_exceeded, 0);
 }

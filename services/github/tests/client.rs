@@ -8,13 +8,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
-use common::{Search, Sim, TOKEN, client, crawl, local_budget, settings};
+use common::{Search, TOKEN, client, crawl, faults, local_budget, settings};
 use hubpulse_domain::Topic;
 use hubpulse_domain::rate::RateBudget;
 use hubpulse_github::{
     Credential, Disposition, GithubClient, GithubError, Operation, Page, Resource, SearchQuery,
     Url, UserToken,
 };
+use hubpulse_sim::{FaultKind, Faults};
+use hubpulse_testkit::TestSim;
 use serde_json::json;
 
 /// A signed-in user's token, kept out of every string as the service's is.
@@ -26,13 +28,13 @@ fn kubernetes() -> SearchQuery {
 
 #[tokio::test]
 async fn follows_link_through_every_reachable_page_of_a_large_topic() {
-    let sim = Sim::roomy().await;
-    let client = client(&settings(&sim.base));
+    let sim = TestSim::roomy().await;
+    let client = client(&settings(&sim.url));
     let first = client.search_repositories_url(&kubernetes());
     assert_eq!(first.path(), "/search/repositories");
 
     let crawl = crawl(&client, first).await.unwrap();
-    assert_eq!(crawl.total_count, sim.topic_size("kubernetes").await);
+    assert_eq!(crawl.total_count, sim.topic_sizes().await["kubernetes"]);
     assert!(crawl.total_count > 2_000);
     assert_eq!(
         crawl.pages.len(),
@@ -63,15 +65,15 @@ async fn crawl_all(client: &GithubClient, query: &SearchQuery) -> common::Crawl 
 
 #[tokio::test]
 async fn server_errors_dropped_connections_and_garbled_bodies_are_retried_to_success() {
-    let sim = Sim::roomy().await;
-    sim.faults(json!({
+    let sim = TestSim::roomy().await;
+    sim.set_faults(faults(json!({
         "error_rate": 0.2,
         "drop_rate": 0.1,
         "truncated_rate": 0.1,
         "malformed_rate": 0.05
-    }))
+    })))
     .await;
-    let mut settings = settings(&sim.base);
+    let mut settings = settings(&sim.url);
     settings.max_retries = 6;
     let registry = prometheus::Registry::new();
     let client = GithubClient::new(&settings, local_budget(&settings), Some(&registry)).unwrap();
@@ -79,14 +81,13 @@ async fn server_errors_dropped_connections_and_garbled_bodies_are_retried_to_suc
     let crawl = crawl_all(&client, &kubernetes()).await;
     assert_eq!(crawl.items.len(), 1_000);
     let retried: u32 = crawl.pages.iter().map(|(_, a)| a - 1).sum();
-    let injected = sim.stats().await["injected"].clone();
-    let faults: u64 = injected
-        .as_object()
-        .unwrap()
-        .values()
-        .filter_map(|v| v.as_u64())
-        .sum();
-    assert!(injected["drop"].as_u64().unwrap_or(0) > 0, "{injected}");
+    let stats = sim.stats().await;
+    let faults = stats.injected(&FaultKind::ALL);
+    assert!(
+        stats.injected(&[FaultKind::Drop]) > 0,
+        "{:?}",
+        stats.injected
+    );
     assert!(faults > 0);
     assert_eq!(u64::from(retried), faults, "one retry per injected fault");
 
@@ -98,9 +99,9 @@ async fn server_errors_dropped_connections_and_garbled_bodies_are_retried_to_suc
 
 #[tokio::test]
 async fn a_server_that_keeps_failing_is_given_up_on_after_the_retries() {
-    let sim = Sim::roomy().await;
-    sim.faults(json!({"error_rate": 1.0})).await;
-    let mut settings = settings(&sim.base);
+    let sim = TestSim::roomy().await;
+    sim.set_faults(faults(json!({"error_rate": 1.0}))).await;
+    let mut settings = settings(&sim.url);
     settings.max_retries = 2;
     let client = client(&settings);
     let err = client
@@ -116,15 +117,15 @@ async fn a_server_that_keeps_failing_is_given_up_on_after_the_retries() {
         matches!(err, GithubError::Server { attempts: 3, status } if status >= 500),
         "{err:?}"
     );
-    assert_eq!(sim.stats().await["requests"], 3);
+    assert_eq!(sim.stats().await.requests, 3);
 }
 
 #[tokio::test]
 async fn slow_replies_time_out_and_are_retried() {
-    let sim = Sim::roomy().await;
-    sim.faults(json!({"slow_rate": 0.3, "slow_ms": 1_500}))
+    let sim = TestSim::roomy().await;
+    sim.set_faults(faults(json!({"slow_rate": 0.3, "slow_ms": 1_500})))
         .await;
-    let mut settings = settings(&sim.base);
+    let mut settings = settings(&sim.url);
     settings.request_timeout_ms = 300;
     settings.max_retries = 6;
     let client = client(&settings);
@@ -138,10 +139,10 @@ async fn slow_replies_time_out_and_are_retried() {
 
 #[tokio::test]
 async fn a_reply_that_never_comes_in_time_is_a_timeout() {
-    let sim = Sim::roomy().await;
-    sim.faults(json!({"slow_rate": 1.0, "slow_ms": 2_000}))
+    let sim = TestSim::roomy().await;
+    sim.set_faults(faults(json!({"slow_rate": 1.0, "slow_ms": 2_000})))
         .await;
-    let mut settings = settings(&sim.base);
+    let mut settings = settings(&sim.url);
     settings.request_timeout_ms = 150;
     settings.max_retries = 2;
     let client = client(&settings);
@@ -164,8 +165,8 @@ async fn a_reply_that_never_comes_in_time_is_a_timeout() {
 
 #[tokio::test]
 async fn a_403_with_no_quota_left_waits_for_the_reset_and_holds_later_calls() {
-    let sim = Sim::roomy().await;
-    let client = client(&settings(&sim.base));
+    let sim = TestSim::roomy().await;
+    let client = client(&settings(&sim.url));
     let url = client.search_repositories_url(&kubernetes());
     let first = client
         .get::<Search>(
@@ -178,7 +179,7 @@ async fn a_403_with_no_quota_left_waits_for_the_reset_and_holds_later_calls() {
         .unwrap();
     let reset = first.rate().unwrap().reset;
 
-    sim.faults(json!({"rate_limit_403": 1})).await;
+    sim.set_faults(faults(json!({"rate_limit_403": 1}))).await;
     let err = client
         .get::<Search>(
             Operation::SearchRepositories,
@@ -203,7 +204,7 @@ async fn a_403_with_no_quota_left_waits_for_the_reset_and_holds_later_calls() {
     assert_eq!(client.rate_limits()[&Resource::Search].remaining, 0);
 
     // The budget learnt it: the next call is held without asking GitHub.
-    let requests = sim.stats().await["requests"].clone();
+    let requests = sim.stats().await.requests;
     let err = client
         .get::<Search>(
             Operation::SearchRepositories,
@@ -218,16 +219,16 @@ async fn a_403_with_no_quota_left_waits_for_the_reset_and_holds_later_calls() {
         "{err:?}"
     );
     assert_eq!(err.reschedule_at().map(|t| t >= reset), Some(true));
-    assert_eq!(sim.stats().await["requests"], requests);
+    assert_eq!(sim.stats().await.requests, requests);
 }
 
 #[tokio::test]
 async fn a_429_waits_for_retry_after_and_a_secondary_limit_is_flagged() {
-    let sim = Sim::roomy().await;
-    let client = client(&settings(&sim.base));
+    let sim = TestSim::roomy().await;
+    let client = client(&settings(&sim.url));
     let url = client.search_repositories_url(&kubernetes());
 
-    sim.faults(json!({"rate_limit_429": 1, "retry_after_secs": 7}))
+    sim.set_faults(faults(json!({"rate_limit_429": 1, "retry_after_secs": 7})))
         .await;
     let before = Utc::now();
     let err = client
@@ -253,11 +254,13 @@ async fn a_429_waits_for_retry_after_and_a_secondary_limit_is_flagged() {
     assert!(secondary, "quota was left: not the primary limit");
 
     // Another client of the same token and budget would be held as well.
-    let settings = settings(&sim.base);
+    let settings = settings(&sim.url);
     let budget = local_budget(&settings);
     let shared = GithubClient::new(&settings, budget.clone(), None).unwrap();
-    sim.faults(json!({"secondary_limit": 1, "retry_after_secs": 10}))
-        .await;
+    sim.set_faults(faults(
+        json!({"secondary_limit": 1, "retry_after_secs": 10}),
+    ))
+    .await;
     let err = shared
         .get::<Search>(
             Operation::SearchRepositories,
@@ -295,8 +298,8 @@ async fn a_429_waits_for_retry_after_and_a_secondary_limit_is_flagged() {
 
 #[tokio::test]
 async fn revalidating_an_unchanged_page_costs_no_quota() {
-    let sim = Sim::roomy().await;
-    let settings = settings(&sim.base);
+    let sim = TestSim::roomy().await;
+    let settings = settings(&sim.url);
     let budget = local_budget(&settings);
     let client = GithubClient::new(&settings, budget.clone(), None).unwrap();
     let url = client.search_repositories_url(&kubernetes());
@@ -329,7 +332,7 @@ async fn revalidating_an_unchanged_page_costs_no_quota() {
         assert!(matches!(page, Page::NotModified { .. }), "{page:?}");
         assert_eq!(page.rate().unwrap().remaining, remaining);
     }
-    assert_eq!(sim.count(304).await, 3);
+    assert_eq!(sim.stats().await.with_status(304), 3);
     assert_eq!(sim.search_quota_used().await, 1);
     let state = budget.state(client.token_id(), Resource::Search).unwrap();
     assert_eq!(state.remaining, remaining, "each 304's unit came back");
@@ -349,8 +352,8 @@ async fn revalidating_an_unchanged_page_costs_no_quota() {
 
 #[tokio::test]
 async fn an_unreachable_page_and_a_foreign_url_are_plain_errors() {
-    let sim = Sim::roomy().await;
-    let client = client(&settings(&sim.base));
+    let sim = TestSim::roomy().await;
+    let client = client(&settings(&sim.url));
     let mut past_the_cap = client.search_repositories_url(&kubernetes());
     past_the_cap.query_pairs_mut().append_pair("page", "11");
     let err = client
@@ -380,9 +383,9 @@ async fn an_unreachable_page_and_a_foreign_url_are_plain_errors() {
 
 #[tokio::test]
 async fn bodies_garbled_every_time_end_as_decode_errors() {
-    let sim = Sim::roomy().await;
-    sim.faults(json!({"malformed_rate": 1.0})).await;
-    let mut settings = settings(&sim.base);
+    let sim = TestSim::roomy().await;
+    sim.set_faults(faults(json!({"malformed_rate": 1.0}))).await;
+    let mut settings = settings(&sim.url);
     settings.max_retries = 2;
     let client = client(&settings);
     let err = client
@@ -398,7 +401,7 @@ async fn bodies_garbled_every_time_end_as_decode_errors() {
         matches!(&err, GithubError::Decode { endpoint, .. } if endpoint == "search/repositories"),
         "{err:?}"
     );
-    assert_eq!(sim.stats().await["requests"], 3, "retried, then given up");
+    assert_eq!(sim.stats().await.requests, 3, "retried, then given up");
 }
 
 #[tokio::test]
@@ -408,8 +411,8 @@ async fn a_body_of_the_wrong_shape_is_not_retried() {
     struct NotASearch {
         login: String,
     }
-    let sim = Sim::roomy().await;
-    let client = client(&settings(&sim.base));
+    let sim = TestSim::roomy().await;
+    let client = client(&settings(&sim.url));
     let err = client
         .get::<NotASearch>(
             Operation::SearchRepositories,
@@ -420,7 +423,7 @@ async fn a_body_of_the_wrong_shape_is_not_retried() {
         .await
         .unwrap_err();
     assert!(matches!(err, GithubError::Decode { .. }), "{err:?}");
-    assert_eq!(sim.stats().await["requests"], 1);
+    assert_eq!(sim.stats().await.requests, 1);
 }
 
 /// Everything the tracing macros write, from every crate, at every level.
@@ -450,8 +453,8 @@ async fn the_token_never_shows_in_errors_debug_output_or_logs() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let sim = Sim::roomy().await;
-    let mut settings = settings(&sim.base);
+    let sim = TestSim::roomy().await;
+    let mut settings = settings(&sim.url);
     settings.max_retries = 1;
     settings.request_timeout_ms = 200;
     // Every denial comes back as an error rather than being waited out.
@@ -480,16 +483,16 @@ async fn the_token_never_shows_in_errors_debug_output_or_logs() {
         json!({"malformed_rate": 1.0}),
         json!({"secondary_limit": 1, "retry_after_secs": 1}),
     ] {
-        sim.faults(faults).await;
+        sim.set_faults(common::faults(faults)).await;
         errors.push(search(&client, &url).await);
-        sim.faults(json!({})).await;
+        sim.set_faults(Faults::default()).await;
     }
     errors.push(search(&client, &url).await); // held by the pause above
     let mut past_the_cap = url.clone();
     past_the_cap.query_pairs_mut().append_pair("page", "11");
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     errors.push(search(&client, &past_the_cap).await);
-    sim.faults(json!({"rate_limit_403": 1})).await;
+    sim.set_faults(faults(json!({"rate_limit_403": 1}))).await;
     errors.push(search(&client, &url).await);
     let unreachable = common::settings("http://127.0.0.1:1");
     errors.push(
@@ -501,7 +504,7 @@ async fn the_token_never_shows_in_errors_debug_output_or_logs() {
     );
     errors.push(search(&client, &Url::parse("http://192.0.2.1/x").unwrap()).await);
     let bad_token = {
-        let mut s = common::settings(&sim.base);
+        let mut s = common::settings(&sim.url);
         s.token = format!("{TOKEN}\n").into();
         GithubClient::new(&s, local_budget(&s), None).unwrap_err()
     };
@@ -509,14 +512,14 @@ async fn the_token_never_shows_in_errors_debug_output_or_logs() {
 
     // A signed-in user's token, on a failing call and in a Debug.
     let user = Credential::User(UserToken::new(&USER_TOKEN.into()).unwrap());
-    sim.faults(json!({"error_rate": 1.0})).await;
+    sim.set_faults(faults(json!({"error_rate": 1.0}))).await;
     errors.push(
         client
             .get::<Search>(Operation::SearchRepositories, &url, &user, None)
             .await
             .unwrap_err(),
     );
-    sim.faults(json!({})).await;
+    sim.set_faults(faults(json!({}))).await;
 
     let kinds: HashSet<String> = errors
         .iter()

@@ -7,11 +7,12 @@
 mod common;
 
 use common::script::{Reply, Script};
-use common::{MemoryPages, Search, Sim, client, settings};
+use common::{MemoryPages, Search, client, settings};
 use hubpulse_domain::Topic;
 use hubpulse_github::{
     Credential, Disposition, GithubError, Operation, SearchQuery, WalkError, WalkPage, Walker,
 };
+use hubpulse_testkit::TestSim;
 use serde_json::{Value, json};
 
 type Items = Vec<Value>;
@@ -22,8 +23,8 @@ fn ids(items: &[Value]) -> Vec<i64> {
 
 #[tokio::test]
 async fn a_search_walked_twice_is_revalidated_page_by_page_at_no_quota() {
-    let sim = Sim::roomy().await;
-    let client = client(&settings(&sim.base));
+    let sim = TestSim::roomy().await;
+    let client = client(&settings(&sim.url));
     let memory = MemoryPages::default();
     let first =
         client.search_repositories_url(&SearchQuery::topic(Topic::parse("kubernetes").unwrap()));
@@ -78,7 +79,7 @@ async fn a_search_walked_twice_is_revalidated_page_by_page_at_no_quota() {
         again, walked,
         "the same pages, in order, with their stored ids"
     );
-    assert_eq!(sim.count(304).await, 10);
+    assert_eq!(sim.stats().await.with_status(304), 10);
     assert_eq!(
         sim.search_quota_used().await,
         10,

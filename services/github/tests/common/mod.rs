@@ -1,5 +1,6 @@
-//! Shared by the integration tests: the simulator on a port of its own, and
-//! client settings tuned for quick tests.
+//! Shared by the integration tests: client settings tuned for quick tests,
+//! fault settings from JSON and an in-memory page store. The simulator is
+//! testkit's `TestSim`.
 
 #![allow(dead_code)]
 
@@ -12,103 +13,18 @@ use hubpulse_github::{
     Credential, GithubClient, GithubError, GithubSettings, Operation, Page, PageKey, PageMemory,
     PageRecord, Remembered, Url,
 };
-use hubpulse_sim::SimSettings;
+use hubpulse_sim::Faults;
 use secrecy::SecretString;
 use serde_json::Value;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
 /// A token shaped like a real one, so a leak would be spotted.
 pub const TOKEN: &str = "ghp_DoNotLeakThisTokenAnywhere0123456789";
 
 pub type Search = SearchPage<RepoPayload>;
 
-pub struct Sim {
-    pub base: String,
-    http: reqwest::Client,
-    _stop: oneshot::Sender<()>,
-}
-
-impl Sim {
-    /// The simulator with the test data set, changed by `configure`.
-    pub async fn start(configure: impl FnOnce(&mut SimSettings)) -> Sim {
-        let mut settings = SimSettings::for_tests(42);
-        configure(&mut settings);
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(hubpulse_sim::run(listener, settings, async move {
-            let _ = stopped.await;
-        }));
-        Sim {
-            base,
-            http: reqwest::Client::new(),
-            _stop: stop,
-        }
-    }
-
-    /// With the search quota raised, for tests that are not about it.
-    pub async fn roomy() -> Sim {
-        Sim::start(|s| s.limits.search_authenticated = 10_000).await
-    }
-
-    pub async fn faults(&self, faults: Value) {
-        let reply = self
-            .http
-            .put(format!("{}/_sim/faults", self.base))
-            .json(&faults)
-            .send()
-            .await
-            .unwrap();
-        assert!(reply.status().is_success(), "{faults}: {}", reply.status());
-    }
-
-    pub async fn stats(&self) -> Value {
-        let body: Value = self
-            .http
-            .get(format!("{}/_sim/stats", self.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        body["stats"].clone()
-    }
-
-    pub async fn topic_size(&self, topic: &str) -> u64 {
-        let body: Value = self
-            .http
-            .get(format!("{}/_sim/stats", self.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        body["topics"][topic].as_u64().unwrap()
-    }
-
-    /// Replies the simulator sent with `status`.
-    pub async fn count(&self, status: u16) -> u64 {
-        self.stats().await["by_status"][status.to_string()]
-            .as_u64()
-            .unwrap_or(0)
-    }
-
-    /// Search units really spent, by every caller.
-    pub async fn search_quota_used(&self) -> u64 {
-        let stats = self.stats().await;
-        stats["quota_used"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .filter(|(k, _)| k.ends_with("/search"))
-                    .filter_map(|(_, v)| v.as_u64())
-                    .sum()
-            })
-            .unwrap_or(0)
-    }
+/// Fault settings from JSON, as a test reads best: `faults(json!({"error_rate": 1.0}))`.
+pub fn faults(settings: Value) -> Faults {
+    serde_json::from_value(settings).expect("fault settings the simulator knows")
 }
 
 /// Fast retries and a short timeout: failures are provoked on purpose here.
