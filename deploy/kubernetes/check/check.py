@@ -117,7 +117,7 @@ def main():
     print(f"rendered: {counts} resources")
     print(f"kubectl kustomize agrees: {', '.join(kubectl_compared) or 'not compared (no kubectl)'}")
     print(f"schemas: Kubernetes {', '.join(KUBERNETES_VERSIONS)}, strict")
-    print(f"settings read: " + ", ".join(f"{b} {len(k)}" for b, k in sources.settings.items()))
+    print("settings read: " + ", ".join(f"{b} {len(k)}" for b, k in sources.settings.items()))
     print(f"rules: {rules.CHECKED[0]} checks, {len(problems) - count_before} failed")
     print(f"result: {'FAIL' if problems else 'ok'} ({len(problems)} problems)")
     return 1 if problems else 0
