@@ -49,6 +49,7 @@ lint:
 test:
 	@scripts/install-deps.sh
 	@scripts/install-schemathesis.sh >/dev/null
+	@scripts/install-kubernetes-validate.sh >/dev/null
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo nextest run --workspace --profile $(NEXTEST_PROFILE)

@@ -16,7 +16,7 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v curl >/dev/null 2>&1 || missing+=(curl ca-certificates)
 command -v jq >/dev/null 2>&1 || missing+=(jq)
-# schemathesis (scripts/install-schemathesis.sh) runs in a venv of Debian's python3.
+# schemathesis and kubernetes-validate (scripts/install-pytool.sh) run in venvs of Debian's python3.
 if ! command -v python3 >/dev/null 2>&1; then
   missing+=(python3 python3-venv)
 elif ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then

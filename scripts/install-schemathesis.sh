@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Installs schemathesis (pinned) from PyPI into a virtualenv of its own under
-# target/tools/, and prints the path of its `schemathesis` command. Running it
-# again does nothing but print that path. Python's venv module comes from
-# Debian's python3-venv when the machine's python3 lacks it.
+# target/tools/ (scripts/install-pytool.sh), and prints the path of its
+# `schemathesis` command. Running it again does nothing but print that path.
 #
 #   scripts/install-schemathesis.sh            # install if missing, print the CLI path
 #   SCHEMATHESIS_VENV=/some/dir scripts/...    # another place for the venv
@@ -13,69 +12,5 @@ set -euo pipefail
 
 VERSION=4.32.5
 
-die() { printf 'install-schemathesis: %s\n' "$*" >&2; exit 1; }
-
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# The version is in the path: a new pin gets a new venv, never a half-upgraded one.
-venv=${SCHEMATHESIS_VENV:-$root/target/tools/schemathesis-$VERSION}
-cli=$venv/bin/schemathesis
-
-installed() {
-  [ -x "$cli" ] && [ -f "$venv/.complete" ]
-}
-
-if installed; then
-  echo "$cli"
-  exit 0
-fi
-
-mkdir -p "$(dirname "$venv")"
-# Two test processes (or a test and a person) may install at once: one does,
-# the other waits and finds it done.
-exec 9>"$venv.lock"
-flock 9
-if installed; then
-  echo "$cli"
-  exit 0
-fi
-
-python=$(command -v python3 || true)
-[ -n "$python" ] || die "python3 not found; install it (apt-get install python3)"
-
-if ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then
-  command -v apt-get >/dev/null 2>&1 || die "$python has no venv module and apt-get is not available"
-  if [ "$(id -u)" = 0 ]; then
-    as_root() { "$@"; }
-  elif command -v sudo >/dev/null 2>&1; then
-    as_root() { sudo "$@"; }
-  else
-    die "$python has no venv module; run as root or: apt-get install python3-venv"
-  fi
-  echo "==> installing python3-venv" >&2
-  log=$(mktemp)
-  if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$log" 2>&1 \
-    || ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      python3-venv >>"$log" 2>&1; then
-    tail -n 30 "$log" >&2
-    rm -f "$log"
-    die "apt-get could not install python3-venv (output above)"
-  fi
-  rm -f "$log"
-  # Debian's package serves Debian's python3, which may not be the first on PATH.
-  "$python" -c 'import venv, ensurepip' >/dev/null 2>&1 || python=/usr/bin/python3
-fi
-
-echo "==> installing schemathesis $VERSION into $venv" >&2
-rm -rf "$venv"
-"$python" -m venv "$venv" || die "could not create a venv with $python"
-log=$(mktemp)
-if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
-  "schemathesis==$VERSION" >"$log" 2>&1; then
-  tail -n 30 "$log" >&2
-  rm -f "$log"
-  die "pip could not install schemathesis==$VERSION (output above)"
-fi
-rm -f "$log"
-"$cli" --version >/dev/null || die "schemathesis installed but does not run"
-touch "$venv/.complete"
-echo "$cli"
+exec "$(dirname "${BASH_SOURCE[0]}")/install-pytool.sh" schemathesis "$VERSION" schemathesis \
+  ${SCHEMATHESIS_VENV:+"$SCHEMATHESIS_VENV"}
