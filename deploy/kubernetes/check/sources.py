@@ -160,7 +160,10 @@ class Sources:
         routes = set()
         for path in glob.glob(os.path.join(self.root, directory, "**/*.rs"), recursive=True):
             with open(path, encoding="utf-8") as f:
-                for match in re.finditer(r'\.route\(\s*"([^"]+)"\s*,\s*get\(', f.read()):
+                # Plain axum (`.route("/p", get(h))`) and the simulator's
+                # declared routes (`.route("/p", Resource::Core, get(h))`).
+                pattern = r'\.route\(\s*"([^"]+)"\s*,\s*(?:Resource::\w+\s*,\s*)?get\('
+                for match in re.finditer(pattern, f.read()):
                     routes.add(match.group(1))
         if not routes:
             raise SourceError(f"{directory}: no .route(\"...\", get(...)) found")
