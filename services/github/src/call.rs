@@ -13,7 +13,9 @@ use hubpulse_domain::wire::ErrorBody;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use crate::client::{Moved, Page, PostBody, backoff};
+use hubpulse_runtime::backoff::BackoffBuilder;
+
+use crate::client::{Moved, Page, PostBody};
 use crate::headers::{rate_limit, retry_after};
 use crate::operations::{Host, Meaning, Operation};
 use crate::{Credential, GithubClient, GithubError, link};
@@ -75,11 +77,12 @@ impl GithubClient {
                 None
             }
         });
-        let mut backoff = backoff(if spec.idempotent {
+        let mut backoff = if spec.idempotent {
             self.inner.retry
         } else {
             self.inner.retry.with_max_times(0)
-        });
+        }
+        .build();
 
         let mut target = url.clone();
         let mut moved_from: Option<Url> = None;

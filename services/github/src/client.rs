@@ -3,9 +3,9 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use chrono::{DateTime, Utc};
 use hubpulse_domain::rate::{LocalBudget, RateBudget, RateObservation, Resource};
+use hubpulse_runtime::backoff::{Backoff, ExponentialBuilder};
 use serde::de::DeserializeOwned;
 use url::Url;
 
@@ -131,24 +131,6 @@ impl fmt::Debug for GithubClient {
     }
 }
 
-/// The retry delays for `max_retries` retries from `base` to `max`: backon's
-/// jitter adds up to one more step, so halves go in and steps come out.
-pub(crate) fn retry_policy(max_retries: u32, base: Duration, max: Duration) -> ExponentialBuilder {
-    ExponentialBuilder::default()
-        .with_min_delay(base / 2)
-        .with_max_delay(max / 2)
-        .with_factor(2.0)
-        .with_max_times(max_retries as usize)
-        .with_jitter()
-}
-
-/// The delays for one call's retries. Seeded here: without its `std`
-/// feature backon seeds every backoff alike, and clients that failed
-/// together would retry together.
-pub(crate) fn backoff(policy: ExponentialBuilder) -> ExponentialBackoff {
-    policy.with_jitter_seed(rand::random()).build()
-}
-
 fn parse_base(raw: &str, key: &str) -> Result<Url, GithubError> {
     Url::parse(raw).map_err(|_| GithubError::Config(format!("{key} is not a URL")))
 }
@@ -189,11 +171,11 @@ impl GithubClient {
                 fallback: LocalBudget::new(settings.budget_policy()),
                 metrics,
                 rates: Mutex::default(),
-                retry: retry_policy(
-                    settings.max_retries,
+                retry: Backoff::new(
                     Duration::from_millis(settings.retry_base_ms),
                     Duration::from_millis(settings.retry_max_ms),
-                ),
+                )
+                .attempts(settings.max_retries.saturating_add(1)),
                 budget_wait_max: Duration::from_millis(settings.budget_wait_max_ms),
             }),
         })
@@ -300,28 +282,5 @@ impl GithubClient {
             .rates
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_is_capped_and_jittered() {
-        let base = Duration::from_millis(100);
-        let max = Duration::from_millis(1_000);
-        let mut spread = std::collections::HashSet::new();
-        for _ in 0..50 {
-            let delays: Vec<Duration> = backoff(retry_policy(10, base, max)).collect();
-            assert_eq!(delays.len(), 10, "one delay per retry, then none");
-            for (i, d) in delays.iter().enumerate() {
-                let step = (base * 2u32.pow(u32::try_from(i).unwrap())).min(max);
-                assert!(*d >= step / 2 && *d <= step, "retry {}: {d:?}", i + 1);
-            }
-            spread.insert(delays[2]);
-        }
-        assert!(spread.len() > 1, "jitter varies the delay");
-        assert_eq!(backoff(retry_policy(0, base, max)).next(), None);
     }
 }
