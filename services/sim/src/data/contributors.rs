@@ -7,6 +7,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
+use super::topics::owner_payload;
 use super::{Dataset, data_now};
 
 const WEEK: i64 = 7 * 86_400;
@@ -106,6 +107,53 @@ impl Dataset {
             .filter(|s| s.total > 0)
             .collect();
         // GitHub lists them by total commits, ascending.
+        out.sort_by_key(|s| s.total);
+        Some(out)
+    }
+
+    /// `contributor_stats` with `newcomers` more contributors, each with
+    /// commits in the last week only (a test's "one new contributor").
+    pub fn contributor_stats_with(
+        &self,
+        repo: usize,
+        seed: u64,
+        newcomers: u32,
+    ) -> Option<Vec<ContributorStats>> {
+        let mut out = self.contributor_stats(repo, seed)?;
+        let Some(template) = out.first().map(|s| s.weeks.clone()) else {
+            return Some(out);
+        };
+        let repo_id = self.repos[repo].id;
+        for n in 0..i64::from(newcomers) {
+            let mut weeks: Vec<Week> = template
+                .iter()
+                .map(|w| Week {
+                    w: w.w,
+                    a: 0,
+                    d: 0,
+                    c: 0,
+                })
+                .collect();
+            if let Some(last) = weeks.last_mut() {
+                *last = Week {
+                    a: 10,
+                    d: 1,
+                    c: 1,
+                    ..*last
+                };
+            }
+            // Ids far from the generated accounts', distinct per repository.
+            let id = 700_000_000 + repo_id % 1_000_000 * 100 + n;
+            out.push(ContributorStats {
+                author: Some(owner_payload(
+                    id,
+                    format!("newcomer-{repo_id}-{n}"),
+                    OwnerKind::User,
+                )),
+                total: 1,
+                weeks,
+            });
+        }
         out.sort_by_key(|s| s.total);
         Some(out)
     }
