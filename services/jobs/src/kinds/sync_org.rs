@@ -1,0 +1,148 @@
+//! `sync_org`: every repository of a tracked owner into the shared
+//! repository tables, then one `repo_stats` job per repository.
+//!
+//! The owner is tried as an organisation (`/orgs/{org}/repos`) and, on a
+//! 404, as a user (`/users/{user}/repos`). Pages go through the walker, so
+//! an unchanged page is a free 304 that hands back the ids stored with it.
+//! Each page's rows, its validator and its repositories' `repo_stats` jobs
+//! commit in one transaction: a crash between pages loses nothing a retry
+//! would not redo, and no statistics job exists for a repository that is
+//! not stored. The statistics jobs are queued for unchanged pages too: a
+//! repository's statistics change without its metadata changing.
+
+use hubpulse_domain::Login;
+use hubpulse_domain::wire::RepoPayload;
+use hubpulse_github::{Credential, GithubError, Operation, WalkError, WalkPage, Walker};
+use hubpulse_store::{StoreError, orgs, repositories};
+use serde::{Deserialize, Serialize};
+
+use super::RepoStats;
+use crate::{Job, JobContext, JobError, JobRun, Outcome, PgPages, enqueue, remember_page};
+
+/// 100 repositories a page: an owner of 10,000 repositories at most.
+const MAX_PAGES: u32 = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncOrg {
+    pub name: Login,
+}
+
+impl Job for SyncOrg {
+    const KIND: &'static str = "sync_org";
+    type Context = JobContext;
+
+    fn dedup_key(&self) -> Option<String> {
+        Some(format!("sync_org:{}", self.name.as_str().to_lowercase()))
+    }
+
+    async fn run(&self, ctx: &JobContext, _run: &JobRun) -> Result<Outcome, JobError> {
+        let login = self.name.as_str();
+        if !orgs::is_tracked(&ctx.store.conn().await?, login).await? {
+            return Ok(Outcome::Done(
+                serde_json::json!({ "owner": login, "skipped": "not tracked" }),
+            ));
+        }
+        let synced = match self.walk(ctx, Operation::OrgRepos).await {
+            Err(JobError::Permanent(reason)) if reason == NOT_AN_ORG => {
+                self.walk(ctx, Operation::UserRepos).await?
+            }
+            other => other?,
+        };
+        orgs::synced(&ctx.store.conn().await?, login, synced.owner_id).await?;
+        tracing::info!(
+            owner = login,
+            repositories = synced.repositories,
+            pages = synced.pages,
+            not_modified = synced.not_modified,
+            "owner synced"
+        );
+        Ok(Outcome::Done(serde_json::json!({
+            "owner": login,
+            "repositories": synced.repositories,
+            "pages": synced.pages,
+            "not_modified": synced.not_modified,
+        })))
+    }
+}
+
+const NOT_AN_ORG: &str = "no such organisation";
+
+#[derive(Debug, Default)]
+struct Synced {
+    owner_id: Option<i64>,
+    repositories: u64,
+    pages: u64,
+    not_modified: u64,
+}
+
+impl SyncOrg {
+    async fn walk(&self, ctx: &JobContext, operation: Operation) -> Result<Synced, JobError> {
+        let settings = &ctx.orgs;
+        let url = ctx.github.url(
+            operation,
+            &[self.name.as_str()],
+            &[("per_page", "100"), ("type", "all"), ("sort", "full_name")],
+        )?;
+        let pages = PgPages::new(ctx.store.clone());
+        let mut walk = Walker::<Vec<RepoPayload>, _>::new(
+            &ctx.github,
+            &pages,
+            operation,
+            url,
+            Credential::Service,
+            MAX_PAGES,
+        );
+        let mut synced = Synced::default();
+        while let Some(page) = walk.next().await {
+            let page = match page {
+                Err(WalkError::Github(GithubError::NotFound))
+                    if synced.pages == 0 && operation == Operation::OrgRepos =>
+                {
+                    return Err(JobError::Permanent(NOT_AN_ORG.into()));
+                }
+                other => other?,
+            };
+            synced.pages += 1;
+            let mut conn = ctx.store.conn().await?;
+            let tx = conn.transaction().await.map_err(StoreError::from)?;
+            let ids = match page {
+                WalkPage::Fresh(page) => {
+                    let kept: Vec<RepoPayload> = page
+                        .body
+                        .iter()
+                        .filter(|r| settings.include_forks || !r.fork)
+                        .filter(|r| settings.include_archived || !r.archived)
+                        .cloned()
+                        .collect();
+                    synced.owner_id = synced.owner_id.or(kept.first().map(|r| r.owner.id));
+                    let stored = repositories::upsert(&tx, &kept).await?;
+                    // In the page's order, for a later 304.
+                    let ids: Vec<i64> = kept
+                        .iter()
+                        .map(|r| r.id)
+                        .filter(|id| stored.binary_search(id).is_ok())
+                        .collect();
+                    remember_page(&tx, &page.record(ids.clone(), None)).await?;
+                    ids
+                }
+                WalkPage::Unchanged(page) => {
+                    synced.not_modified += 1;
+                    page.ids
+                }
+                WalkPage::Empty { .. } => Vec::new(),
+                WalkPage::Computing { .. } => {
+                    return Err(JobError::Retryable(
+                        "GitHub answered a repository list with 202".into(),
+                    ));
+                }
+            };
+            orgs::ensure_stats(&tx, &ids).await?;
+            for &repository_id in &ids {
+                enqueue(&tx, &RepoStats { repository_id }).await?;
+            }
+            tx.commit().await.map_err(StoreError::from)?;
+            synced.repositories += ids.len() as u64;
+        }
+        Ok(synced)
+    }
+}
