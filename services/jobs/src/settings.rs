@@ -71,7 +71,7 @@ impl OrgSettings {
                 });
             }
         }
-        if self.tracked.iter().any(|l| l.as_str().ends_with("[bot]")) {
+        if self.tracked.iter().any(hubpulse_domain::Login::is_bot) {
             return Err(SettingsError::Invalid {
                 key: "orgs.tracked",
                 reason: "a bot owns no organisation's repositories".into(),

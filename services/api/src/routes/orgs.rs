@@ -38,7 +38,7 @@ pub struct TrackedOwner {
 /// A tracked owner's login: no bots, compared case-insensitively.
 fn owner(raw: &str) -> Result<Login, ApiError> {
     let login = Login::parse(raw)?;
-    if login.as_str().ends_with("[bot]") {
+    if login.is_bot() {
         return Err(ApiError::BadRequest(
             "login: a bot owns no repositories to track".into(),
         ));
@@ -210,16 +210,16 @@ pub async fn sync_all(
 pub struct MonthParams {
     /// 1-based (default 1).
     // Read as text and checked here, so a bad value is this API's 400.
-    #[param(value_type = Option<u32>, minimum = 1)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000000)]
     page: Option<String>,
     /// Rows a page, 1 to 500 (default 50).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     page_size: Option<String>,
     /// First month, `YYYY-MM` (inclusive).
-    #[param(value_type = Option<String>, pattern = "^[0-9]{4}-[0-9]{2}$")]
+    #[param(value_type = Option<String>, pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$")]
     from: Option<String>,
     /// Last month, `YYYY-MM` (inclusive).
-    #[param(value_type = Option<String>, pattern = "^[0-9]{4}-[0-9]{2}$")]
+    #[param(value_type = Option<String>, pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$")]
     to: Option<String>,
     /// Only this repository (its name, without the owner).
     #[param(value_type = Option<String>, pattern = "^[A-Za-z0-9._-]{1,100}$")]

@@ -2,7 +2,9 @@
 //! repository tables, then one `repo_stats` job per repository.
 //!
 //! The owner is tried as an organisation (`/orgs/{org}/repos`) and, on a
-//! 404, as a user (`/users/{user}/repos`). Pages go through the walker, so
+//! 404, as a user (`/users/{user}/repos`); an owner GitHub does not know
+//! ends the job successfully with `"found": false` (a retry would get the
+//! same 404). Pages go through the walker, so
 //! an unchanged page is a free 304 that hands back the ids stored with it.
 //! Each page's rows, its validator and its repositories' `repo_stats` jobs
 //! commit in one transaction: a crash between pages loses nothing a retry
@@ -42,11 +44,20 @@ impl Job for SyncOrg {
                 serde_json::json!({ "owner": login, "skipped": "not tracked" }),
             ));
         }
-        let synced = match self.walk(ctx, Operation::OrgRepos).await {
-            Err(JobError::Permanent(reason)) if reason == NOT_AN_ORG => {
-                self.walk(ctx, Operation::UserRepos).await?
-            }
-            other => other?,
+        let synced = match self.walk(ctx, Operation::OrgRepos).await? {
+            Some(synced) => Some(synced),
+            None => self.walk(ctx, Operation::UserRepos).await?,
+        };
+        let Some(synced) = synced else {
+            // Not a failure: the login may be taken later, and a retry
+            // would get the same 404. The owner stays tracked.
+            tracing::warn!(
+                owner = login,
+                "GitHub knows no organisation or user of this name"
+            );
+            return Ok(Outcome::Done(
+                serde_json::json!({ "owner": login, "found": false }),
+            ));
         };
         orgs::synced(&ctx.store.conn().await?, login, synced.owner_id).await?;
         tracing::info!(
@@ -58,14 +69,13 @@ impl Job for SyncOrg {
         );
         Ok(Outcome::Done(serde_json::json!({
             "owner": login,
+            "found": true,
             "repositories": synced.repositories,
             "pages": synced.pages,
             "not_modified": synced.not_modified,
         })))
     }
 }
-
-const NOT_AN_ORG: &str = "no such organisation";
 
 #[derive(Debug, Default)]
 struct Synced {
@@ -76,7 +86,13 @@ struct Synced {
 }
 
 impl SyncOrg {
-    async fn walk(&self, ctx: &JobContext, operation: Operation) -> Result<Synced, JobError> {
+    /// Every page of the owner's repositories as `operation` lists them;
+    /// `None` when GitHub has no such owner there (a 404 on the first page).
+    async fn walk(
+        &self,
+        ctx: &JobContext,
+        operation: Operation,
+    ) -> Result<Option<Synced>, JobError> {
         let settings = &ctx.orgs;
         let url = ctx.github.url(
             operation,
@@ -95,10 +111,8 @@ impl SyncOrg {
         let mut synced = Synced::default();
         while let Some(page) = walk.next().await {
             let page = match page {
-                Err(WalkError::Github(GithubError::NotFound))
-                    if synced.pages == 0 && operation == Operation::OrgRepos =>
-                {
-                    return Err(JobError::Permanent(NOT_AN_ORG.into()));
+                Err(WalkError::Github(GithubError::NotFound)) if synced.pages == 0 => {
+                    return Ok(None);
                 }
                 other => other?,
             };
@@ -143,6 +157,6 @@ impl SyncOrg {
             tx.commit().await.map_err(StoreError::from)?;
             synced.repositories += ids.len() as u64;
         }
-        Ok(synced)
+        Ok(Some(synced))
     }
 }
