@@ -245,6 +245,11 @@ async fn an_org_syncs_through_202s_and_a_resync_changes_one_month() {
         stuck_rows,
         "an unavailable repository keeps its months"
     );
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let gauge = metrics.lines().find(|l| {
+        l.starts_with("hubpulse_repository_stats{") && l.contains("state=\"unavailable\"")
+    });
+    assert!(gauge.is_some_and(|l| l.ends_with(" 1")), "{gauge:?}");
     let only_stuck = new_contributors(&app, "repo=repo-007&page_size=500").await;
     assert_eq!(only_stuck["unavailable"], json!(["hubpulse-org/repo-007"]));
     assert_eq!(only_stuck["total_records"], stuck_rows);
