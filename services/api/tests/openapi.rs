@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 /// Routes the README and the issue promise; each must be in the document.
-const PROMISED: [(&str, &str); 21] = [
+const PROMISED: [(&str, &str); 22] = [
     ("GET", "/health"),
     ("GET", "/ready"),
     ("GET", "/metrics"),
@@ -44,6 +44,7 @@ const PROMISED: [(&str, &str); 21] = [
     ("POST", "/v1/orgs/sync"),
     ("DELETE", "/v1/orgs/{name}"),
     ("GET", "/v1/orgs/{name}/new-contributors"),
+    ("GET", "/v1/orgs/{name}/new-contributors.svg"),
 ];
 
 const VIEWS: [&str; 3] = ["/api/", "/api/popularity/", "/api/activity/"];
@@ -641,6 +642,25 @@ async fn drive_orgs(d: &Driver) {
         Request::new(M::GET, "/v1/orgs/untracked/new-contributors"),
     )
     .await;
+    let chart_path = "/v1/orgs/hubpulse-nobody/new-contributors.svg";
+    let chart = d.expect(200, Request::new(M::GET, chart_path)).await;
+    assert!(chart.text().starts_with("<svg"), "{}", chart.text());
+    let etag = chart.headers[ETAG].to_str().unwrap().to_owned();
+    d.expect(
+        304,
+        Request::new(M::GET, chart_path).header(IF_NONE_MATCH.as_str(), etag),
+    )
+    .await;
+    d.expect(
+        400,
+        Request::new(M::GET, &format!("{chart_path}?to=2020-00")),
+    )
+    .await;
+    d.expect(
+        404,
+        Request::new(M::GET, "/v1/orgs/untracked/new-contributors.svg"),
+    )
+    .await;
     d.expect(401, Request::new(M::POST, "/v1/orgs/sync")).await;
     d.expect(202, Request::new(M::POST, "/v1/orgs/sync").admin())
         .await;
@@ -720,6 +740,11 @@ async fn with_postgres_and_redis_down_every_503_matches_the_document() {
         .await;
     d.expect(503, Request::new(M::GET, "/v1/orgs/go/new-contributors"))
         .await;
+    d.expect(
+        503,
+        Request::new(M::GET, "/v1/orgs/go/new-contributors.svg"),
+    )
+    .await;
     d.expect(200, Request::new(M::GET, "/metrics")).await;
 
     let unreached = d.unreached(|_, _, status| status != 503);

@@ -185,6 +185,25 @@ async fn an_org_syncs_through_202s_and_a_resync_changes_one_month() {
     sorted.sort();
     assert_eq!(keys, sorted, "ordered by (month, repository)");
     assert!(keys[0].1.starts_with("hubpulse-org/repo-"));
+    // The chart: one bar per month that has first-time contributors.
+    let chart = app
+        .get(&format!("/v1/orgs/{ORG}/new-contributors.svg"))
+        .await;
+    assert_eq!(chart.status(), StatusCode::OK);
+    assert_eq!(chart.headers()["content-type"], "image/svg+xml");
+    let etag = chart.headers()["etag"].clone();
+    let svg = chart.text().await.unwrap();
+    let distinct_months: std::collections::BTreeSet<&String> =
+        first.keys().map(|(_, m)| m).collect();
+    assert_eq!(svg.matches("<rect").count(), distinct_months.len());
+    let again = app
+        .http()
+        .get(app.url(&format!("/v1/orgs/{ORG}/new-contributors.svg")))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
     let total_contributors: i64 = client
         .query_one("SELECT count(*) FROM contributor_first_week", &[])
         .await

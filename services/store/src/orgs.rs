@@ -479,3 +479,27 @@ pub async fn state_counts(db: &impl Db) -> Result<Vec<(String, i64)>, StoreError
         .await?;
     Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
 }
+
+/// An owner's first-time contributors per month, over all its repositories
+/// (or the one `query.repo` names), oldest month first; `limit` and
+/// `offset` are not used.
+pub async fn monthly_totals(
+    db: &impl Db,
+    login: &str,
+    query: &MonthQuery<'_>,
+) -> Result<Vec<(NaiveDate, i64)>, StoreError> {
+    let rows = db
+        .client()
+        .query(
+            "SELECT m.month, sum(m.new_contributors)::bigint \
+             FROM contributor_first_month m \
+             JOIN repositories r ON r.id = m.repository_id \
+             JOIN tracked_owners t ON t.owner_id = r.owner_id AND t.login = lower($1) \
+             WHERE ($2::date IS NULL OR m.month >= $2) AND ($3::date IS NULL OR m.month <= $3) \
+                 AND ($4::text IS NULL OR lower(r.name) = lower($4)) \
+             GROUP BY m.month ORDER BY m.month",
+            &[&login, &query.from, &query.to, &query.repo],
+        )
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+}

@@ -2,6 +2,7 @@ mod docs;
 mod health;
 mod maintenance;
 mod orgs;
+mod orgs_chart;
 mod tasks;
 mod topics;
 mod views;
@@ -63,6 +64,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(orgs::sync_all))
         .routes(routes!(orgs::untrack))
         .routes(routes!(orgs::new_contributors))
+        .routes(routes!(orgs_chart::chart))
         .routes(routes!(
             maintenance::bootstrap_db,
             maintenance::bootstrap_db_get

@@ -36,7 +36,7 @@ pub struct TrackedOwner {
 }
 
 /// A tracked owner's login: no bots, compared case-insensitively.
-fn owner(raw: &str) -> Result<Login, ApiError> {
+pub(super) fn owner(raw: &str) -> Result<Login, ApiError> {
     let login = Login::parse(raw)?;
     if login.is_bot() {
         return Err(ApiError::BadRequest(
@@ -251,6 +251,51 @@ pub struct MonthItem {
     number_of_new_contributors: i32,
 }
 
+impl MonthParams {
+    /// The repository filter, once [`checked_query`] accepted it.
+    pub(super) fn repo(&self) -> Option<&str> {
+        self.repo.as_deref()
+    }
+}
+
+/// The parameters of [`MonthParams`], parsed.
+pub(super) struct Checked {
+    pub page: i64,
+    pub page_size: i64,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+}
+
+/// Every parameter parsed or refused (400), the repository name included.
+pub(super) fn checked_query(params: &MonthParams) -> Result<Checked, ApiError> {
+    let page = number("page", params.page.as_deref(), 1, 1_000_000)?;
+    let page_size = number(
+        "page_size",
+        params.page_size.as_deref(),
+        DEFAULT_PAGE_SIZE,
+        MAX_PAGE_SIZE,
+    )?;
+    let from = month("from", params.from.as_deref())?;
+    let to = month("to", params.to.as_deref())?;
+    if let Some(repo) = params.repo.as_deref() {
+        let fits = (1..=100).contains(&repo.len())
+            && repo
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if !fits {
+            return Err(ApiError::BadRequest(
+                "repo must be a repository name".into(),
+            ));
+        }
+    }
+    Ok(Checked {
+        page,
+        page_size,
+        from,
+        to,
+    })
+}
+
 fn number(key: &str, raw: Option<&str>, default: i64, max: i64) -> Result<i64, ApiError> {
     let Some(raw) = raw else {
         return Ok(default);
@@ -290,27 +335,13 @@ pub async fn new_contributors(
     Query(params): Query<MonthParams>,
 ) -> Result<Json<NewContributors>, ApiError> {
     let login = owner(&name)?;
-    let page = number("page", params.page.as_deref(), 1, 1_000_000)?;
-    let page_size = number(
-        "page_size",
-        params.page_size.as_deref(),
-        DEFAULT_PAGE_SIZE,
-        MAX_PAGE_SIZE,
-    )?;
-    let from = month("from", params.from.as_deref())?;
-    let to = month("to", params.to.as_deref())?;
-    let repo = params.repo.as_deref();
-    if let Some(repo) = repo {
-        let fits = (1..=100).contains(&repo.len())
-            && repo
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-        if !fits {
-            return Err(ApiError::BadRequest(
-                "repo must be a repository name".into(),
-            ));
-        }
-    }
+    let Checked {
+        page,
+        page_size,
+        from,
+        to,
+    } = checked_query(&params)?;
+    let repo = params.repo();
     let conn = state.store().conn().await?;
     if !orgs::is_tracked(&conn, login.as_str()).await? {
         return Err(ApiError::NotFound(format!("{login} is not tracked")));
