@@ -313,6 +313,15 @@ async fn new_contributors_refuses_bad_input_and_unknown_owners() {
             .status();
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
     }
+    // The seed's `GET /api/repos?page=&page_size=` is not served: the path
+    // belongs to the view of a topic named `repos`, untracked here.
+    let seed_path = app.get("/api/repos?page=1&page_size=10").await;
+    assert_eq!(seed_path.status(), StatusCode::NOT_FOUND);
+    let body: Value = seed_path.json().await.unwrap();
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("topic"),
+        "{body}"
+    );
     let deleted = app
         .http()
         .delete(app.url("/v1/orgs/nobody-here"))

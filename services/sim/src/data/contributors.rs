@@ -106,6 +106,7 @@ impl Dataset {
             })
             .filter(|s| s.total > 0)
             .collect();
+        zero_churn_past_the_commit_cap(&mut out);
         // GitHub lists them by total commits, ascending.
         out.sort_by_key(|s| s.total);
         Some(out)
@@ -154,14 +155,62 @@ impl Dataset {
                 weeks,
             });
         }
+        zero_churn_past_the_commit_cap(&mut out);
         out.sort_by_key(|s| s.total);
         Some(out)
+    }
+}
+
+/// GitHub's documented rule: a repository of 10,000 commits or more still
+/// gets contributor statistics, with every addition and deletion count 0
+/// (commit counts unaffected).
+const COMMIT_CAP: u64 = 10_000;
+
+fn zero_churn_past_the_commit_cap(stats: &mut [ContributorStats]) {
+    if stats.iter().map(|s| s.total).sum::<u64>() < COMMIT_CAP {
+        return;
+    }
+    for week in stats.iter_mut().flat_map(|s| s.weeks.iter_mut()) {
+        week.a = 0;
+        week.d = 0;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn past_ten_thousand_commits_additions_and_deletions_are_zero() {
+        let week = |c| Week {
+            w: 0,
+            a: 5,
+            d: 5,
+            c,
+        };
+        let mut small = vec![ContributorStats {
+            author: None,
+            total: 9_999,
+            weeks: vec![week(9_999)],
+        }];
+        zero_churn_past_the_commit_cap(&mut small);
+        assert_eq!(small[0].weeks[0].a, 5);
+        let mut big = vec![
+            ContributorStats {
+                author: None,
+                total: 9_999,
+                weeks: vec![week(9_999)],
+            },
+            ContributorStats {
+                author: None,
+                total: 1,
+                weeks: vec![week(1)],
+            },
+        ];
+        zero_churn_past_the_commit_cap(&mut big);
+        assert!(big.iter().all(|s| s.weeks[0].a == 0 && s.weeks[0].d == 0));
+        assert_eq!(big[0].weeks[0].c, 9_999, "commit counts are kept");
+    }
 
     #[test]
     fn weeks_start_on_sunday() {
