@@ -123,6 +123,12 @@ mod tests {
             hourly.next_after(from),
             Some(Utc.with_ymd_and_hms(2026, 1, 1, 11, 0, 0).unwrap())
         );
+        let daily = calls.iter().find(|c| c.name == "sync_orgs").unwrap();
+        assert_eq!(daily.path, "/v1/orgs/sync");
+        assert_eq!(
+            daily.next_after(from),
+            Some(Utc.with_ymd_and_hms(2026, 1, 2, 3, 30, 0).unwrap())
+        );
     }
 
     #[test]

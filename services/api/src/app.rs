@@ -7,7 +7,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use hubpulse_cache::Cache;
 use hubpulse_github::GithubClient;
 use hubpulse_jobs::{JobContext, Registry, WorkerPool, kinds};
-use hubpulse_store::{Store, topics};
+use hubpulse_store::{Store, orgs, topics};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
@@ -142,6 +142,12 @@ async fn run_workers(state: AppState, shutdown: CancellationToken) {
             tracing::warn!(%topic, error = %err, "could not track a configured topic");
         }
     }
+    for owner in &state.settings().orgs.tracked {
+        let tracked = async { orgs::track(&state.store().conn().await?, owner.as_str()).await };
+        if let Err(err) = tracked.await {
+            tracing::warn!(%owner, error = %err, "could not track a configured owner");
+        }
+    }
     WorkerPool::new(
         state.store().clone(),
         kinds::register_all(Registry::new()),
@@ -149,6 +155,7 @@ async fn run_workers(state: AppState, shutdown: CancellationToken) {
             store: state.store().clone(),
             cache: state.cache().clone(),
             github: state.github().clone(),
+            orgs: state.settings().orgs.clone(),
         }),
         state.settings().workers.clone(),
         state.replica(),

@@ -17,6 +17,8 @@ pub struct Metrics {
     pub view_reads: IntCounterVec,
     /// Live jobs by kind and status, read from Postgres at each scrape.
     pub queue_depth: IntGaugeVec,
+    /// Tracked owners' repositories by statistics state, read at each scrape.
+    pub repository_stats: IntGaugeVec,
 }
 
 impl Metrics {
@@ -73,9 +75,18 @@ impl Metrics {
             &["kind", "status"],
         )
         .expect("static metric definition is valid");
+        let repository_stats = IntGaugeVec::new(
+            Opts::new(
+                "repository_stats",
+                "Repositories of tracked owners by contributor-statistics state",
+            ),
+            &["state"],
+        )
+        .expect("static metric definition is valid");
         for collector in [
             Box::new(job_attempts.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(queue_depth.clone()),
+            Box::new(repository_stats.clone()),
             Box::new(job_duration.clone()),
             Box::new(view_reads.clone()),
         ] {
@@ -95,6 +106,7 @@ impl Metrics {
             job_duration,
             view_reads,
             queue_depth,
+            repository_stats,
         }
     }
 
@@ -109,6 +121,16 @@ impl Metrics {
         for (kind, status, count) in depth {
             self.queue_depth
                 .with_label_values(&[kind.as_str(), status.as_str()])
+                .set(*count);
+        }
+    }
+
+    /// Replaces the statistics-state gauges, as `set_queue_depth` does.
+    pub fn set_repository_stats(&self, states: &[(String, i64)]) {
+        self.repository_stats.reset();
+        for (state, count) in states {
+            self.repository_stats
+                .with_label_values(&[state.as_str()])
                 .set(*count);
         }
     }

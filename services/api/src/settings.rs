@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 
 use hubpulse_cache::RedisSettings;
 use hubpulse_github::GithubSettings;
-use hubpulse_jobs::WorkerSettings;
+use hubpulse_jobs::{OrgSettings, WorkerSettings};
 use hubpulse_runtime::{LogSettings, SettingsError, Validate};
 use hubpulse_store::DatabaseSettings;
 use secrecy::{ExposeSecret, SecretString};
@@ -22,6 +22,7 @@ pub struct Settings {
     pub admin: AdminSettings,
     pub views: ViewSettings,
     pub topics: TopicSettings,
+    pub orgs: OrgSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -69,7 +70,11 @@ impl AdminSettings {
 impl Settings {
     /// Built-in defaults, then `file` if given, then `HUBPULSE__*` variables.
     pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
-        hubpulse_runtime::load_settings_with_lists(DEFAULTS, file, &["topics.tracked"])
+        hubpulse_runtime::load_settings_with_lists(
+            DEFAULTS,
+            file,
+            &["topics.tracked", "orgs.tracked"],
+        )
     }
 }
 
@@ -115,6 +120,7 @@ impl Validate for Settings {
         self.database.validate()?;
         self.redis.validate().map_err(invalid)?;
         self.workers.validate()?;
+        self.orgs.validate()?;
         self.github.validate().map_err(invalid)?;
         Ok(())
     }

@@ -373,6 +373,31 @@ async fn malformed_path_values_are_400_or_404_json_on_every_route() {
             "bad_request",
         );
     }
+    for name in ["..", "%00", "-lead", "dependabot[bot]", long_name.as_str()] {
+        for (method, path) in [
+            ("DELETE", format!("/v1/orgs/{name}")),
+            ("GET", format!("/v1/orgs/{name}/new-contributors")),
+        ] {
+            assert_error(
+                &path,
+                &send(&app, method, &path, true).await,
+                400,
+                "bad_request",
+            );
+        }
+    }
+    assert_error(
+        "an untracked owner",
+        &send(
+            &app,
+            "GET",
+            "/v1/orgs/never-tracked/new-contributors",
+            false,
+        )
+        .await,
+        404,
+        "not_found",
+    );
     // Paths that match no route at all, `..` and NUL included, are 404s
     // that never reach a handler: `..` is not resolved against anything.
     for path in [

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 /// Routes the README and the issue promise; each must be in the document.
-const PROMISED: [(&str, &str); 16] = [
+const PROMISED: [(&str, &str); 22] = [
     ("GET", "/health"),
     ("GET", "/ready"),
     ("GET", "/metrics"),
@@ -39,6 +39,12 @@ const PROMISED: [(&str, &str); 16] = [
     ("POST", "/bootstrap_db"),
     ("GET", "/update_cache"),
     ("POST", "/update_cache"),
+    ("GET", "/v1/orgs"),
+    ("POST", "/v1/orgs"),
+    ("POST", "/v1/orgs/sync"),
+    ("DELETE", "/v1/orgs/{name}"),
+    ("GET", "/v1/orgs/{name}/new-contributors"),
+    ("GET", "/v1/orgs/{name}/new-contributors.svg"),
 ];
 
 const VIEWS: [&str; 3] = ["/api/", "/api/popularity/", "/api/activity/"];
@@ -538,6 +544,10 @@ async fn every_response_of_every_route_matches_the_document() {
     )
     .await;
 
+    // Tracked owners: track (a user with no repositories: its sync is
+    // quick), list, first-time contributors, sync all, untrack.
+    drive_orgs(&d).await;
+
     // Outside the document: wrong methods and unknown paths.
     d.expect(405, Request::new(M::DELETE, "/health")).await;
     d.expect(405, Request::new(M::PUT, "/v1/topics").admin())
@@ -555,6 +565,119 @@ async fn every_response_of_every_route_matches_the_document() {
         "documented responses this drive never got: {unreached:#?}"
     );
     app.shutdown().await;
+}
+
+async fn drive_orgs(d: &Driver) {
+    use Method as M;
+    let nobody = json!({"name": "hubpulse-nobody"});
+    d.expect(401, Request::new(M::POST, "/v1/orgs").json(nobody.clone()))
+        .await;
+    let tracked = d
+        .expect(
+            201,
+            Request::new(M::POST, "/v1/orgs")
+                .admin()
+                .json(nobody.clone()),
+        )
+        .await
+        .json();
+    let job = tracked["job_id"].as_i64().expect("a sync job");
+    let task = wait_for_job(d, job).await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+    d.expect(200, Request::new(M::POST, "/v1/orgs").admin().json(nobody))
+        .await;
+    for bad in [json!({"name": "-x"}), json!({"name": "dependabot[bot]"})] {
+        d.expect(400, Request::new(M::POST, "/v1/orgs").admin().json(bad))
+            .await;
+    }
+    d.expect(
+        400,
+        Request::new(M::POST, "/v1/orgs")
+            .admin()
+            .body("application/json", "{\"name\":"),
+    )
+    .await;
+    d.expect(
+        415,
+        Request::new(M::POST, "/v1/orgs")
+            .admin()
+            .body("text/plain", "x"),
+    )
+    .await;
+    d.expect(
+        422,
+        Request::new(M::POST, "/v1/orgs")
+            .admin()
+            .json(json!({"nom": "x"})),
+    )
+    .await;
+    let huge = json!({"name": "x".repeat(200_000)});
+    d.expect(413, Request::new(M::POST, "/v1/orgs").admin().json(huge))
+        .await;
+    let listed = d.expect(200, Request::new(M::GET, "/v1/orgs")).await.json();
+    assert_eq!(listed["owners"][0]["name"], "hubpulse-nobody", "{listed}");
+    let page = d
+        .expect(
+            200,
+            Request::new(
+                M::GET,
+                "/v1/orgs/hubpulse-nobody/new-contributors?page=1&page_size=10&from=2020-01&to=2026-12",
+            ),
+        )
+        .await
+        .json();
+    assert_eq!(page["total_records"], 0, "{page}");
+    for bad in ["page=0", "page_size=501", "from=2020-13", "repo=a%2Fb"] {
+        d.expect(
+            400,
+            Request::new(
+                M::GET,
+                &format!("/v1/orgs/hubpulse-nobody/new-contributors?{bad}"),
+            ),
+        )
+        .await;
+    }
+    d.expect(
+        404,
+        Request::new(M::GET, "/v1/orgs/untracked/new-contributors"),
+    )
+    .await;
+    let chart_path = "/v1/orgs/hubpulse-nobody/new-contributors.svg";
+    let chart = d.expect(200, Request::new(M::GET, chart_path)).await;
+    assert!(chart.text().starts_with("<svg"), "{}", chart.text());
+    let etag = chart.headers[ETAG].to_str().unwrap().to_owned();
+    d.expect(
+        304,
+        Request::new(M::GET, chart_path).header(IF_NONE_MATCH.as_str(), etag),
+    )
+    .await;
+    d.expect(
+        400,
+        Request::new(M::GET, &format!("{chart_path}?to=2020-00")),
+    )
+    .await;
+    d.expect(
+        404,
+        Request::new(M::GET, "/v1/orgs/untracked/new-contributors.svg"),
+    )
+    .await;
+    d.expect(401, Request::new(M::POST, "/v1/orgs/sync")).await;
+    d.expect(202, Request::new(M::POST, "/v1/orgs/sync").admin())
+        .await;
+    d.expect(401, Request::new(M::DELETE, "/v1/orgs/hubpulse-nobody"))
+        .await;
+    d.expect(400, Request::new(M::DELETE, "/v1/orgs/-x").admin())
+        .await;
+    d.expect(
+        200,
+        Request::new(M::DELETE, "/v1/orgs/hubpulse-nobody").admin(),
+    )
+    .await;
+    d.expect(
+        404,
+        Request::new(M::DELETE, "/v1/orgs/hubpulse-nobody").admin(),
+    )
+    .await;
 }
 
 /// The API with neither Postgres nor Redis reachable: what still answers,
@@ -603,6 +726,25 @@ async fn with_postgres_and_redis_down_every_503_matches_the_document() {
             d.expect(503, Request::new(method, path).admin()).await;
         }
     }
+    d.expect(503, Request::new(M::GET, "/v1/orgs")).await;
+    d.expect(
+        503,
+        Request::new(M::POST, "/v1/orgs")
+            .admin()
+            .json(json!({"name": "go"})),
+    )
+    .await;
+    d.expect(503, Request::new(M::POST, "/v1/orgs/sync").admin())
+        .await;
+    d.expect(503, Request::new(M::DELETE, "/v1/orgs/go").admin())
+        .await;
+    d.expect(503, Request::new(M::GET, "/v1/orgs/go/new-contributors"))
+        .await;
+    d.expect(
+        503,
+        Request::new(M::GET, "/v1/orgs/go/new-contributors.svg"),
+    )
+    .await;
     d.expect(200, Request::new(M::GET, "/metrics")).await;
 
     let unreached = d.unreached(|_, _, status| status != 503);

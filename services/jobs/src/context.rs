@@ -4,6 +4,8 @@ use hubpulse_cache::Cache;
 use hubpulse_github::GithubClient;
 use hubpulse_store::Store;
 
+use crate::OrgSettings;
+
 /// What production job kinds run with: one per replica, shared by its workers.
 #[derive(Clone)]
 pub struct JobContext {
@@ -13,4 +15,6 @@ pub struct JobContext {
     pub cache: Cache,
     /// The replica's client, on the rate budget shared by every replica.
     pub github: Arc<GithubClient>,
+    /// Tracked owners' syncs and statistics (`[orgs]`).
+    pub orgs: OrgSettings,
 }

@@ -13,6 +13,6 @@ pub use context::JobContext;
 pub use job::{Job, JobError, JobRun, Outcome, enqueue, enqueue_at};
 pub use pages::{PgPages, remember_page};
 pub use registry::Registry;
-pub use settings::WorkerSettings;
+pub use settings::{OrgSettings, WorkerSettings};
 pub use views::stored_view;
 pub use worker::{JobObserver, WorkerPool, WorkerPoolHandle};

@@ -35,3 +35,56 @@ impl WorkerSettings {
         Ok(())
     }
 }
+
+/// The `[orgs]` section: tracked owners and their contributor statistics.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrgSettings {
+    /// Organisations or users tracked from start-up on; more through
+    /// `POST /v1/orgs`.
+    pub tracked: Vec<hubpulse_domain::Login>,
+    /// Count bots (`type: "Bot"`, logins ending in `[bot]`) as contributors.
+    pub include_bots: bool,
+    pub include_forks: bool,
+    pub include_archived: bool,
+    /// After a 202, ask again after this, doubled per 202 (with jitter)...
+    pub stats_retry_base_ms: u64,
+    /// ...up to this.
+    pub stats_retry_cap_secs: u64,
+    /// This many 202s in a row make a repository "statistics unavailable".
+    pub stats_max_computing: u32,
+}
+
+impl OrgSettings {
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        for (key, value) in [
+            ("orgs.stats_retry_base_ms", self.stats_retry_base_ms),
+            ("orgs.stats_retry_cap_secs", self.stats_retry_cap_secs),
+            (
+                "orgs.stats_max_computing",
+                u64::from(self.stats_max_computing),
+            ),
+        ] {
+            if value == 0 {
+                return Err(SettingsError::Invalid {
+                    key,
+                    reason: "must be above 0".into(),
+                });
+            }
+        }
+        if self.tracked.iter().any(hubpulse_domain::Login::is_bot) {
+            return Err(SettingsError::Invalid {
+                key: "orgs.tracked",
+                reason: "a bot owns no organisation's repositories".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The wait before asking again after the `n`th 202 in a row.
+    pub fn stats_backoff(&self) -> hubpulse_runtime::Backoff {
+        hubpulse_runtime::Backoff::new(
+            std::time::Duration::from_millis(self.stats_retry_base_ms),
+            std::time::Duration::from_secs(self.stats_retry_cap_secs),
+        )
+    }
+}

@@ -15,7 +15,8 @@ use hubpulse_domain::{Topic, ViewKind};
 use hubpulse_github::{GithubClient, GithubSettings};
 use hubpulse_jobs::kinds::{self, CrawlTopic};
 use hubpulse_jobs::{
-    JobContext, JobObserver, Registry, WorkerPool, WorkerPoolHandle, WorkerSettings, enqueue,
+    JobContext, JobObserver, OrgSettings, Registry, WorkerPool, WorkerPoolHandle, WorkerSettings,
+    enqueue,
 };
 use hubpulse_sim::Stats;
 use hubpulse_sim::{Faults, SimSettings};
@@ -218,6 +219,15 @@ impl Stack {
                 store,
                 cache,
                 github,
+                orgs: OrgSettings {
+                    tracked: Vec::new(),
+                    include_bots: false,
+                    include_forks: true,
+                    include_archived: true,
+                    stats_retry_base_ms: 50,
+                    stats_retry_cap_secs: 1,
+                    stats_max_computing: 5,
+                },
             }),
             worker_settings(workers),
             name,

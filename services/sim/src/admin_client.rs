@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::{Faults, ListControl, Stats};
+use crate::{Faults, ListControl, Stats, StatsChange};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -249,6 +249,24 @@ impl SimAdmin {
                 Method::PUT,
                 &format!("/_sim/repositories/{id}/name"),
                 Some(json!({ "name": name })),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// `PUT /_sim/repositories/{id}/stats`: the repository's contributor
+    /// statistics answer 202 `computing` more times (`u32::MAX`: always)
+    /// and/or list `newcomers` extra contributors, from now on.
+    pub async fn control_stats(&self, id: i64, change: &StatsChange) -> Result<(), AdminError> {
+        let body = serde_json::to_value(change).map_err(|e| AdminError::Decode {
+            call: "PUT /_sim/repositories/{id}/stats".into(),
+            reason: e.to_string(),
+        })?;
+        let (): () = self
+            .call(
+                Method::PUT,
+                &format!("/_sim/repositories/{id}/stats"),
+                Some(body),
             )
             .await?;
         Ok(())

@@ -31,7 +31,7 @@ pub use settings::{
     StatsSettings, TopicSpec,
 };
 use state::SimState;
-pub use state::{Resource, Stats};
+pub use state::{Resource, Stats, StatsChange};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {

@@ -74,6 +74,28 @@ impl Stats {
     }
 }
 
+/// A repository's statistics as steered by a test.
+#[derive(Debug, Default, Clone, Copy)]
+struct StatsControl {
+    /// 202s still to answer before the statistics; `u32::MAX` is forever.
+    computing: u32,
+    /// Contributors with a first (and only) commit in the last week.
+    newcomers: u32,
+}
+
+/// The body of `PUT /_sim/repositories/{id}/stats`; absent fields keep
+/// their value.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsChange {
+    /// The next this many asks answer 202 (`u32::MAX`: every ask from now on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub computing: Option<u32>,
+    /// Contributors added to the statistics, each with commits only in
+    /// the last week.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newcomers: Option<u32>,
+}
+
 pub struct SimState {
     pub settings: SimSettings,
     pub data: RwLock<Dataset>,
@@ -85,6 +107,8 @@ pub struct SimState {
     /// How often each repository's contributor statistics were asked for,
     /// for the "still computing" 202s of the first asks.
     stats_asks: Mutex<HashMap<i64, u32>>,
+    /// Per-repository statistics set by `PUT /_sim/repositories/{id}/stats`.
+    stats_controls: Mutex<HashMap<i64, StatsControl>>,
     /// Base of absolute URLs in Link headers.
     pub public_url: String,
 }
@@ -110,6 +134,7 @@ impl SimState {
             stats: Mutex::new(Stats::default()),
             controls: Controls::default(),
             stats_asks: Mutex::new(HashMap::new()),
+            stats_controls: Mutex::new(HashMap::new()),
             public_url,
             settings,
         }
@@ -174,6 +199,15 @@ impl SimState {
     /// the first `computing_replies`, which GitHub answers 202 while it
     /// computes them.
     pub fn still_computing(&self, repo_id: i64) -> bool {
+        if let Some(control) = lock(&self.stats_controls).get_mut(&repo_id)
+            && control.computing > 0
+        {
+            // u32::MAX: GitHub never finishes computing this one.
+            if control.computing != u32::MAX {
+                control.computing -= 1;
+            }
+            return true;
+        }
         let mut asks = lock(&self.stats_asks);
         let n = asks.entry(repo_id).or_default();
         if *n < self.settings.stats.computing_replies {
@@ -182,6 +216,26 @@ impl SimState {
         } else {
             false
         }
+    }
+
+    /// Changes a repository's statistics from now on: `computing` replaces
+    /// the 202s still to come, `newcomers` the contributors added to it.
+    pub fn control_stats(&self, repo_id: i64, change: StatsChange) {
+        let mut controls = lock(&self.stats_controls);
+        let control = controls.entry(repo_id).or_default();
+        if let Some(n) = change.computing {
+            control.computing = n;
+        }
+        if let Some(n) = change.newcomers {
+            control.newcomers = n;
+        }
+    }
+
+    /// Contributors added to a repository's statistics by a control.
+    pub fn newcomers(&self, repo_id: i64) -> u32 {
+        lock(&self.stats_controls)
+            .get(&repo_id)
+            .map_or(0, |c| c.newcomers)
     }
 
     pub fn faults(&self) -> Faults {
@@ -246,10 +300,12 @@ impl SimState {
         lock(&self.stats).clone()
     }
 
-    /// Counters, quotas and the statistics' 202 countdowns start over.
+    /// Counters, quotas, the statistics' 202 countdowns and their controls
+    /// start over.
     pub fn reset(&self) {
         *lock(&self.stats) = Stats::default();
         lock(&self.windows).clear();
         lock(&self.stats_asks).clear();
+        lock(&self.stats_controls).clear();
     }
 }

@@ -3,6 +3,7 @@
 pub mod crawl;
 mod db;
 mod error;
+pub mod orgs;
 pub mod pages;
 pub mod queue;
 pub mod read_model;

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use hubpulse_store::queue;
+use hubpulse_store::{orgs, queue};
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -119,19 +119,27 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    // A scrape must answer while Postgres is down: the depth is then left out.
-    let depth = async { queue::queue_depth(&state.store().conn().await?).await };
-    match tokio::time::timeout(QUEUE_DEPTH_TIMEOUT, depth).await {
-        Ok(Ok(depth)) => state.metrics().set_queue_depth(&depth),
+    // A scrape must answer while Postgres is down: the depth and the
+    // statistics states are then left out.
+    let counts = async {
+        let conn = state.store().conn().await?;
+        let depth = queue::queue_depth(&conn).await?;
+        let stats = orgs::state_counts(&conn).await?;
+        Ok::<_, hubpulse_store::StoreError>((depth, stats))
+    };
+    let (depth, stats) = match tokio::time::timeout(QUEUE_DEPTH_TIMEOUT, counts).await {
+        Ok(Ok(counts)) => counts,
         Ok(Err(err)) => {
             tracing::debug!(error = %err, "queue depth not available");
-            state.metrics().set_queue_depth(&[]);
+            Default::default()
         }
         Err(_) => {
             tracing::debug!("queue depth timed out");
-            state.metrics().set_queue_depth(&[]);
+            Default::default()
         }
-    }
+    };
+    state.metrics().set_queue_depth(&depth);
+    state.metrics().set_repository_stats(&stats);
     let body = state
         .metrics()
         .render()

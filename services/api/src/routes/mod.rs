@@ -1,6 +1,8 @@
 mod docs;
 mod health;
 mod maintenance;
+mod orgs;
+mod orgs_chart;
 mod tasks;
 mod topics;
 mod views;
@@ -23,6 +25,7 @@ use crate::state::AppState;
         (name = "operations", description = "Liveness, readiness, metrics and this document"),
         (name = "topics", description = "Repositories of GitHub topics, served from the cache"),
         (name = "tasks", description = "Background jobs"),
+        (name = "orgs", description = "Tracked organisations and users: first-time contributors per month"),
         (name = "maintenance", description = "What cron calls: migrations, crawls and cache refreshes"),
     )
 )]
@@ -57,6 +60,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(topics::list, topics::track))
         .routes(routes!(topics::untrack))
         .routes(routes!(tasks::show))
+        .routes(routes!(orgs::list, orgs::track))
+        .routes(routes!(orgs::sync_all))
+        .routes(routes!(orgs::untrack))
+        .routes(routes!(orgs::new_contributors))
+        .routes(routes!(orgs_chart::chart))
         .routes(routes!(
             maintenance::bootstrap_db,
             maintenance::bootstrap_db_get

@@ -1,8 +1,12 @@
 //! The production job kinds, one per file, all registered by `register_all`.
 
 mod crawl_topic;
+mod repo_stats;
+mod sync_org;
 
 pub use crawl_topic::{CrawlTopic, CrawlTopicOutput};
+pub use repo_stats::{Detail as RepoStatsDetail, RepoStats, RepoStatsOutput};
+pub use sync_org::{SyncOrg, SyncOrgOutput};
 
 use crate::{JobContext, Registry};
 
@@ -13,9 +17,14 @@ use crate::{JobContext, Registry};
 #[serde(untagged)]
 pub enum JobOutput {
     CrawlTopic(CrawlTopicOutput),
+    SyncOrg(SyncOrgOutput),
+    RepoStats(RepoStatsOutput),
 }
 
 /// Registers every production kind.
 pub fn register_all(registry: Registry<JobContext>) -> Registry<JobContext> {
-    registry.register::<CrawlTopic>()
+    registry
+        .register::<CrawlTopic>()
+        .register::<SyncOrg>()
+        .register::<RepoStats>()
 }

@@ -16,7 +16,7 @@ use crate::controls::ListControl;
 use crate::data::Dataset;
 use crate::reply::github_error;
 use crate::settings::Faults;
-use crate::state::{SimState, unix_now};
+use crate::state::{SimState, StatsChange, unix_now};
 
 pub fn routes() -> Router<Arc<SimState>> {
     Router::new()
@@ -35,6 +35,27 @@ pub fn routes() -> Router<Arc<SimState>> {
         )
         .route("/_sim/accounts/{login}", get(account))
         .route("/_sim/repositories/{id}/name", put(rename))
+        .route("/_sim/repositories/{id}/stats", put(control_stats))
+}
+
+/// Steers one repository's contributor statistics: its own run of 202s
+/// (`u32::MAX`: endless) and contributors added in the last week.
+async fn control_stats(
+    State(state): State<Arc<SimState>>,
+    Path(id): Path<i64>,
+    Json(change): Json<StatsChange>,
+) -> Response {
+    let known = state
+        .data
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .repo_by_id(id)
+        .is_some();
+    if !known {
+        return github_error(StatusCode::NOT_FOUND, "no such repository");
+    }
+    state.control_stats(id, change);
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn get_faults(State(state): State<Arc<SimState>>) -> Json<Faults> {

@@ -1,7 +1,8 @@
 //! Repository statistics: `GET /repos/{o}/{r}/stats/contributors` (and
 //! under `/repositories/{id}`). A repository's first asks answer 202 while
 //! GitHub "computes" (`sim.stats.computing_replies`), then 200; an empty
-//! repository answers 204.
+//! repository answers 204. `PUT /_sim/repositories/{id}/stats` sets a
+//! repository's own run of 202s (endless too) and adds contributors.
 
 use std::sync::Arc;
 
@@ -51,9 +52,10 @@ fn contributors(state: &SimState, call: &Call, found: Result<usize, Reply>) -> R
             } else if state.still_computing(data.repos[i].id) {
                 Reply::accepted()
             } else {
+                let newcomers = state.newcomers(data.repos[i].id);
                 Reply::json(
                     &data
-                        .contributor_stats(i, state.settings.seed)
+                        .contributor_stats_with(i, state.settings.seed, newcomers)
                         .unwrap_or_default(),
                 )
             }

@@ -1,6 +1,7 @@
 //! Users and organisations: `GET /users/{login}`, `GET /user/{id}`, and
 //! their repositories, whose `Link` URLs switch to `/user/{id}/repos` as
-//! GitHub's do.
+//! GitHub's do; an organisation's also at `/orgs/{org}/repos`, whose links
+//! switch to `/organizations/{id}/repos` (a user there is a 404).
 
 use std::sync::Arc;
 
@@ -22,6 +23,12 @@ pub fn routes(api: Api) -> Api {
         .route("/user/{id}", Resource::Core, get(user_by_id))
         .route("/users/{login}/repos", Resource::Core, get(repos_by_login))
         .route("/user/{id}/repos", Resource::Core, get(repos_by_id))
+        .route("/orgs/{org}/repos", Resource::Core, get(org_repos_by_login))
+        .route(
+            "/organizations/{id}/repos",
+            Resource::Core,
+            get(org_repos_by_id),
+        )
 }
 
 const API: &str = "https://api.github.com";
@@ -159,6 +166,33 @@ async fn repos_by_login(
     repos(&state, &call, &data, account, &params)
 }
 
+/// Only organisations answer under `/orgs`.
+fn org(account: Option<&Account>) -> Option<&Account> {
+    account.filter(|a| a.kind == OwnerKind::Organization)
+}
+
+async fn org_repos_by_login(
+    State(state): State<Arc<SimState>>,
+    call: Call,
+    Path(login): Path<String>,
+    Query(params): Query<RepoParams>,
+) -> Response {
+    let data = state.data.read().unwrap_or_else(|p| p.into_inner());
+    let account = org(data.account_by_login(&login));
+    repos(&state, &call, &data, account, &params)
+}
+
+async fn org_repos_by_id(
+    State(state): State<Arc<SimState>>,
+    call: Call,
+    Path(id): Path<String>,
+    Query(params): Query<RepoParams>,
+) -> Response {
+    let data = state.data.read().unwrap_or_else(|p| p.into_inner());
+    let account = org(id.parse().ok().and_then(|id| data.account_by_id(id)));
+    repos(&state, &call, &data, account, &params)
+}
+
 async fn repos_by_id(
     State(state): State<Arc<SimState>>,
     call: Call,
@@ -216,8 +250,14 @@ fn repos(
     query.extend(params.kind.clone().map(|v| ("type", v)));
     query.extend(params.sort.clone().map(|v| ("sort", v)));
     query.extend(params.direction.clone().map(|v| ("direction", v)));
+    let under = call.path.strip_prefix(call.prefix()).unwrap_or(&call.path);
+    let path = if under.starts_with("/orgs/") || under.starts_with("/organizations/") {
+        format!("/organizations/{}/repos", account.id)
+    } else {
+        format!("/user/{}/repos", account.id)
+    };
     let links = Links {
-        path: format!("/user/{}/repos", account.id),
+        path,
         other_alias: false,
         query,
         paging,

@@ -7,6 +7,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
+use super::topics::owner_payload;
 use super::{Dataset, data_now};
 
 const WEEK: i64 = 7 * 86_400;
@@ -105,15 +106,111 @@ impl Dataset {
             })
             .filter(|s| s.total > 0)
             .collect();
+        zero_churn_past_the_commit_cap(&mut out);
         // GitHub lists them by total commits, ascending.
         out.sort_by_key(|s| s.total);
         Some(out)
+    }
+
+    /// `contributor_stats` with `newcomers` more contributors, each with
+    /// commits in the last week only (a test's "one new contributor").
+    pub fn contributor_stats_with(
+        &self,
+        repo: usize,
+        seed: u64,
+        newcomers: u32,
+    ) -> Option<Vec<ContributorStats>> {
+        let mut out = self.contributor_stats(repo, seed)?;
+        let Some(template) = out.first().map(|s| s.weeks.clone()) else {
+            return Some(out);
+        };
+        let repo_id = self.repos[repo].id;
+        for n in 0..i64::from(newcomers) {
+            let mut weeks: Vec<Week> = template
+                .iter()
+                .map(|w| Week {
+                    w: w.w,
+                    a: 0,
+                    d: 0,
+                    c: 0,
+                })
+                .collect();
+            if let Some(last) = weeks.last_mut() {
+                *last = Week {
+                    a: 10,
+                    d: 1,
+                    c: 1,
+                    ..*last
+                };
+            }
+            // Ids far from the generated accounts', distinct per repository.
+            let id = 700_000_000 + repo_id % 1_000_000 * 100 + n;
+            out.push(ContributorStats {
+                author: Some(owner_payload(
+                    id,
+                    format!("newcomer-{repo_id}-{n}"),
+                    OwnerKind::User,
+                )),
+                total: 1,
+                weeks,
+            });
+        }
+        zero_churn_past_the_commit_cap(&mut out);
+        out.sort_by_key(|s| s.total);
+        Some(out)
+    }
+}
+
+/// GitHub's documented rule: a repository of 10,000 commits or more still
+/// gets contributor statistics, with every addition and deletion count 0
+/// (commit counts unaffected).
+const COMMIT_CAP: u64 = 10_000;
+
+fn zero_churn_past_the_commit_cap(stats: &mut [ContributorStats]) {
+    if stats.iter().map(|s| s.total).sum::<u64>() < COMMIT_CAP {
+        return;
+    }
+    for week in stats.iter_mut().flat_map(|s| s.weeks.iter_mut()) {
+        week.a = 0;
+        week.d = 0;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn past_ten_thousand_commits_additions_and_deletions_are_zero() {
+        let week = |c| Week {
+            w: 0,
+            a: 5,
+            d: 5,
+            c,
+        };
+        let mut small = vec![ContributorStats {
+            author: None,
+            total: 9_999,
+            weeks: vec![week(9_999)],
+        }];
+        zero_churn_past_the_commit_cap(&mut small);
+        assert_eq!(small[0].weeks[0].a, 5);
+        let mut big = vec![
+            ContributorStats {
+                author: None,
+                total: 9_999,
+                weeks: vec![week(9_999)],
+            },
+            ContributorStats {
+                author: None,
+                total: 1,
+                weeks: vec![week(1)],
+            },
+        ];
+        zero_churn_past_the_commit_cap(&mut big);
+        assert!(big.iter().all(|s| s.weeks[0].a == 0 && s.weeks[0].d == 0));
+        assert_eq!(big[0].weeks[0].c, 9_999, "commit counts are kept");
+    }
 
     #[test]
     fn weeks_start_on_sunday() {
