@@ -64,7 +64,7 @@ impl Job for RepoStats {
     ) -> Result<Outcome<RepoStatsOutput>, JobError> {
         let id = self.repository_id;
         let Some(target) = orgs::stats_target(&ctx.store.conn().await?, id).await? else {
-            return Ok(done(id, "unknown repository", serde_json::Value::Null));
+            return Ok(done(id, "unknown repository", Detail::default()));
         };
         let url = ctx.github.url(
             Operation::RepoContributorStats,
@@ -176,8 +176,9 @@ impl Job for RepoStats {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RepoStatsOutput {
     pub repository_id: i64,
-    /// `ready`, `empty`, `unavailable` (GitHub kept computing) or
-    /// `unchanged` (the same statistics as last time: nothing written).
+    /// `ready`, `empty`, `unavailable` (GitHub kept computing),
+    /// `unchanged` (the same statistics as last time: nothing written) or
+    /// `unknown repository` (no longer stored).
     pub state: String,
     pub detail: Detail,
 }
