@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::client::{Moved, Page, PostBody, backoff};
-use crate::headers::{rate_limit, retry_after};
+use crate::headers::{bounded, rate_limit, retry_after};
 use crate::operations::{Host, Meaning, Operation};
 use crate::{Credential, GithubClient, GithubError, link};
 
@@ -172,7 +172,18 @@ impl GithubClient {
                 }
                 Some(Meaning::Computing) if reply.status.is_success() => {
                     return Ok(Page::Computing {
-                        retry_after: retry_after(&reply.headers, Utc::now()),
+                        retry_after: retry_after(&reply.headers, Utc::now()).map(|at| {
+                            let resource = spec
+                                .resource
+                                .unwrap_or(hubpulse_domain::rate::Resource::Core);
+                            bounded(
+                                &self.inner.wait_bounds,
+                                resource,
+                                Utc::now(),
+                                at,
+                                "retry-after",
+                            )
+                        }),
                         rate,
                         attempts: attempt,
                     });
@@ -211,6 +222,7 @@ impl GithubClient {
                 &reply.body,
                 spec.resource
                     .unwrap_or(hubpulse_domain::rate::Resource::Core),
+                &self.inner.wait_bounds,
                 Utc::now(),
             ) {
                 tracing::warn!(until = %limit.until, secondary = limit.secondary, "rate limited by GitHub");

@@ -117,6 +117,7 @@ pub(crate) struct Inner {
     /// `retry_max_ms`, each between half the step and the whole step.
     pub retry: ExponentialBuilder,
     pub budget_wait_max: Duration,
+    pub wait_bounds: hubpulse_domain::rate::WaitBounds,
 }
 
 impl fmt::Debug for GithubClient {
@@ -195,6 +196,7 @@ impl GithubClient {
                     Duration::from_millis(settings.retry_max_ms),
                 ),
                 budget_wait_max: Duration::from_millis(settings.budget_wait_max_ms),
+                wait_bounds: settings.wait_bounds(),
             }),
         })
     }
