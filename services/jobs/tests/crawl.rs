@@ -978,3 +978,33 @@ async fn two_replicas_crawling_at_once_never_overspend_the_shared_quota() {
     }
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_retry_after_of_136_years_reschedules_no_later_than_the_bound_and_the_crawl_completes() {
+    const BOUND_SECS: u32 = 2;
+    let stack = Stack::start(2, |_| {}, |github| github.max_wait_search_secs = BOUND_SECS).await;
+    // The first search call is a 429 asking to come back in 2153.
+    stack
+        .sim
+        .set_faults(Faults {
+            rate_limit_429: 1,
+            retry_after_secs: 4_000_000_000,
+            ..Faults::default()
+        })
+        .await;
+    let id = stack.enqueue(BIG).await;
+    let paused = stack
+        .wait_job(id, "rescheduled", |j| j.status == JobStatus::Rescheduled)
+        .await;
+    let bound = Utc::now() + chrono::TimeDelta::seconds(i64::from(BOUND_SECS) + 1);
+    assert!(
+        paused.run_at <= bound,
+        "rescheduled past the bound: {paused:?}"
+    );
+
+    let done = stack.wait_finished(id).await;
+    assert_eq!(done.status, JobStatus::Succeeded, "{done:?}");
+    assert_stored_in_full(&stack, BIG).await;
+    assert_eq!(status_count(&stack.sim.stats().await, 429), 1);
+    stack.stop().await;
+}
