@@ -94,6 +94,7 @@ impl Job for CrawlTopic {
         let totals = {
             let mut conn = ctx.store.conn().await?;
             let tx = conn.transaction().await.map_err(StoreError::from)?;
+            run.fence(&tx).await?;
             let totals = crawl::finish_crawl(
                 &tx,
                 topic_id,
@@ -415,8 +416,11 @@ impl Crawl<'_> {
     /// A page answered 304: its stored repositories are members still and
     /// seen by this job. `None` when some are no longer stored.
     async fn reuse(&self, page: &UnchangedPage) -> Result<Option<(u64, i64)>, JobError> {
-        let conn = self.ctx.store.conn().await?;
-        let found = crawl::reuse_search_page(&conn, self.run.id, self.topic_id, &page.ids).await?;
+        let mut conn = self.ctx.store.conn().await?;
+        let tx = conn.transaction().await.map_err(StoreError::from)?;
+        self.run.fence(&tx).await?;
+        let found = crawl::reuse_search_page(&tx, self.run.id, self.topic_id, &page.ids).await?;
+        tx.commit().await.map_err(StoreError::from)?;
         let total = page.total.and_then(|t| u64::try_from(t).ok()).unwrap_or(0);
         Ok((found == page.ids.len()).then_some((total, found as i64)))
     }
@@ -427,6 +431,7 @@ impl Crawl<'_> {
         let body = &page.body;
         let mut conn = self.ctx.store.conn().await?;
         let tx = conn.transaction().await?;
+        self.run.fence(&tx).await?;
         let stored = crawl::store_search_page(
             &tx,
             &PageWrite {
