@@ -125,7 +125,9 @@ impl<C: Send + Sync + 'static> Worker<C> {
         });
         match tokio::time::timeout(within, renewal).await {
             Ok(Ok(renewed)) => renewed,
-            Ok(Err(_)) => Err(StoreError::Unavailable("the lease renewal task died".into())),
+            Ok(Err(_)) => Err(StoreError::Unavailable(
+                "the lease renewal task died".into(),
+            )),
             Err(_) => Err(StoreError::Unavailable("lease renewal timed out".into())),
         }
     }

@@ -1008,3 +1008,26 @@ async fn a_retry_after_of_136_years_reschedules_no_later_than_the_bound_and_the_
     assert_eq!(status_count(&stack.sim.stats().await, 429), 1);
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn an_empty_answer_for_a_large_topic_prunes_nothing_until_a_second_crawl_agrees() {
+    let stack = Stack::start(2, |_| {}, |_| {}).await;
+    stack.crawl(BIG).await;
+    let before = ids(&stack.sim.members(BIG).await);
+    assert!(before.len() > 1_000, "{}", before.len());
+    assert_eq!(stack.members_in_db(BIG).await, before);
+
+    // GitHub answers `total_count: 0` for once.
+    stack.sim.resize(BIG, 0).await;
+    let (_, empty) = stack.crawl(BIG).await;
+    assert_eq!(num(&empty, "removed"), 0, "{empty}");
+    assert_eq!(num(&empty, "held"), before.len() as u64, "{empty}");
+    assert_eq!(stack.members_in_db(BIG).await, before);
+
+    // A second crawl that sees the same agrees: the topic is empty now.
+    let (_, agreed) = stack.crawl(BIG).await;
+    assert_eq!(num(&agreed, "removed"), before.len() as u64, "{agreed}");
+    assert_eq!(num(&agreed, "held"), 0, "{agreed}");
+    assert!(stack.members_in_db(BIG).await.is_empty());
+    stack.stop().await;
+}

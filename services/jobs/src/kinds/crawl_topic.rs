@@ -11,7 +11,9 @@
 //!
 //! Membership is pruned only after a complete walk that met at least as many
 //! repositories as the search reported (pages that shift mid-walk can hide a
-//! member from every page), against the seen-set the job keeps under its own
+//! member from every page), and, when it would drop more than a tenth of the
+//! topic at once (one short or empty answer from GitHub), only once a second
+//! such crawl agrees; against the seen-set the job keeps under its own
 //! id, so retries add to it instead of restarting. The job's GitHub calls are
 //! tallied across its runs the same way: the result counts every run, and
 //! its `quota_spent` (calls answered in full) is what the quota lost.
@@ -107,7 +109,14 @@ impl Job for CrawlTopic {
             tx.commit().await.map_err(StoreError::from)?;
             totals
         };
-        if !totals.pruned {
+        if totals.held > 0 {
+            tracing::warn!(
+                topic = %self.topic,
+                seen = totals.seen,
+                held = totals.held,
+                "crawl would drop a large share of the topic at once: kept until a second crawl agrees"
+            );
+        } else if !totals.pruned {
             tracing::warn!(
                 topic = %self.topic,
                 walk_complete = crawl.complete,
@@ -139,7 +148,10 @@ impl Job for CrawlTopic {
             "runs": calls.runs,
             "windows": crawl.stats.windows,
             "removed": totals.removed,
-            "complete": totals.pruned,
+            // The walk met everything the search reported; a large drop may
+            // still be held for a second crawl ("held").
+            "complete": totals.pruned || totals.held > 0,
+            "held": totals.held,
         })))
     }
 }
