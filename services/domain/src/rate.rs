@@ -261,6 +261,22 @@ pub trait RateBudget: Send + Sync + fmt::Debug {
         resource: Resource,
         until: DateTime<Utc>,
     ) -> BudgetFuture<'a, ()>;
+
+    /// The buckets a pause holds now, for operators.
+    fn pauses(&self) -> BudgetFuture<'_, Vec<Pause>>;
+
+    /// Lifts every pause (an operator who knows better than the reply that
+    /// set it); answers how many were lifted.
+    fn clear_pauses(&self) -> BudgetFuture<'_, u64>;
+}
+
+/// A bucket held by a pause, as `GET /v1/rate_limit` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pause {
+    /// The credential's token id (a hash), never the token.
+    pub credential: String,
+    pub resource: Resource,
+    pub until: DateTime<Utc>,
 }
 
 /// The budget's state for one bucket: the same fields the Redis
@@ -419,6 +435,35 @@ impl RateBudget for LocalBudget {
     ) -> BudgetFuture<'a, ()> {
         self.with(token_id, resource, |b| b.pause(until));
         Box::pin(async { Ok(()) })
+    }
+
+    fn pauses(&self) -> BudgetFuture<'_, Vec<Pause>> {
+        let now = Utc::now();
+        let mut pauses: Vec<Pause> = self
+            .lock()
+            .iter()
+            .filter_map(|((credential, resource), b)| {
+                let until = b.paused_until.filter(|until| *until > now)?;
+                Some(Pause {
+                    credential: credential.clone(),
+                    resource: *resource,
+                    until,
+                })
+            })
+            .collect();
+        pauses.sort_by(|a, b| (&a.credential, a.resource).cmp(&(&b.credential, b.resource)));
+        Box::pin(async { Ok(pauses) })
+    }
+
+    fn clear_pauses(&self) -> BudgetFuture<'_, u64> {
+        let now = Utc::now();
+        let mut cleared = 0;
+        for bucket in self.lock().values_mut() {
+            if bucket.paused_until.take().is_some_and(|until| until > now) {
+                cleared += 1;
+            }
+        }
+        Box::pin(async move { Ok(cleared) })
     }
 }
 

@@ -229,6 +229,20 @@ impl GithubClient {
         }
     }
 
+    /// The pauses that hold budgets now, every credential's.
+    pub async fn pauses(
+        &self,
+    ) -> Result<Vec<hubpulse_domain::rate::Pause>, hubpulse_domain::rate::BudgetError> {
+        self.inner.budget.pauses().await
+    }
+
+    /// Lifts every pause, shared and this process's own; answers how many
+    /// shared ones were lifted.
+    pub async fn clear_pauses(&self) -> Result<u64, hubpulse_domain::rate::BudgetError> {
+        let _ = self.inner.fallback.clear_pauses().await;
+        self.inner.budget.clear_pauses().await
+    }
+
     /// The last rate-limit state GitHub reported per resource, for the
     /// service credential.
     pub fn rate_limits(&self) -> HashMap<Resource, RateObservation> {

@@ -1,6 +1,7 @@
 mod docs;
 mod health;
 mod maintenance;
+mod rate_limit;
 mod tasks;
 mod topics;
 mod views;
@@ -57,6 +58,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(topics::list, topics::track))
         .routes(routes!(topics::untrack))
         .routes(routes!(tasks::show))
+        .routes(routes!(rate_limit::show))
+        .routes(routes!(rate_limit::clear))
         .routes(routes!(
             maintenance::bootstrap_db,
             maintenance::bootstrap_db_get
