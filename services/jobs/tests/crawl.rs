@@ -1031,3 +1031,44 @@ async fn an_empty_answer_for_a_large_topic_prunes_nothing_until_a_second_crawl_a
     assert!(stack.members_in_db(BIG).await.is_empty());
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_crawl_that_finishes_after_its_topic_was_untracked_publishes_no_view() {
+    let stack = Stack::start(2, |_| {}, |_| {}).await;
+    let topic = Topic::parse(BIG).unwrap();
+    stack.crawl(BIG).await;
+    let first = stack.views(BIG).await;
+    // Pages change, so the next crawl writes rows; it is held mid-walk (see
+    // above), the topic untracked meanwhile (its views dropped), then let go.
+    let size = stack.sim.members(BIG).await.len();
+    stack.sim.resize(BIG, size - 10).await;
+    let mut members = stack.sim.members(BIG).await;
+    members.sort_by_key(|r| (r.created_at, r.id));
+    let held = stack.hold_row(members[members.len() / 2].id).await;
+    let id = stack.enqueue(BIG).await;
+    stack.wait_blocked(&held).await;
+    assert!(
+        topics::untrack(&stack.store.conn().await.unwrap(), &topic)
+            .await
+            .unwrap()
+    );
+    stack.cache.delete_views(&topic).await.unwrap();
+    held.release().await;
+
+    let done = stack.wait_finished(id).await;
+    assert_eq!(done.status, JobStatus::Succeeded, "{done:?}");
+    for kind in ViewKind::ALL {
+        assert!(
+            stack.cache.get_view(&topic, kind).await.unwrap().is_none(),
+            "{} view published for an untracked topic",
+            kind.as_str()
+        );
+        let stored = read_model::topic_view(&stack.store.conn().await.unwrap(), &topic, kind)
+            .await
+            .unwrap();
+        if let TopicView::Stored(stored) = stored {
+            assert_eq!(stored.etag, first[&kind].etag.to_vec(), "{}", kind.as_str());
+        }
+    }
+    stack.stop().await;
+}

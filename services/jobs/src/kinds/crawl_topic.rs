@@ -125,7 +125,14 @@ impl Job for CrawlTopic {
                 "crawl incomplete: memberships were not pruned"
             );
         }
-        rebuild_views(ctx, &self.topic).await?;
+        // Untracked while this crawl ran: its views must not come back. (A
+        // publish racing an untrack is caught by the readers, which check
+        // that a topic is tracked before serving it.)
+        if topics::is_tracked(&ctx.store.conn().await?, &self.topic).await? {
+            rebuild_views(ctx, &self.topic).await?;
+        } else {
+            tracing::info!(topic = %self.topic, "topic untracked during its crawl: views not published");
+        }
         let calls = &totals.calls;
         tracing::info!(
             topic = %self.topic,
