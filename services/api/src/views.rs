@@ -24,8 +24,19 @@ enum LoadError {
     Read(ReadError),
 }
 
+/// Which topics are tracked, as of `at`: one query per `ttl` per process
+/// answers every read's "is it tracked?", so a view left in Redis or in
+/// memory after an untrack (a failed delete, a crawl that published late)
+/// is never served for longer than that.
+struct TrackedSnapshot {
+    at: std::time::Instant,
+    names: Arc<std::collections::HashSet<String>>,
+}
+
 #[derive(Clone)]
 pub struct ViewReader {
+    tracked: Arc<tokio::sync::Mutex<Option<TrackedSnapshot>>>,
+    ttl: Duration,
     memory: moka::future::Cache<(Topic, ViewKind), Arc<View>>,
     cache: Cache,
     store: Store,
@@ -44,6 +55,8 @@ struct TierCounters {
 impl ViewReader {
     pub fn new(cache: Cache, store: Store, ttl: Duration, hits: IntCounterVec) -> Self {
         Self {
+            tracked: Arc::default(),
+            ttl,
             memory: moka::future::Cache::builder()
                 .max_capacity(3 * 256)
                 .time_to_live(ttl)
@@ -59,8 +72,46 @@ impl ViewReader {
         }
     }
 
+    /// Whether `topic` is tracked, from a snapshot at most `ttl` old;
+    /// `None` when Postgres has never answered (the tiers below still do).
+    async fn is_tracked(&self, topic: &Topic) -> Option<bool> {
+        // One refresh at a time; the others wait for it, then read it.
+        let mut snapshot = self.tracked.lock().await;
+        if let Some(s) = snapshot.as_ref().filter(|s| s.at.elapsed() < self.ttl) {
+            return Some(s.names.contains(topic.as_str()));
+        }
+        let fresh = async { topics::tracked_names(&self.store.conn().await?).await };
+        match fresh.await {
+            Ok(names) => {
+                let names = Arc::new(names.into_iter().collect::<std::collections::HashSet<_>>());
+                let answer = names.contains(topic.as_str());
+                *snapshot = Some(TrackedSnapshot {
+                    at: std::time::Instant::now(),
+                    names,
+                });
+                Some(answer)
+            }
+            Err(err) => {
+                // Postgres down: the last snapshot stands for another ttl,
+                // rather than every read waiting on the pool.
+                tracing::debug!(error = %err, "could not refresh the tracked topics");
+                let s = snapshot.as_mut()?;
+                s.at = std::time::Instant::now();
+                Some(s.names.contains(topic.as_str()))
+            }
+        }
+    }
+
+    /// Forgets which topics are tracked: the next read asks Postgres.
+    pub async fn forget_tracked(&self) {
+        *self.tracked.lock().await = None;
+    }
+
     /// `Ok(None)`: the topic is not tracked.
     pub async fn get(&self, topic: &Topic, kind: ViewKind) -> Result<Option<Arc<View>>, ReadError> {
+        if self.is_tracked(topic).await == Some(false) {
+            return Ok(None);
+        }
         let key = (topic.clone(), kind);
         if let Some(view) = self.memory.get(&key).await {
             self.hits.process.inc();
@@ -157,8 +208,10 @@ impl ViewReader {
             .map_err(|e| StoreError::Database(format!("building a view: {e}")))
     }
 
-    /// Forgets a topic's views in this process (the next read goes to Redis).
+    /// Forgets a topic's views in this process (the next read goes to Redis),
+    /// and which topics are tracked.
     pub async fn forget(&self, topic: &Topic) {
+        self.forget_tracked().await;
         for kind in ViewKind::ALL {
             self.memory.invalidate(&(topic.clone(), kind)).await;
         }

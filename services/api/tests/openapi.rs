@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 /// Routes the README and the issue promise; each must be in the document.
-const PROMISED: [(&str, &str); 22] = [
+const PROMISED: [(&str, &str); 24] = [
     ("GET", "/health"),
     ("GET", "/ready"),
     ("GET", "/metrics"),
@@ -35,6 +35,8 @@ const PROMISED: [(&str, &str); 22] = [
     ("POST", "/v1/topics"),
     ("DELETE", "/v1/topics/{name}"),
     ("GET", "/v1/tasks/{id}"),
+    ("GET", "/v1/rate_limit"),
+    ("DELETE", "/v1/rate_limit/pauses"),
     ("GET", "/bootstrap_db"),
     ("POST", "/bootstrap_db"),
     ("GET", "/update_cache"),
@@ -424,6 +426,17 @@ async fn every_response_of_every_route_matches_the_document() {
         d.expect(202, Request::new(method, path).admin()).await;
     }
 
+    // The rate budget's pauses: admin only; shown, then lifted.
+    for (method, path) in [
+        (M::GET, "/v1/rate_limit"),
+        (M::DELETE, "/v1/rate_limit/pauses"),
+    ] {
+        d.expect(401, Request::new(method.clone(), path)).await;
+        d.expect(401, Request::new(method.clone(), path).token("wrong"))
+            .await;
+        d.expect(200, Request::new(method, path).admin()).await;
+    }
+
     // Tasks: the crawl, followed until it ends; bad and unknown ids.
     let task = wait_for_job(&d, job_id).await;
     assert_eq!(task["status"], "succeeded", "{task}");
@@ -743,6 +756,13 @@ async fn with_postgres_and_redis_down_every_503_matches_the_document() {
     d.expect(
         503,
         Request::new(M::GET, "/v1/orgs/go/new-contributors.svg"),
+    )
+    .await;
+    d.expect(503, Request::new(M::GET, "/v1/rate_limit").admin())
+        .await;
+    d.expect(
+        503,
+        Request::new(M::DELETE, "/v1/rate_limit/pauses").admin(),
     )
     .await;
     d.expect(200, Request::new(M::GET, "/metrics")).await;

@@ -16,7 +16,7 @@ use hubpulse_testkit::{ADMIN_TOKEN, TestApp, TestSim};
 
 /// Same seed, same requests: a failure here reproduces with the command it prints.
 const SEED: &str = "20261123";
-/// Test cases per operation and phase (15 operations, about 500 requests).
+/// Test cases per operation and phase (17 operations, about 560 requests).
 const MAX_EXAMPLES: &str = "60";
 /// About 10 s here; a run still going after this is stopped and fails.
 const KILL_AFTER: Duration = Duration::from_secs(100);

@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use fred::prelude::{Client, Error as FredError, HashesInterface, LuaInterface};
 use hubpulse_domain::rate::{
-    BucketState, BudgetError, BudgetFuture, BudgetPolicy, Grant, RESET_SKEW, RateBudget,
+    BucketState, BudgetError, BudgetFuture, BudgetPolicy, Grant, Pause, RESET_SKEW, RateBudget,
     RateObservation, Resource, WINDOW_TOLERANCE,
 };
 
@@ -307,6 +307,41 @@ impl RedisBudget {
 }
 
 impl RateBudget for RedisBudget {
+    fn pauses(&self) -> BudgetFuture<'_, Vec<Pause>> {
+        Box::pin(async move {
+            let mut pauses: Vec<Pause> = self
+                .paused_keys()
+                .await?
+                .into_iter()
+                .filter_map(|(key, until)| {
+                    let (credential, resource) = self.bucket_of(&key)?;
+                    Some(Pause {
+                        credential,
+                        resource,
+                        until: DateTime::from_timestamp_millis(until)?,
+                    })
+                })
+                .collect();
+            pauses.sort_by(|a, b| (&a.credential, a.resource).cmp(&(&b.credential, b.resource)));
+            Ok(pauses)
+        })
+    }
+
+    fn clear_pauses(&self) -> BudgetFuture<'_, u64> {
+        Box::pin(async move {
+            let client = self.client().map_err(unavailable)?;
+            let mut cleared = 0;
+            for (key, _) in self.paused_keys().await? {
+                let removed: u64 = client
+                    .hdel(&key, "paused_until")
+                    .await
+                    .map_err(|err| unavailable(err.into()))?;
+                cleared += removed;
+            }
+            Ok(cleared)
+        })
+    }
+
     fn acquire<'a>(&'a self, token_id: &'a str, resource: Resource) -> BudgetFuture<'a, Grant> {
         Box::pin(self.do_acquire(token_id, resource))
     }
@@ -383,6 +418,42 @@ impl RateBudget for RedisBudget {
             .await
             .map(drop)
         })
+    }
+}
+
+impl RedisBudget {
+    /// Every bucket key of this prefix whose pause has not ended, with it.
+    async fn paused_keys(&self) -> Result<Vec<(String, i64)>, BudgetError> {
+        use futures::TryStreamExt;
+        let client = self.client().map_err(unavailable)?;
+        let pattern = self.cache.key("ratelimit:*");
+        let keys: Vec<fred::types::Key> = client
+            .scan_buffered(pattern, Some(100), None)
+            .try_collect()
+            .await
+            .map_err(|err| unavailable(err.into()))?;
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut paused = Vec::new();
+        for key in keys {
+            let Some(key) = key.into_string() else {
+                continue;
+            };
+            let until: Option<i64> = client
+                .hget(&key, "paused_until")
+                .await
+                .map_err(|err| unavailable(err.into()))?;
+            if let Some(until) = until.filter(|until| *until > now) {
+                paused.push((key, until));
+            }
+        }
+        Ok(paused)
+    }
+
+    /// `{prefix}:ratelimit:{token_id}:{resource}` back to its parts.
+    fn bucket_of(&self, key: &str) -> Option<(String, Resource)> {
+        let rest = key.strip_prefix(&self.cache.key("ratelimit:"))?;
+        let (token_id, resource) = rest.rsplit_once(':')?;
+        Some((token_id.to_owned(), Resource::from_header(resource)))
     }
 }
 

@@ -84,7 +84,7 @@ impl RateObservation {
     /// True when `self` is at least as recent as `other`: a later window, or
     /// the same window with no more left (calls only ever use quota up).
     pub fn supersedes(&self, other: &RateObservation) -> bool {
-        self.reset > other.reset + WINDOW_TOLERANCE
+        self.reset > later(other.reset, WINDOW_TOLERANCE)
             || (same_window(self.reset, other.reset) && self.remaining <= other.remaining)
     }
 }
@@ -165,6 +165,50 @@ pub const WINDOW_TOLERANCE: TimeDelta = TimeDelta::seconds(1);
 /// opened yet.
 pub const RESET_SKEW: TimeDelta = TimeDelta::seconds(1);
 
+/// `at + by`, or the last instant chrono can hold: an extreme `reset` from
+/// a reply must never make date arithmetic panic (`+` does on overflow).
+pub fn later(at: DateTime<Utc>, by: TimeDelta) -> DateTime<Utc> {
+    at.checked_add_signed(by)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// The longest wait a rate-limit reply may impose per bucket: GitHub's
+/// windows last an hour (`core`, `graphql`) or a minute (`search`,
+/// `code_search`), so a `retry-after` or `x-ratelimit-reset` further out
+/// than the window plus a margin is a broken or hostile reply, and waiting
+/// it out would freeze the work for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitBounds {
+    pub core: TimeDelta,
+    pub search: TimeDelta,
+}
+
+impl Default for WaitBounds {
+    fn default() -> Self {
+        Self {
+            core: TimeDelta::hours(1) + WAIT_MARGIN,
+            search: TimeDelta::minutes(1) + WAIT_MARGIN,
+        }
+    }
+}
+
+/// Slack above a window's length for clock skew and GitHub's rounding.
+pub const WAIT_MARGIN: TimeDelta = TimeDelta::seconds(60);
+
+impl WaitBounds {
+    pub fn of(&self, resource: Resource) -> TimeDelta {
+        match resource {
+            Resource::Search | Resource::CodeSearch => self.search,
+            Resource::Core | Resource::Graphql | Resource::Other => self.core,
+        }
+    }
+
+    /// The latest instant a wait on `resource` that starts `now` may end.
+    pub fn bound(&self, resource: Resource, now: DateTime<Utc>) -> DateTime<Utc> {
+        later(now, self.of(resource))
+    }
+}
+
 pub fn same_window(a: DateTime<Utc>, b: DateTime<Utc>) -> bool {
     (a - b).abs() <= WINDOW_TOLERANCE
 }
@@ -217,6 +261,22 @@ pub trait RateBudget: Send + Sync + fmt::Debug {
         resource: Resource,
         until: DateTime<Utc>,
     ) -> BudgetFuture<'a, ()>;
+
+    /// The buckets a pause holds now, for operators.
+    fn pauses(&self) -> BudgetFuture<'_, Vec<Pause>>;
+
+    /// Lifts every pause (an operator who knows better than the reply that
+    /// set it); answers how many were lifted.
+    fn clear_pauses(&self) -> BudgetFuture<'_, u64>;
+}
+
+/// A bucket held by a pause, as `GET /v1/rate_limit` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pause {
+    /// The credential's token id (a hash), never the token.
+    pub credential: String,
+    pub resource: Resource,
+    pub until: DateTime<Utc>,
 }
 
 /// The budget's state for one bucket: the same fields the Redis
@@ -237,7 +297,7 @@ impl BucketState {
         if let Some(until) = self.paused_until.filter(|until| *until > now) {
             return Grant::Denied { until };
         }
-        match self.reset.filter(|reset| *reset + RESET_SKEW > now) {
+        match self.reset.filter(|reset| later(*reset, RESET_SKEW) > now) {
             Some(reset) => {
                 if self.remaining > policy.reserve(self.limit) {
                     self.remaining -= 1;
@@ -246,7 +306,7 @@ impl BucketState {
                     }
                 } else {
                     Grant::Denied {
-                        until: reset + RESET_SKEW,
+                        until: later(reset, RESET_SKEW),
                     }
                 }
             }
@@ -256,7 +316,10 @@ impl BucketState {
                 if let Some(until) = self.probe_until.filter(|until| *until > now) {
                     return Grant::Probing { until };
                 }
-                self.probe_until = Some(now + policy.probe_lease);
+                self.probe_until = Some(later(
+                    now,
+                    TimeDelta::from_std(policy.probe_lease).unwrap_or(TimeDelta::MAX),
+                ));
                 Grant::Granted { window: None }
             }
         }
@@ -372,6 +435,35 @@ impl RateBudget for LocalBudget {
     ) -> BudgetFuture<'a, ()> {
         self.with(token_id, resource, |b| b.pause(until));
         Box::pin(async { Ok(()) })
+    }
+
+    fn pauses(&self) -> BudgetFuture<'_, Vec<Pause>> {
+        let now = Utc::now();
+        let mut pauses: Vec<Pause> = self
+            .lock()
+            .iter()
+            .filter_map(|((credential, resource), b)| {
+                let until = b.paused_until.filter(|until| *until > now)?;
+                Some(Pause {
+                    credential: credential.clone(),
+                    resource: *resource,
+                    until,
+                })
+            })
+            .collect();
+        pauses.sort_by(|a, b| (&a.credential, a.resource).cmp(&(&b.credential, b.resource)));
+        Box::pin(async { Ok(pauses) })
+    }
+
+    fn clear_pauses(&self) -> BudgetFuture<'_, u64> {
+        let now = Utc::now();
+        let mut cleared = 0;
+        for bucket in self.lock().values_mut() {
+            if bucket.paused_until.take().is_some_and(|until| until > now) {
+                cleared += 1;
+            }
+        }
+        Box::pin(async move { Ok(cleared) })
     }
 }
 

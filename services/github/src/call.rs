@@ -16,7 +16,7 @@ use url::Url;
 use hubpulse_runtime::backoff::BackoffBuilder;
 
 use crate::client::{Moved, Page, PostBody};
-use crate::headers::{rate_limit, retry_after};
+use crate::headers::{bounded, rate_limit, retry_after};
 use crate::operations::{Host, Meaning, Operation};
 use crate::{Credential, GithubClient, GithubError, link};
 
@@ -175,7 +175,18 @@ impl GithubClient {
                 }
                 Some(Meaning::Computing) if reply.status.is_success() => {
                     return Ok(Page::Computing {
-                        retry_after: retry_after(&reply.headers, Utc::now()),
+                        retry_after: retry_after(&reply.headers, Utc::now()).map(|at| {
+                            let resource = spec
+                                .resource
+                                .unwrap_or(hubpulse_domain::rate::Resource::Core);
+                            bounded(
+                                &self.inner.wait_bounds,
+                                resource,
+                                Utc::now(),
+                                at,
+                                "retry-after",
+                            )
+                        }),
                         rate,
                         attempts: attempt,
                     });
@@ -214,6 +225,7 @@ impl GithubClient {
                 &reply.body,
                 spec.resource
                     .unwrap_or(hubpulse_domain::rate::Resource::Core),
+                &self.inner.wait_bounds,
                 Utc::now(),
             ) {
                 tracing::warn!(until = %limit.until, secondary = limit.secondary, "rate limited by GitHub");

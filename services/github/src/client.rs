@@ -117,6 +117,7 @@ pub(crate) struct Inner {
     /// `retry_max_ms`, each between half the step and the whole step.
     pub retry: ExponentialBuilder,
     pub budget_wait_max: Duration,
+    pub wait_bounds: hubpulse_domain::rate::WaitBounds,
 }
 
 impl fmt::Debug for GithubClient {
@@ -177,6 +178,7 @@ impl GithubClient {
                 )
                 .attempts(settings.max_retries.saturating_add(1)),
                 budget_wait_max: Duration::from_millis(settings.budget_wait_max_ms),
+                wait_bounds: settings.wait_bounds(),
             }),
         })
     }
@@ -207,6 +209,20 @@ impl GithubClient {
             Host::Api => &self.inner.base,
             Host::OAuth => &self.inner.oauth_base,
         }
+    }
+
+    /// The pauses that hold budgets now, every credential's.
+    pub async fn pauses(
+        &self,
+    ) -> Result<Vec<hubpulse_domain::rate::Pause>, hubpulse_domain::rate::BudgetError> {
+        self.inner.budget.pauses().await
+    }
+
+    /// Lifts every pause, shared and this process's own; answers how many
+    /// shared ones were lifted.
+    pub async fn clear_pauses(&self) -> Result<u64, hubpulse_domain::rate::BudgetError> {
+        let _ = self.inner.fallback.clear_pauses().await;
+        self.inner.budget.clear_pauses().await
     }
 
     /// The last rate-limit state GitHub reported per resource, for the

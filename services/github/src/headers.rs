@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use http::{HeaderMap, StatusCode};
-use hubpulse_domain::rate::{RateObservation, Resource};
+use hubpulse_domain::rate::{RateObservation, Resource, WaitBounds, later};
 use hubpulse_domain::wire::ErrorBody;
 
 /// GitHub's advice when a secondary limit names no time: "wait for at least
@@ -16,20 +16,44 @@ fn number<T: std::str::FromStr>(headers: &HeaderMap, name: &str) -> Option<T> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
+/// `until`, or the latest a wait on `resource` may end when it lies
+/// further out (logged: a reply asked for more than GitHub's window).
+pub fn bounded(
+    bounds: &WaitBounds,
+    resource: Resource,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    header: &'static str,
+) -> DateTime<Utc> {
+    let bound = bounds.bound(resource, now);
+    if until > bound {
+        tracing::warn!(%resource, header, asked = %until, waiting_until = %bound,
+            "a rate-limit wait beyond the window was cut short");
+        bound
+    } else {
+        until
+    }
+}
+
 /// `x-ratelimit-*`: the bucket the reply counted against and its state.
-/// `fallback` names the bucket when `x-ratelimit-resource` is absent.
+/// `fallback` names the bucket when `x-ratelimit-resource` is absent. A
+/// reset further out than the bucket's window allows is cut to the bound.
 pub fn rate_observation(
     headers: &HeaderMap,
     fallback: Resource,
+    bounds: &WaitBounds,
+    now: DateTime<Utc>,
 ) -> Option<(Resource, RateObservation)> {
     let limit: u64 = number(headers, "x-ratelimit-limit")?;
     let remaining: u64 = number(headers, "x-ratelimit-remaining")?;
+    // Beyond chrono's range (year 262143) is absent, not a panic.
     let reset = DateTime::from_timestamp(number(headers, "x-ratelimit-reset")?, 0)?;
     let used = number(headers, "x-ratelimit-used").unwrap_or(limit.saturating_sub(remaining));
     let resource = headers
         .get("x-ratelimit-resource")
         .and_then(|v| v.to_str().ok())
         .map_or(fallback, Resource::from_header);
+    let reset = bounded(bounds, resource, now, reset, "x-ratelimit-reset");
     Some((
         resource,
         RateObservation {
@@ -41,7 +65,8 @@ pub fn rate_observation(
     ))
 }
 
-/// `retry-after`, as seconds or as an HTTP date, from `now`.
+/// `retry-after`, as seconds or as an HTTP date, from `now`; unbounded (the
+/// caller bounds it by the resource it concerns).
 pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let raw = headers
         .get(http::header::RETRY_AFTER)?
@@ -49,7 +74,7 @@ pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<DateTime<U
         .ok()?
         .trim();
     if let Ok(secs) = raw.parse::<u32>() {
-        return Some(now + TimeDelta::seconds(i64::from(secs)));
+        return Some(later(now, TimeDelta::seconds(i64::from(secs))));
     }
     DateTime::parse_from_rfc2822(raw)
         .ok()
@@ -75,12 +100,13 @@ pub fn rate_limit(
     headers: &HeaderMap,
     body: &[u8],
     resource: Resource,
+    bounds: &WaitBounds,
     now: DateTime<Utc>,
 ) -> Option<RateLimit> {
     if status != StatusCode::FORBIDDEN && status != StatusCode::TOO_MANY_REQUESTS {
         return None;
     }
-    let observed = rate_observation(headers, resource);
+    let observed = rate_observation(headers, resource, bounds, now);
     let resource = observed.map_or(resource, |(r, _)| r);
     let exhausted = observed.is_some_and(|(_, o)| o.remaining == 0)
         || number::<u64>(headers, "x-ratelimit-remaining") == Some(0);
@@ -90,7 +116,8 @@ pub fn rate_limit(
     let secondary_message =
         message.contains("secondary rate limit") || message.contains("abuse detection");
     let rate_message = secondary_message || message.contains("rate limit exceeded");
-    let retry_at = retry_after(headers, now);
+    let retry_at =
+        retry_after(headers, now).map(|at| bounded(bounds, resource, now, at, "retry-after"));
 
     if !(exhausted || retry_at.is_some() || rate_message || status == StatusCode::TOO_MANY_REQUESTS)
     {
@@ -100,7 +127,7 @@ pub fn rate_limit(
         (Some(at), _) => at,
         // GitHub's clock may trail ours: never wait for a reset in the past.
         (None, Some((_, o))) if exhausted && !secondary_message => {
-            o.reset.max(now + TimeDelta::seconds(1))
+            o.reset.max(later(now, TimeDelta::seconds(1)))
         }
         _ => now + SECONDARY_DEFAULT_WAIT,
     };
@@ -114,6 +141,11 @@ pub fn rate_limit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const B: WaitBounds = WaitBounds {
+        core: TimeDelta::seconds(3_660),
+        search: TimeDelta::seconds(120),
+    };
 
     fn at(secs: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap()
@@ -142,7 +174,7 @@ mod tests {
 
     #[test]
     fn reads_every_rate_header_whatever_the_case() {
-        let (resource, seen) = rate_observation(&exhausted(60), Resource::Core).unwrap();
+        let (resource, seen) = rate_observation(&exhausted(60), Resource::Core, &B, at(0)).unwrap();
         assert_eq!(resource, Resource::Search);
         assert_eq!(
             seen,
@@ -157,20 +189,23 @@ mod tests {
 
     #[test]
     fn missing_or_garbled_headers_are_absent_not_errors() {
-        assert_eq!(rate_observation(&HeaderMap::new(), Resource::Core), None);
+        assert_eq!(
+            rate_observation(&HeaderMap::new(), Resource::Core, &B, at(0)),
+            None
+        );
         let garbled = headers(&[
             ("x-ratelimit-limit", "lots"),
             ("x-ratelimit-remaining", "1"),
             ("x-ratelimit-reset", "1"),
         ]);
-        assert_eq!(rate_observation(&garbled, Resource::Core), None);
+        assert_eq!(rate_observation(&garbled, Resource::Core, &B, at(0)), None);
         // Without `used` or `resource`, both are inferred.
         let bare = headers(&[
             ("x-ratelimit-limit", "60"),
             ("x-ratelimit-remaining", "59"),
             ("x-ratelimit-reset", "1700000100"),
         ]);
-        let (resource, seen) = rate_observation(&bare, Resource::Core).unwrap();
+        let (resource, seen) = rate_observation(&bare, Resource::Core, &B, at(0)).unwrap();
         assert_eq!((resource, seen.used), (Resource::Core, 1));
     }
 
@@ -198,6 +233,7 @@ mod tests {
             &exhausted(60),
             br#"{"message":"API rate limit exceeded for 1.2.3.4."}"#,
             Resource::Core,
+            &B,
             at(0),
         )
         .unwrap();
@@ -220,6 +256,7 @@ mod tests {
             &h,
             b"",
             Resource::Search,
+            &B,
             at(0),
         );
         assert_eq!(limit.unwrap().until, at(5));
@@ -233,6 +270,7 @@ mod tests {
             &HeaderMap::new(),
             body,
             Resource::Core,
+            &B,
             at(0),
         )
         .unwrap();
@@ -244,6 +282,7 @@ mod tests {
             &HeaderMap::new(),
             b"",
             Resource::Search,
+            &B,
             at(0),
         )
         .unwrap();
@@ -262,6 +301,7 @@ mod tests {
                 &with_quota,
                 body,
                 Resource::Core,
+                &B,
                 at(0)
             ),
             None
@@ -272,6 +312,7 @@ mod tests {
                 &exhausted(60),
                 b"",
                 Resource::Core,
+                &B,
                 at(0)
             ),
             None
@@ -285,9 +326,59 @@ mod tests {
             &exhausted(-30),
             b"",
             Resource::Search,
+            &B,
             at(0),
         )
         .unwrap();
         assert_eq!(limit.until, at(1));
+    }
+
+    #[test]
+    fn waits_beyond_the_window_are_cut_to_the_bound_and_extremes_never_panic() {
+        // What a broken or hostile reply sent: 136 years of retry-after.
+        let mut h = exhausted(60);
+        h.insert("retry-after", "4000000000".parse().unwrap());
+        let limit =
+            rate_limit(StatusCode::FORBIDDEN, &h, b"", Resource::Search, &B, at(0)).unwrap();
+        assert_eq!(limit.until, at(120));
+        // A reset at the far end of chrono's range: cut, and no overflow in
+        // the budget's arithmetic that follows.
+        let far = headers(&[
+            ("x-ratelimit-limit", "5000"),
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", "8000000000000"),
+            ("x-ratelimit-resource", "core"),
+        ]);
+        let (_, seen) = rate_observation(&far, Resource::Core, &B, at(0)).unwrap();
+        assert_eq!(seen.reset, at(3_660));
+        let limit =
+            rate_limit(StatusCode::FORBIDDEN, &far, b"", Resource::Core, &B, at(0)).unwrap();
+        assert_eq!(limit.until, at(3_660));
+        // A near-max date, even unbounded, saturates instead of panicking.
+        let max = DateTime::<Utc>::MAX_UTC;
+        assert_eq!(later(max, TimeDelta::seconds(1)), max);
+        let mut state = hubpulse_domain::rate::BucketState::default();
+        state.observe(&RateObservation {
+            limit: 1,
+            remaining: 0,
+            used: 1,
+            reset: max,
+        });
+        let grant = state.acquire(at(0), &hubpulse_domain::rate::BudgetPolicy::default());
+        assert_eq!(grant, hubpulse_domain::rate::Grant::Denied { until: max });
+        assert!(
+            !RateObservation {
+                limit: 1,
+                remaining: 0,
+                used: 1,
+                reset: at(0)
+            }
+            .supersedes(&RateObservation {
+                limit: 1,
+                remaining: 0,
+                used: 1,
+                reset: max
+            })
+        );
     }
 }

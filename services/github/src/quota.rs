@@ -88,7 +88,9 @@ impl GithubClient {
                 tracing::warn!(error = %err, "could not refund a 304 to the shared budget");
             }
         }
-        let Some((observed, seen)) = resource.and_then(|r| rate_observation(headers, r)) else {
+        let Some((observed, seen)) =
+            resource.and_then(|r| rate_observation(headers, r, &inner.wait_bounds, Utc::now()))
+        else {
             if let Some(spent) = spent {
                 self.release_if_probe(who, spent).await;
             }

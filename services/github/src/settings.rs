@@ -1,6 +1,7 @@
 use std::time::Duration;
 
-use hubpulse_domain::rate::BudgetPolicy;
+use chrono::TimeDelta;
+use hubpulse_domain::rate::{BudgetPolicy, WaitBounds};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +43,14 @@ pub struct GithubSettings {
     /// simulator in tests and the demo).
     #[serde(default = "defaults::oauth_base_url")]
     pub oauth_base_url: String,
+    /// The longest a `retry-after` or `x-ratelimit-reset` may hold the
+    /// `core` (and `graphql`) budget: GitHub's hour-long window plus a
+    /// margin. Anything further out is cut to this and logged.
+    #[serde(default = "defaults::max_wait_core_secs")]
+    pub max_wait_core_secs: u32,
+    /// The same for `search` (and `code_search`), whose window is a minute.
+    #[serde(default = "defaults::max_wait_search_secs")]
+    pub max_wait_search_secs: u32,
 }
 
 /// The REST API versions this client reads: wire types accept both shapes.
@@ -89,6 +98,12 @@ mod defaults {
     pub fn budget_wait_max_ms() -> u64 {
         3_000
     }
+    pub fn max_wait_core_secs() -> u32 {
+        3_660
+    }
+    pub fn max_wait_search_secs() -> u32 {
+        120
+    }
     pub fn oauth_base_url() -> String {
         "https://github.com".into()
     }
@@ -110,6 +125,15 @@ impl GithubSettings {
             budget_wait_max_ms: defaults::budget_wait_max_ms(),
             api_version: ApiVersion::default(),
             oauth_base_url: defaults::oauth_base_url(),
+            max_wait_core_secs: defaults::max_wait_core_secs(),
+            max_wait_search_secs: defaults::max_wait_search_secs(),
+        }
+    }
+
+    pub fn wait_bounds(&self) -> WaitBounds {
+        WaitBounds {
+            core: TimeDelta::seconds(i64::from(self.max_wait_core_secs)),
+            search: TimeDelta::seconds(i64::from(self.max_wait_search_secs)),
         }
     }
 

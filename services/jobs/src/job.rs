@@ -106,6 +106,15 @@ pub struct JobRun {
 }
 
 impl JobRun {
+    /// Call first in every transaction that writes the job's work: it fails
+    /// with [`StoreError::LeaseLost`] once this run's lease has moved on, and
+    /// holds the lease still until the transaction ends. The worker also
+    /// stops the handler when the lease is lost; this covers a write already
+    /// under way at that moment.
+    pub async fn fence(&self, tx: &impl Db) -> Result<(), StoreError> {
+        queue::hold_lease(tx, self.id, &self.worker).await
+    }
+
     /// Records progress (shown at `/v1/tasks/{id}`). Best effort: a failure
     /// to record progress does not fail the job.
     pub async fn set_progress(&self, done: i64, total: Option<i64>) {

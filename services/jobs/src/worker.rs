@@ -72,8 +72,14 @@ impl<C: Send + Sync + 'static> WorkerPool<C> {
 
     pub fn start(self, shutdown: CancellationToken) -> WorkerPoolHandle {
         let pool = Arc::new(self);
-        // The process id keeps lease owners apart across restarts of one replica.
+        // The process id keeps lease owners apart across restarts of one
+        // replica; the random part keeps apart what the pid cannot: copies
+        // on other hosts, or in containers, that share a name and a pid
+        // (compose `--scale` starts every copy as pid 1). Two workers with
+        // one id would both pass the queue's owner checks for one lease.
         let pid = std::process::id();
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let nonce = &nonce[..12];
         if pool.settings.count == 0 {
             return WorkerPoolHandle { tasks: Vec::new() };
         }
@@ -82,7 +88,7 @@ impl<C: Send + Sync + 'static> WorkerPool<C> {
             .map(|n| {
                 let worker = Worker {
                     pool: pool.clone(),
-                    id: format!("{}-{pid}-{n}", pool.name),
+                    id: format!("{}-{pid}-{nonce}-{n}", pool.name),
                     shutdown: shutdown.clone(),
                     wakeups: wakeups.clone(),
                 };
@@ -106,9 +112,24 @@ impl<C: Send + Sync + 'static> Worker<C> {
         Duration::from_secs(self.pool.settings.lease_secs)
     }
 
-    async fn renew_lease(&self, id: JobId) -> Result<bool, StoreError> {
-        let conn = self.pool.store.conn().await?;
-        queue::renew_lease(&conn, id, &self.id, self.lease()).await
+    /// Renews the lease, giving up after `within` (a renewal stuck on a
+    /// lock or an exhausted pool is as good as a failed one). The renewal
+    /// runs in a task of its own that is left to finish, never dropped
+    /// mid-query: a pooled connection must not go back to the pool with a
+    /// statement still queued on it.
+    async fn renew_lease(&self, id: JobId, within: Duration) -> Result<bool, StoreError> {
+        let (store, worker, lease) = (self.pool.store.clone(), self.id.clone(), self.lease());
+        let renewal = tokio::spawn(async move {
+            let conn = store.conn().await?;
+            queue::renew_lease(&conn, id, &worker, lease).await
+        });
+        match tokio::time::timeout(within, renewal).await {
+            Ok(Ok(renewed)) => renewed,
+            Ok(Err(_)) => Err(StoreError::Unavailable(
+                "the lease renewal task died".into(),
+            )),
+            Err(_) => Err(StoreError::Unavailable("lease renewal timed out".into())),
+        }
     }
 
     async fn run(self) {
@@ -163,9 +184,13 @@ impl<C: Send + Sync + 'static> Worker<C> {
         let mut handler = AbortOnDrop(tokio::spawn(
             runner(self.pool.ctx.clone(), run, job.payload.clone()).in_current_span(),
         ));
-        let mut renew = tokio::time::interval(self.lease() / 3);
+        let every = self.lease() / 3;
+        let mut renew = tokio::time::interval(every);
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         renew.tick().await;
+        // How long the lease surely holds: measured from before each
+        // successful renewal was sent, so never later than the database's.
+        let mut held_until = tokio::time::Instant::now() + self.lease();
         let grace = Duration::from_secs(self.pool.settings.shutdown_grace_secs);
         let mut release_at: Option<tokio::time::Instant> = None;
         loop {
@@ -179,16 +204,37 @@ impl<C: Send + Sync + 'static> Worker<C> {
                     self.finish(&job, result, started).await;
                     return;
                 }
-                _ = renew.tick() => match self.renew_lease(job.id).await {
-                    Ok(true) => {}
-                    Ok(false) => {
+                _ = renew.tick() => {
+                    let sent = tokio::time::Instant::now();
+                    let within = every.min(held_until.saturating_duration_since(sent));
+                    let lost = match self.renew_lease(job.id, within).await {
+                        Ok(true) => {
+                            held_until = sent + self.lease();
+                            None
+                        }
+                        Ok(false) => Some("taken"),
+                        // Once the lease may lapse before the next renewal
+                        // could land, another worker may take the job: stop
+                        // now rather than write beside it.
+                        Err(err) if tokio::time::Instant::now() + every >= held_until => {
+                            tracing::warn!(error = %err, "could not renew the lease before it lapses");
+                            Some("unrenewed")
+                        }
+                        Err(err) => {
+                            tracing::warn!(error = %err, "could not renew the lease; will try again");
+                            None
+                        }
+                    };
+                    if let Some(why) = lost {
+                        // The handler's future is dropped at its next await:
+                        // no write of this run starts after this point.
                         handler.0.abort();
-                        tracing::warn!("lease lost; abandoning the run, its result is not written");
+                        let _ = (&mut handler.0).await;
+                        tracing::warn!(why, "lease lost; abandoning the run, its result is not written");
                         self.observe(&job, "lease_lost", started);
                         return;
                     }
-                    Err(err) => tracing::warn!(error = %err, "could not renew the lease; will try again"),
-                },
+                }
                 () = self.shutdown.cancelled(), if release_at.is_none() => {
                     release_at = Some(tokio::time::Instant::now() + grace);
                 }

@@ -988,3 +988,97 @@ async fn two_replicas_crawling_at_once_never_overspend_the_shared_quota() {
     }
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_retry_after_of_136_years_reschedules_no_later_than_the_bound_and_the_crawl_completes() {
+    const BOUND_SECS: u32 = 2;
+    let stack = Stack::start(2, |_| {}, |github| github.max_wait_search_secs = BOUND_SECS).await;
+    // The first search call is a 429 asking to come back in 2153.
+    stack
+        .sim
+        .set_faults(Faults {
+            rate_limit_429: 1,
+            retry_after_secs: 4_000_000_000,
+            ..Faults::default()
+        })
+        .await;
+    let id = stack.enqueue(BIG).await;
+    let paused = stack
+        .wait_job(id, "rescheduled", |j| j.status == JobStatus::Rescheduled)
+        .await;
+    let bound = Utc::now() + chrono::TimeDelta::seconds(i64::from(BOUND_SECS) + 1);
+    assert!(
+        paused.run_at <= bound,
+        "rescheduled past the bound: {paused:?}"
+    );
+
+    let done = stack.wait_finished(id).await;
+    assert_eq!(done.status, JobStatus::Succeeded, "{done:?}");
+    assert_stored_in_full(&stack, BIG).await;
+    assert_eq!(status_count(&stack.sim.stats().await, 429), 1);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn an_empty_answer_for_a_large_topic_prunes_nothing_until_a_second_crawl_agrees() {
+    let stack = Stack::start(2, |_| {}, |_| {}).await;
+    stack.crawl(BIG).await;
+    let before = ids(&stack.sim.members(BIG).await);
+    assert!(before.len() > 1_000, "{}", before.len());
+    assert_eq!(stack.members_in_db(BIG).await, before);
+
+    // GitHub answers `total_count: 0` for once.
+    stack.sim.resize(BIG, 0).await;
+    let (_, empty) = stack.crawl(BIG).await;
+    assert_eq!(num(&empty, "removed"), 0, "{empty}");
+    assert_eq!(num(&empty, "held"), before.len() as u64, "{empty}");
+    assert_eq!(stack.members_in_db(BIG).await, before);
+
+    // A second crawl that sees the same agrees: the topic is empty now.
+    let (_, agreed) = stack.crawl(BIG).await;
+    assert_eq!(num(&agreed, "removed"), before.len() as u64, "{agreed}");
+    assert_eq!(num(&agreed, "held"), 0, "{agreed}");
+    assert!(stack.members_in_db(BIG).await.is_empty());
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_crawl_that_finishes_after_its_topic_was_untracked_publishes_no_view() {
+    let stack = Stack::start(2, |_| {}, |_| {}).await;
+    let topic = Topic::parse(BIG).unwrap();
+    stack.crawl(BIG).await;
+    let first = stack.views(BIG).await;
+    // Pages change, so the next crawl writes rows; it is held mid-walk (see
+    // above), the topic untracked meanwhile (its views dropped), then let go.
+    let size = stack.sim.members(BIG).await.len();
+    stack.sim.resize(BIG, size - 10).await;
+    let mut members = stack.sim.members(BIG).await;
+    members.sort_by_key(|r| (r.created_at, r.id));
+    let held = stack.hold_row(members[members.len() / 2].id).await;
+    let id = stack.enqueue(BIG).await;
+    stack.wait_blocked(&held).await;
+    assert!(
+        topics::untrack(&stack.store.conn().await.unwrap(), &topic)
+            .await
+            .unwrap()
+    );
+    stack.cache.delete_views(&topic).await.unwrap();
+    held.release().await;
+
+    let done = stack.wait_finished(id).await;
+    assert_eq!(done.status, JobStatus::Succeeded, "{done:?}");
+    for kind in ViewKind::ALL {
+        assert!(
+            stack.cache.get_view(&topic, kind).await.unwrap().is_none(),
+            "{} view published for an untracked topic",
+            kind.as_str()
+        );
+        let stored = read_model::topic_view(&stack.store.conn().await.unwrap(), &topic, kind)
+            .await
+            .unwrap();
+        if let TopicView::Stored(stored) = stored {
+            assert_eq!(stored.etag, first[&kind].etag.to_vec(), "{}", kind.as_str());
+        }
+    }
+    stack.stop().await;
+}

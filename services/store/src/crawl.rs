@@ -54,6 +54,10 @@ pub struct CrawlTotals {
     /// Whether memberships were pruned: the walk was complete and saw at
     /// least as many repositories as the topic holds.
     pub pruned: bool,
+    /// Memberships the walk did not meet but kept anyway: more than
+    /// [`drop_threshold`] at once, with no earlier crawl agreeing. The next
+    /// complete crawl that would drop as much prunes them.
+    pub held: u64,
     /// The job's calls over all its runs, the finishing one included.
     pub calls: CrawlCalls,
 }
@@ -162,6 +166,14 @@ pub async fn reuse_search_page(
 /// boundary that shifted mid-walk (a repository left or joined a window
 /// between two of its pages) can skip a member without any window coming
 /// up short, and that member must not lose its topic for it.
+/// The most memberships one crawl may drop on its own word: a tenth of the
+/// topic, and never fewer than 20 (a small topic's churn is not an outage).
+/// A bigger drop (GitHub answering short or empty for once) waits for a
+/// second crawl to agree.
+pub fn drop_threshold(members: i64) -> i64 {
+    (members / 10).max(20)
+}
+
 pub async fn finish_crawl(
     tx: &Transaction<'_>,
     topic_id: i64,
@@ -177,7 +189,34 @@ pub async fn finish_crawl(
         )
         .await?
         .get(0);
-    let pruned = complete && seen >= expected;
+    let mut pruned = complete && seen >= expected;
+    let mut held = 0;
+    if pruned {
+        // The topic row, locked: two crawls finishing at once must not
+        // both read the other's hold as agreement.
+        let row = tx
+            .query_one(
+                "SELECT t.held_drop, \
+                   (SELECT count(*) FROM repository_topics rt WHERE rt.topic_id = t.id), \
+                   (SELECT count(*) FROM repository_topics rt WHERE rt.topic_id = t.id AND NOT EXISTS \
+                      (SELECT 1 FROM crawl_seen s WHERE s.job_id = $2 AND s.repository_id = rt.repository_id)) \
+                 FROM topics t WHERE t.id = $1 FOR UPDATE",
+                &[&topic_id, &job_id],
+            )
+            .await?;
+        let (held_before, members, dropping): (Option<i64>, i64, i64) =
+            (row.get(0), row.get(1), row.get(2));
+        let large = dropping > drop_threshold(members);
+        if large && held_before.is_none() {
+            pruned = false;
+            held = u64::try_from(dropping).unwrap_or(0);
+        }
+        tx.execute(
+            "UPDATE topics SET held_drop = $2 WHERE id = $1 AND held_drop IS DISTINCT FROM $2",
+            &[&topic_id, &(held > 0).then_some(dropping)],
+        )
+        .await?;
+    }
     let removed = if pruned {
         tx.execute(
             "DELETE FROM repository_topics rt WHERE rt.topic_id = $1 AND NOT EXISTS \
@@ -210,6 +249,7 @@ pub async fn finish_crawl(
         seen,
         removed,
         pruned,
+        held,
         calls,
     })
 }

@@ -13,6 +13,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("database configuration: {0}")]
     Config(String),
+    /// A job's write refused because its worker no longer holds the lease.
+    #[error("job {0}: the lease is no longer this worker's")]
+    LeaseLost(i64),
     /// Displays the server's message and SQLSTATE, never the connection string.
     #[error("database error: {0}")]
     Database(String),

@@ -35,6 +35,14 @@ pub type PgConnection<'a> = bb8::PooledConnection<'a, PostgresConnectionManager<
 /// fixed number: "hubpulse" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6875_6270_756c_7365;
 
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// PostgreSQL behind a pool that fills lazily: the service starts, and says
 /// it is not ready, while Postgres is down, and recovers by itself.
 ///
@@ -90,15 +98,31 @@ impl Store {
 
     /// Applies pending migrations under a session advisory lock, so replicas
     /// that start together apply them once, one after the other.
+    ///
+    /// On a connection of its own, never a pooled one: when the caller gives
+    /// up (a client hangs up on `/bootstrap_db`, a timeout) this future is
+    /// dropped mid-wait, and a pooled session would go back to the pool still
+    /// holding the lock, or still queued for it and granted it later, with
+    /// nobody left to unlock it. Dropping this connection ends the session,
+    /// and Postgres releases or forgets the lock with it.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
-        conn.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        let (mut client, connection) = self.config.connect(NoTls).await?;
+        let driver = tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, "migration connection closed");
+            }
+        });
+        // Aborts the driver (closing the session) however this ends,
+        // cancellation included.
+        let _close = AbortOnDrop(driver);
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
             .await?;
         let outcome = embedded::migrations::runner()
             .set_abort_divergent(true)
-            .run_async(&mut *conn)
+            .run_async(&mut client)
             .await;
-        let unlocked = conn
+        let unlocked = client
             .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
             .await;
         outcome.map_err(|e| StoreError::Migration(e.to_string()))?;

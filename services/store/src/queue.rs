@@ -315,6 +315,23 @@ pub async fn renew_lease(
     Ok(n == 1)
 }
 
+/// Fences a job's writes: locks the job's row in the caller's transaction
+/// and fails unless `worker` still holds a live lease on it. Until that
+/// transaction ends, no other worker can claim the job (a claim skips a
+/// locked row) nor can the lease be renewed or moved, so what the
+/// transaction writes commits only under a lease this worker held.
+pub async fn hold_lease(db: &impl Db, id: JobId, worker: &str) -> Result<(), StoreError> {
+    let held = db
+        .client()
+        .query_opt(
+            "SELECT 1 FROM jobs WHERE id = $1 AND lease_owner = $2 AND status = 'running' \
+             AND lease_expires_at > now() FOR NO KEY UPDATE",
+            &[&id, &worker],
+        )
+        .await?;
+    held.map(drop).ok_or(StoreError::LeaseLost(id))
+}
+
 pub async fn set_progress(
     db: &impl Db,
     id: JobId,

@@ -70,6 +70,28 @@ pub async fn untrack(db: &impl Db, topic: &Topic) -> Result<bool, StoreError> {
     Ok(n == 1)
 }
 
+/// The names of the tracked topics, and nothing else: cheap enough for a
+/// reader's periodic snapshot.
+pub async fn tracked_names(db: &impl Db) -> Result<Vec<String>, StoreError> {
+    let rows = db
+        .client()
+        .query("SELECT name FROM topics WHERE tracked", &[])
+        .await?;
+    Ok(rows.into_iter().map(|row| row.get(0)).collect())
+}
+
+/// Whether the topic is tracked now.
+pub async fn is_tracked(db: &impl Db, topic: &Topic) -> Result<bool, StoreError> {
+    let row = db
+        .client()
+        .query_opt(
+            "SELECT tracked FROM topics WHERE name = $1",
+            &[&topic.as_str()],
+        )
+        .await?;
+    Ok(row.is_some_and(|r| r.get(0)))
+}
+
 /// The topic's id, tracked or not; `None` when it was never tracked.
 pub async fn id(db: &impl Db, topic: &Topic) -> Result<Option<i64>, StoreError> {
     let row = db

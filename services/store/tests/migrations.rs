@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use hubpulse_store::{Store, StoreError};
 use hubpulse_testkit::TestDb;
 use tokio_postgres::error::SqlState;
@@ -15,12 +17,18 @@ async fn two_replicas_migrating_at_once_apply_the_schema_once() {
     rb.unwrap();
     a.readiness().await.unwrap();
     let client = db.client().await;
-    let applied: i64 = client
-        .query_one("SELECT count(*) FROM refinery_schema_history", &[])
+    // Versions may have gaps (numbers are handed out ahead of merges): each
+    // applied once, up to the newest.
+    let row = client
+        .query_one(
+            "SELECT count(*), count(DISTINCT version), max(version) FROM refinery_schema_history",
+            &[],
+        )
         .await
-        .unwrap()
-        .get(0);
-    assert_eq!(applied, i64::from(Store::latest_migration()));
+        .unwrap();
+    let (applied, distinct, newest): (i64, i64, i32) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!(applied, distinct, "a migration was applied twice");
+    assert_eq!(newest, Store::latest_migration());
 }
 
 #[tokio::test]
@@ -72,4 +80,60 @@ async fn every_test_gets_its_own_database() {
         .get(0);
     assert_eq!(in_b, 0);
     b.store().await.readiness().await.unwrap();
+}
+
+/// Advisory locks held or awaited in the test's database, by any session.
+async fn advisory_locks(client: &tokio_postgres::Client) -> i64 {
+    client
+        .query_one(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn a_migration_given_up_while_waiting_for_the_lock_leaves_no_session_holding_it() {
+    let db = TestDb::new().await;
+    let holder = db.client().await;
+    holder
+        .execute("SELECT pg_advisory_lock(7527030587365552997)", &[])
+        .await
+        .unwrap();
+    let store = db.store().await;
+    // A client hanging up on /bootstrap_db: the future is dropped mid-wait.
+    let gave_up = tokio::time::timeout(Duration::from_millis(300), store.migrate()).await;
+    assert!(
+        gave_up.is_err(),
+        "migrate got the lock another session held"
+    );
+    holder
+        .execute("SELECT pg_advisory_unlock(7527030587365552997)", &[])
+        .await
+        .unwrap();
+
+    // Nobody else may come to hold it: not a session parked in the pool.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let held = advisory_locks(&holder).await;
+        if held == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{held} advisory lock(s) still held or awaited after the migration was given up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Hold on a moment: a lock granted late to a parked session shows up too.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(advisory_locks(&holder).await, 0);
+    // And the next migration, from another replica, goes through at once.
+    tokio::time::timeout(Duration::from_secs(5), db.store().await.migrate())
+        .await
+        .expect("the lock was left behind")
+        .unwrap();
 }

@@ -3,6 +3,7 @@ mod health;
 mod maintenance;
 mod orgs;
 mod orgs_chart;
+mod rate_limit;
 mod tasks;
 mod topics;
 mod views;
@@ -65,6 +66,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(orgs::untrack))
         .routes(routes!(orgs::new_contributors))
         .routes(routes!(orgs_chart::chart))
+        .routes(routes!(rate_limit::show))
+        .routes(routes!(rate_limit::clear))
         .routes(routes!(
             maintenance::bootstrap_db,
             maintenance::bootstrap_db_get

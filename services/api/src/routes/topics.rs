@@ -86,6 +86,7 @@ pub async fn track(
 ) -> Result<(StatusCode, Json<TopicChange>), ApiError> {
     let topic = Topic::parse(&body.name)?;
     let changed = topics::track(&state.store().conn().await?, &topic).await?;
+    state.views().forget_tracked().await;
     let status = if changed {
         StatusCode::CREATED
     } else {

@@ -11,7 +11,9 @@
 //!
 //! Membership is pruned only after a complete walk that met at least as many
 //! repositories as the search reported (pages that shift mid-walk can hide a
-//! member from every page), against the seen-set the job keeps under its own
+//! member from every page), and, when it would drop more than a tenth of the
+//! topic at once (one short or empty answer from GitHub), only once a second
+//! such crawl agrees; against the seen-set the job keeps under its own
 //! id, so retries add to it instead of restarting. The job's GitHub calls are
 //! tallied across its runs the same way: the result counts every run, and
 //! its `quota_spent` (calls answered in full) is what the quota lost.
@@ -62,8 +64,12 @@ pub struct CrawlTopicOutput {
     pub windows: u64,
     /// Memberships removed because the complete walk no longer met them.
     pub removed: u64,
-    /// The walk was complete, so memberships were pruned.
+    /// The walk was complete: memberships were pruned, or a large drop is
+    /// held until a second crawl agrees.
     pub complete: bool,
+    /// Memberships a drop past the threshold would have removed, kept until
+    /// the next crawl agrees.
+    pub held: u64,
 }
 
 impl Job for CrawlTopic {
@@ -123,6 +129,7 @@ impl Job for CrawlTopic {
         let totals = {
             let mut conn = ctx.store.conn().await?;
             let tx = conn.transaction().await.map_err(StoreError::from)?;
+            run.fence(&tx).await?;
             let totals = crawl::finish_crawl(
                 &tx,
                 topic_id,
@@ -135,7 +142,14 @@ impl Job for CrawlTopic {
             tx.commit().await.map_err(StoreError::from)?;
             totals
         };
-        if !totals.pruned {
+        if totals.held > 0 {
+            tracing::warn!(
+                topic = %self.topic,
+                seen = totals.seen,
+                held = totals.held,
+                "crawl would drop a large share of the topic at once: kept until a second crawl agrees"
+            );
+        } else if !totals.pruned {
             tracing::warn!(
                 topic = %self.topic,
                 walk_complete = crawl.complete,
@@ -144,7 +158,14 @@ impl Job for CrawlTopic {
                 "crawl incomplete: memberships were not pruned"
             );
         }
-        rebuild_views(ctx, &self.topic).await?;
+        // Untracked while this crawl ran: its views must not come back. (A
+        // publish racing an untrack is caught by the readers, which check
+        // that a topic is tracked before serving it.)
+        if topics::is_tracked(&ctx.store.conn().await?, &self.topic).await? {
+            rebuild_views(ctx, &self.topic).await?;
+        } else {
+            tracing::info!(topic = %self.topic, "topic untracked during its crawl: views not published");
+        }
         let calls = &totals.calls;
         tracing::info!(
             topic = %self.topic,
@@ -167,7 +188,10 @@ impl Job for CrawlTopic {
             runs: calls.runs,
             windows: crawl.stats.windows,
             removed: totals.removed,
-            complete: totals.pruned,
+            // The walk met everything the search reported; a large drop may
+            // still be held for a second crawl (`held`).
+            complete: totals.pruned || totals.held > 0,
+            held: totals.held,
         }))
     }
 }
@@ -444,8 +468,11 @@ impl Crawl<'_> {
     /// A page answered 304: its stored repositories are members still and
     /// seen by this job. `None` when some are no longer stored.
     async fn reuse(&self, page: &UnchangedPage) -> Result<Option<(u64, i64)>, JobError> {
-        let conn = self.ctx.store.conn().await?;
-        let found = crawl::reuse_search_page(&conn, self.run.id, self.topic_id, &page.ids).await?;
+        let mut conn = self.ctx.store.conn().await?;
+        let tx = conn.transaction().await.map_err(StoreError::from)?;
+        self.run.fence(&tx).await?;
+        let found = crawl::reuse_search_page(&tx, self.run.id, self.topic_id, &page.ids).await?;
+        tx.commit().await.map_err(StoreError::from)?;
         let total = page.total.and_then(|t| u64::try_from(t).ok()).unwrap_or(0);
         Ok((found == page.ids.len()).then_some((total, found as i64)))
     }
@@ -456,6 +483,7 @@ impl Crawl<'_> {
         let body = &page.body;
         let mut conn = self.ctx.store.conn().await?;
         let tx = conn.transaction().await?;
+        self.run.fence(&tx).await?;
         let stored = crawl::store_search_page(
             &tx,
             &PageWrite {
