@@ -217,3 +217,24 @@ async fn the_typed_client_reports_refusals_with_status_and_code_and_never_the_to
     assert_eq!(app.api.health().await.unwrap().replica, "test");
     app.shutdown().await;
 }
+
+/// An idle queue is a series at 0 for every kind and live status, not no
+/// series (which an alert cannot tell from a scrape that failed); the
+/// process's own resources are there too.
+#[tokio::test]
+async fn metrics_show_an_idle_queue_as_zeros() {
+    let app = TestApp::spawn_with(|s| s.workers.count = 0).await;
+    let metrics = app.api.metrics().await.unwrap().text;
+    for status in ["queued", "running", "rescheduled"] {
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("hubpulse_job_queue_depth{")
+                    && l.contains(r#"kind="crawl_topic""#)
+                    && l.contains(&format!(r#"status="{status}""#))
+                    && l.ends_with(" 0")),
+            "no idle {status} depth in /metrics:\n{metrics}"
+        );
+    }
+    app.shutdown().await;
+}
