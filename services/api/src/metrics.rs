@@ -84,6 +84,14 @@ impl Metrics {
         ] {
             registry.register(collector).expect("registered once");
         }
+        // Resident memory, CPU seconds, open and maximum fds, threads: what
+        // an operator looks at first when a replica misbehaves.
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("registered once");
         registry
             .register(Box::new(http_requests.clone()))
             .expect("registered once");

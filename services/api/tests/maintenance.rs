@@ -236,5 +236,17 @@ async fn metrics_show_an_idle_queue_as_zeros() {
             "no idle {status} depth in /metrics:\n{metrics}"
         );
     }
+    for process in [
+        "hubpulse_process_resident_memory_bytes",
+        "hubpulse_process_cpu_seconds_total",
+        "hubpulse_process_open_fds",
+    ] {
+        let value = metrics
+            .lines()
+            .find(|l| l.starts_with(process))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {process} in /metrics:\n{metrics}"));
+        assert!(value > 0.0 || process.contains("cpu"), "{process} {value}");
+    }
     app.shutdown().await;
 }
