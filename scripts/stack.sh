@@ -86,7 +86,7 @@ SQL
 }
 
 # The password travels in REDISCLI_AUTH, never on a command line (ps shows those).
-redis_cli() { REDISCLI_AUTH=$HUBPULSE_REDIS_PASSWORD redis-cli --no-auth-warning -h 127.0.0.1 -p "$HUBPULSE_REDIS_PORT" "$@"; }
+redis_cli() { REDISCLI_AUTH=${HUBPULSE_REDIS_PASSWORD:-} redis-cli --no-auth-warning -h 127.0.0.1 -p "$HUBPULSE_REDIS_PORT" "$@"; }
 redis_ping() { [ "$(redis_cli ping 2>/dev/null)" = PONG ]; }
 redis_url() { printf 'redis://:%s@127.0.0.1:%s' "$HUBPULSE_REDIS_PASSWORD" "$HUBPULSE_REDIS_PORT"; }
 
@@ -457,6 +457,7 @@ member_lock() {
   mkdir -p "$STACK" "$LOGS" "$RUN"
   exec 9>"$RUN/lock"
   flock -w 60 9 || die "another stack.sh command is still running on this checkout"
+  stack_secrets generate
 }
 
 replica_number() { # argument, usage
