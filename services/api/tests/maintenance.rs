@@ -263,14 +263,14 @@ async fn a_flood_of_requests_does_not_starve_the_workers() {
         s.github.base_url = sim.url.clone();
         s.github.token = SecretString::from("ghp_maintenanceTestToken0000000000000000");
         s.database.pool_size = 1;
-        s.database.acquire_timeout_ms = 100;
+        s.database.acquire_timeout_ms = 20;
     })
     .await;
     // Queued before the flood, watched from the database beside it: the
     // test's own calls must not queue behind the flood either.
     let id = app.api.update_cache().await.unwrap().ids()[0];
     let stop = tokio_util::sync::CancellationToken::new();
-    let flood: Vec<_> = (0..16)
+    let flood: Vec<_> = (0..64)
         .map(|i| {
             let (http, stop) = (app.http().clone(), stop.clone());
             let url = app.url(if i % 2 == 0 {
