@@ -22,6 +22,10 @@ set -euo pipefail
 # the caller's development ports never apply to it.
 export HUBPULSE_STACK_DIR=.stack-bench
 export HUBPULSE_NGINX_PORT=8180 HUBPULSE_PG_PORT=55532 HUBPULSE_REDIS_PORT=56479
+# The speed proof drives nginx from one address far past the per-address
+# limits a public stack keeps (proxy/render.sh): lifted for it.
+export NGINX_RATE_LIMIT=${NGINX_RATE_LIMIT:-1000000r/s} NGINX_RATE_BURST=${NGINX_RATE_BURST:-1000000} \
+  NGINX_CONN_LIMIT=${NGINX_CONN_LIMIT:-100000}
 export HUBPULSE_API_BASE_PORT=3101 HUBPULSE_SIM_PORT=9200 REPLICAS=2
 STATIC_PORT=8181
 # Demo mode tracks only the ingest topic at start, so cron's bootstrap crawl
@@ -41,7 +45,8 @@ OUT="$ROOT/target/bench"
 RAW="$OUT/raw"
 STATIC_DIR="$STACK/static-nginx"
 BASE="http://127.0.0.1:$HUBPULSE_NGINX_PORT"
-TOKEN=$HUBPULSE__ADMIN__TOKEN
+# Set again once fresh_stack_dir has made the bench stack's own secrets.
+TOKEN=${HUBPULSE__ADMIN__TOKEN:-}
 CORES=$(nproc)
 COLD_TOPICS=$(for i in $(seq -w 1 "$COLD_COUNT"); do printf 'bench-cold-%s,' "$i"; done)
 COLD_TOPICS=${COLD_TOPICS%,}
@@ -247,6 +252,7 @@ main() {
 
   # A fresh bench stack: a database from nothing, so the ingest is a first crawl.
   fresh_stack_dir HUBPULSE_STACK_DIR
+  TOKEN=$HUBPULSE__ADMIN__TOKEN
   trap cleanup EXIT
   trap 'exit 130' INT TERM
   write_machine
@@ -282,7 +288,7 @@ main() {
   goose_run 08-refresh "cached mix, /update_cache every 3 s" hubpulse "" 33 refresh -H "$BASE" -t "${SECONDS_PER_RUN}s" \
     --admin-token "$TOKEN"
   goose_run 09-cold "cold: Redis miss, from Postgres" hubpulse "" "$COLD_COUNT" cold -H "$BASE" -t "${long}s" \
-    --cold-topics "$COLD_TOPICS" --redis-url "redis://127.0.0.1:$HUBPULSE_REDIS_PORT" \
+    --cold-topics "$COLD_TOPICS" --redis-url "redis://:$HUBPULSE_REDIS_PASSWORD@127.0.0.1:$HUBPULSE_REDIS_PORT" \
     ${HUBPULSE__VIEWS__PROCESS_TTL_MS:+--process-ttl-ms "$HUBPULSE__VIEWS__PROCESS_TTL_MS"}
 
   local rc=0

@@ -85,7 +85,10 @@ SELECT 'CREATE DATABASE hubpulse OWNER hubpulse'
 SQL
 }
 
-redis_ping() { [ "$(redis-cli -h 127.0.0.1 -p "$HUBPULSE_REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
+# The password travels in REDISCLI_AUTH, never on a command line (ps shows those).
+redis_cli() { REDISCLI_AUTH=${HUBPULSE_REDIS_PASSWORD:-} redis-cli --no-auth-warning -h 127.0.0.1 -p "$HUBPULSE_REDIS_PORT" "$@"; }
+redis_ping() { [ "$(redis_cli ping 2>/dev/null)" = PONG ]; }
+redis_url() { printf 'redis://:%s@127.0.0.1:%s' "$HUBPULSE_REDIS_PASSWORD" "$HUBPULSE_REDIS_PORT"; }
 
 start_redis() {
   local port=$HUBPULSE_REDIS_PORT
@@ -95,7 +98,9 @@ start_redis() {
   fi
   require_free_port "$port" HUBPULSE_REDIS_PORT
   mkdir -p "$REDIS_DIR"
-  redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --daemonize yes \
+  # The password goes in a file only its owner reads, not on the command line.
+  (umask 077 && printf 'requirepass %s\n' "$HUBPULSE_REDIS_PASSWORD" >"$REDIS_DIR/redis.conf")
+  redis-server "$REDIS_DIR/redis.conf" --bind 127.0.0.1 --port "$port" --save '' --appendonly no --daemonize yes \
     --dir "$REDIS_DIR" --pidfile "$RUN/redis.pid" --logfile "$LOGS/redis.log" >/dev/null 9>&- \
     || die "redis-server did not start; see $LOGS/redis.log"
   # --daemonize yes returns 0 even when the bind fails: PING decides.
@@ -176,7 +181,7 @@ start_replicas() {
       HUBPULSE__SERVER__REPLICA="api-$i" \
       HUBPULSE__LOG__FORMAT=json \
       HUBPULSE__DATABASE__URL="postgres://hubpulse:$HUBPULSE_DB_PASSWORD@127.0.0.1:$HUBPULSE_PG_PORT/hubpulse" \
-      HUBPULSE__REDIS__URL="redis://127.0.0.1:$HUBPULSE_REDIS_PORT" \
+      HUBPULSE__REDIS__URL="$(redis_url)" \
       "${extra_env[@]}" \
       "$BIN/hubpulse-api"
     started+=("$i")
@@ -294,6 +299,7 @@ up() {
   # daemon never holds it after this script ends.
   exec 9>"$RUN/lock"
   flock -n 9 || die "another 'make up/down' is running on this checkout"
+  stack_secrets generate
   check_mode "$mode"
   preflight_ports "$mode"
   start_postgres
@@ -328,8 +334,14 @@ up() {
     "postgres" "127.0.0.1:$HUBPULSE_PG_PORT  db hubpulse, role hubpulse  data $(pg_data_path)" \
     "redis" "127.0.0.1:$HUBPULSE_REDIS_PORT  pid $(cat "$RUN/redis.pid")  log $LOGS/redis.log" \
     "nginx" "pid $(cat "$NGINX_DIR/nginx.pid")  logs $NGINX_DIR/access.log, error.log" \
+    "admin token" "in $STACK/admin-token (the Redis password in $STACK/redis-password)" \
     "follow the logs" "make logs" \
     "stop" "make down"
+  # Shown once, when this start generated it; the file keeps it.
+  local var
+  for var in "${STACK_SECRETS_NEW[@]}"; do
+    [ "$var" = HUBPULSE__ADMIN__TOKEN ] && printf '  %-18s %s\n' "new admin token" "$HUBPULSE__ADMIN__TOKEN"
+  done
   if [ "$mode" = demo ]; then demo_crawl; fi
 }
 
@@ -368,8 +380,10 @@ demo_crawl() {
     printf '  curl -s "%s" | jq .\n' "$(nginx_url "/api/activity/$topic?limit=3")"
     printf '  curl -s -i %s -H "Accept-Encoding: br" -o /dev/null -D -\n' "$(nginx_url "/api/$topic")"
   done
-  # shellcheck disable=SC2016 # printed for the reader's shell to expand
-  printf '  curl -s -X POST -H "Authorization: Bearer %s" %s | jq .\n' '$HUBPULSE__ADMIN__TOKEN' "$(nginx_url /update_cache)"
+  # shellcheck disable=SC2016 # $(cat ...) is for the reader's shell to expand.
+  # Read from the file when pasted, so the line works in any shell and the
+  # token itself is not left in the terminal's scrollback again.
+  printf '  curl -s -X POST -H "Authorization: Bearer $(cat %q)" %s | jq .\n' "$STACK/admin-token" "$(nginx_url /update_cache)"
   printf '  curl -s %s | jq .topics\n' "$(nginx_url /v1/topics)"
 }
 
@@ -397,7 +411,7 @@ down() {
   if pid=$(live_pid "$RUN/sim.pid" hubpulse-sim); then terminate 10 "$pid"; say "stopped the simulator"; fi
   rm -f "$RUN/sim.pid"
   if pid=$(live_pid "$RUN/redis.pid" redis-server); then
-    redis-cli -h 127.0.0.1 -p "$HUBPULSE_REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+    redis_cli shutdown nosave >/dev/null 2>&1 || true
     terminate 10 "$pid"
     say "stopped redis"
   fi
@@ -443,6 +457,7 @@ member_lock() {
   mkdir -p "$STACK" "$LOGS" "$RUN"
   exec 9>"$RUN/lock"
   flock -w 60 9 || die "another stack.sh command is still running on this checkout"
+  stack_secrets generate
 }
 
 replica_number() { # argument, usage
@@ -488,7 +503,7 @@ start_replica() {
 stop_redis() {
   local pid
   pid=$(live_pid "$RUN/redis.pid" redis-server) || { say "redis is not running"; return 0; }
-  redis-cli -h 127.0.0.1 -p "$HUBPULSE_REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+  redis_cli shutdown nosave >/dev/null 2>&1 || true
   terminate 10 "$pid"
   rm -f "$RUN/redis.pid"
   say "stopped redis"

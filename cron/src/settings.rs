@@ -30,7 +30,11 @@ pub struct AdminSettings {
 
 impl Settings {
     pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
-        hubpulse_runtime::load_settings(DEFAULTS, file)
+        let keys = hubpulse_runtime::EnvKeys {
+            strings: &["admin.token", "cron.base_url"],
+            ..Default::default()
+        };
+        hubpulse_runtime::load_settings_from(DEFAULTS, file, &keys, None)
     }
 }
 

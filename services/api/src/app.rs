@@ -7,7 +7,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use hubpulse_cache::Cache;
 use hubpulse_github::GithubClient;
 use hubpulse_jobs::{JobContext, Registry, WorkerPool, kinds};
-use hubpulse_store::{Store, orgs, topics};
+use hubpulse_store::{DatabaseSettings, Store, orgs, topics};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
@@ -148,11 +148,24 @@ async fn run_workers(state: AppState, shutdown: CancellationToken) {
             tracing::warn!(%owner, error = %err, "could not track a configured owner");
         }
     }
+    // The workers' own connections: public requests share the other pool,
+    // and however many wait on it, a job and its lease renewals do not.
+    let database = &state.settings().database;
+    let store = match Store::connect(&DatabaseSettings {
+        pool_size: database.worker_pool_size,
+        ..database.clone()
+    }) {
+        Ok(store) => store,
+        Err(err) => {
+            tracing::error!(error = %err, "the workers' database pool could not be made; no jobs run here");
+            return;
+        }
+    };
     WorkerPool::new(
-        state.store().clone(),
+        store.clone(),
         kinds::register_all(Registry::new()),
         Arc::new(JobContext {
-            store: state.store().clone(),
+            store,
             cache: state.cache().clone(),
             github: state.github().clone(),
             orgs: state.settings().orgs.clone(),

@@ -42,6 +42,38 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
+/// The request carries the admin token (for routes that are public but say
+/// more to an admin, such as `/ready`).
+pub fn presents_admin_token(headers: &axum::http::HeaderMap, state: &AppState) -> bool {
+    let Some(expected) = state.settings().admin.token() else {
+        return false;
+    };
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_credentials)
+        .is_some_and(|presented| token_matches(presented, expected))
+}
+
+/// Where a request came from, put in its extensions by the connection loop.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    /// Loopback TCP or the Unix socket: this host.
+    pub local: bool,
+}
+
+/// From this host and not relayed by the proxy: an operator on the box, not
+/// a member of the public whose request nginx passed on.
+pub fn is_local_operator(
+    parts_extensions: &axum::http::Extensions,
+    headers: &axum::http::HeaderMap,
+) -> bool {
+    let local = parts_extensions
+        .get::<Peer>()
+        .is_some_and(|peer| peer.local);
+    local && !headers.contains_key("x-forwarded-for") && !headers.contains_key("x-real-ip")
+}
+
 /// What follows `Bearer` and its spaces; the scheme is case-insensitive
 /// (RFC 9110 §11.1), the token is not.
 fn bearer_credentials(header: &str) -> Option<&str> {

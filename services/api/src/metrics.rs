@@ -2,6 +2,9 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+/// The statuses `/metrics` counts live jobs in (store::queue::queue_depth).
+const QUEUE_STATUSES: [&str; 3] = ["queued", "running", "rescheduled"];
+
 /// Every metric the API exports, registered once at start-up.
 pub struct Metrics {
     registry: Registry,
@@ -92,6 +95,14 @@ impl Metrics {
         ] {
             registry.register(collector).expect("registered once");
         }
+        // Resident memory, CPU seconds, open and maximum fds, threads: what
+        // an operator looks at first when a replica misbehaves.
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("registered once");
         registry
             .register(Box::new(http_requests.clone()))
             .expect("registered once");
@@ -114,10 +125,17 @@ impl Metrics {
         &self.registry
     }
 
-    /// Replaces the queue-depth gauges with a fresh count; kinds and statuses
-    /// absent from it drop to nothing rather than keep a stale value.
+    /// Replaces the queue-depth gauges with a fresh count. Every known kind
+    /// and live status is exported, 0 when absent from the count: an idle
+    /// queue is a series at 0, which alerts and graphs can tell from a
+    /// scrape that found nothing; an unknown kind in the table still shows.
     pub fn set_queue_depth(&self, depth: &[(String, String, i64)]) {
         self.queue_depth.reset();
+        for kind in hubpulse_jobs::kinds::names() {
+            for status in QUEUE_STATUSES {
+                self.queue_depth.with_label_values(&[kind, status]).set(0);
+            }
+        }
         for (kind, status, count) in depth {
             self.queue_depth
                 .with_label_values(&[kind.as_str(), status.as_str()])

@@ -22,6 +22,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tower::Service;
 
+use crate::auth::Peer;
+
 pub struct ServeOptions {
     pub max_connections: usize,
     pub header_read_timeout: Duration,
@@ -106,12 +108,13 @@ pub async fn serve<S>(
             () = shutdown.cancelled() => break,
         };
         let accepted = tokio::select! {
-            accepted = tcp.accept() => accepted.map(|(stream, _peer)| {
+            accepted = tcp.accept() => accepted.map(|(stream, peer)| {
                 let _ = stream.set_nodelay(true);
-                connections.spawn(stream, service.clone(), permit);
+                let local = peer.ip().is_loopback();
+                connections.spawn(stream, service.clone(), permit, Peer { local });
             }),
             accepted = accept_unix(unix.as_ref()) => accepted.map(|stream| {
-                connections.spawn(stream, service.clone(), permit);
+                connections.spawn(stream, service.clone(), permit, Peer { local: true });
             }),
             () = shutdown.cancelled() => break,
         };
@@ -157,7 +160,7 @@ struct Connections {
 }
 
 impl Connections {
-    fn spawn<S, IO>(&self, stream: IO, service: S, permit: OwnedSemaphorePermit)
+    fn spawn<S, IO>(&self, stream: IO, service: S, permit: OwnedSemaphorePermit, peer: Peer)
     where
         S: Service<Request<Incoming>, Response = Response, Error = Infallible>
             + Clone
@@ -166,6 +169,11 @@ impl Connections {
         S::Future: Send + 'static,
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let service =
+            tower::ServiceExt::map_request(service, move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(peer);
+                request
+            });
         let connection = self
             .builder
             .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))

@@ -28,6 +28,7 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct ViewSettings {
     pub process_ttl_ms: u64,
+    pub process_max_bytes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -70,11 +71,55 @@ impl AdminSettings {
 impl Settings {
     /// Built-in defaults, then `file` if given, then `HUBPULSE__*` variables.
     pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
-        hubpulse_runtime::load_settings_with_lists(
-            DEFAULTS,
-            file,
-            &["topics.tracked", "orgs.tracked"],
-        )
+        Self::load_from(file, None)
+    }
+
+    /// As `load`, with `environment` standing in for the process's variables.
+    pub fn load_from(
+        file: Option<&Path>,
+        environment: Option<std::collections::HashMap<String, String>>,
+    ) -> Result<Self, SettingsError> {
+        let keys = hubpulse_runtime::EnvKeys {
+            lists: &["topics.tracked", "orgs.tracked"],
+            strings: &["admin.token", "github.token", "database.url", "redis.url"],
+        };
+        hubpulse_runtime::load_settings_from(DEFAULTS, file, &keys, environment)
+    }
+}
+
+/// The admin token .env committed before tokens were generated per stack:
+/// anyone who read the repository knows it.
+const KNOWN_ADMIN_TOKENS: &[&str] = &["hubpulse-dev-admin-token"];
+/// Shorter tokens can be guessed by someone who can reach the replica.
+const MIN_ADMIN_TOKEN_BYTES: usize = 32;
+
+impl AdminSettings {
+    /// A replica others can reach needs a token nobody else knows; one on
+    /// loopback only (a laptop, the tests) may use anything.
+    fn check(&self, host: &str) -> Result<(), SettingsError> {
+        let loopback = host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+        let Some(token) = self.token() else {
+            return Ok(());
+        };
+        if loopback {
+            return Ok(());
+        }
+        let reason = if KNOWN_ADMIN_TOKENS.contains(&token) {
+            "is the development token committed to the repository"
+        } else if token.len() < MIN_ADMIN_TOKEN_BYTES {
+            "is shorter than 32 bytes"
+        } else {
+            return Ok(());
+        };
+        Err(invalid((
+            "admin.token",
+            format!(
+                "HUBPULSE__ADMIN__TOKEN {reason}, and server.host {host} is not loopback; \
+                 set a random one (openssl rand -hex 32)"
+            ),
+        )))
     }
 }
 
@@ -117,6 +162,7 @@ impl Validate for Settings {
             "server.header_read_timeout_ms",
             server.header_read_timeout_ms,
         )?;
+        self.admin.check(&server.host)?;
         self.database.validate()?;
         self.redis.validate().map_err(invalid)?;
         self.workers.validate()?;
@@ -173,6 +219,54 @@ mod tests {
             let err = load_with(toml).unwrap_err().to_string();
             assert!(err.contains(key), "{toml:?} gave {err}");
             assert!(!err.contains('\n'), "{err}");
+        }
+    }
+
+    fn load_env(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let env = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::load_from(None, Some(env))
+    }
+
+    #[test]
+    fn a_numeric_token_stays_a_string() {
+        let digits = "98765432109876543210987654321098765432109876543210";
+        let settings = load_env(&[("HUBPULSE__ADMIN__TOKEN", digits)]).unwrap();
+        assert_eq!(settings.admin.token(), Some(digits));
+        let short = "0012";
+        let settings = load_env(&[("HUBPULSE__ADMIN__TOKEN", short)]).unwrap();
+        assert_eq!(settings.admin.token(), Some(short));
+    }
+
+    #[test]
+    fn a_weak_admin_token_is_refused_off_loopback() {
+        let strong = "x".repeat(32);
+        for (host, token, ok) in [
+            ("0.0.0.0", "hubpulse-dev-admin-token", false),
+            ("0.0.0.0", "short-token", false),
+            ("0.0.0.0", &"x".repeat(31), false),
+            ("10.1.2.3", "hubpulse-dev-admin-token", false),
+            ("0.0.0.0", &strong, true),
+            ("127.0.0.1", "hubpulse-dev-admin-token", true),
+            ("::1", "short", true),
+            // Empty: the admin routes are off, nothing to guess.
+            ("0.0.0.0", "", true),
+        ] {
+            let loaded = load_env(&[
+                ("HUBPULSE__SERVER__HOST", host),
+                ("HUBPULSE__ADMIN__TOKEN", token),
+            ]);
+            match (ok, loaded) {
+                (true, Ok(_)) => {}
+                (false, Err(err)) => {
+                    let err = err.to_string();
+                    assert!(err.contains("HUBPULSE__ADMIN__TOKEN"), "{err}");
+                    assert!(!err.contains(token), "the token leaked: {err}");
+                }
+                (ok, other) => panic!("{host} {token:?}: expected ok={ok}, got {other:?}"),
+            }
         }
     }
 

@@ -36,6 +36,7 @@ impl AppState {
             cache.clone(),
             store.clone(),
             std::time::Duration::from_millis(settings.views.process_ttl_ms),
+            settings.views.process_max_bytes,
             metrics.view_reads.clone(),
         );
         Self {

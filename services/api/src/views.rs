@@ -18,6 +18,27 @@ pub enum ReadError {
     Internal(String),
 }
 
+type Memory = moka::future::Cache<(Topic, ViewKind), Arc<View>>;
+
+fn memory_cache(ttl: Duration, max_bytes: u64) -> Memory {
+    moka::future::Cache::builder()
+        .max_capacity(max_bytes)
+        .weigher(|_key, view: &Arc<View>| view_weight(view))
+        .time_to_live(ttl)
+        .build()
+}
+
+/// What a view costs the process cache: its bodies and offsets (moka's
+/// weights are u32; a view over 4 GiB counts as 4 GiB).
+fn view_weight(view: &View) -> u32 {
+    let bytes = view.etag.len()
+        + view.plain.len()
+        + view.gzip.len()
+        + view.brotli.len()
+        + view.ends.len() * 4;
+    u32::try_from(bytes).unwrap_or(u32::MAX)
+}
+
 /// Why a load into the process cache gave no view; never cached.
 enum LoadError {
     NotTracked,
@@ -37,7 +58,9 @@ struct TrackedSnapshot {
 pub struct ViewReader {
     tracked: Arc<tokio::sync::Mutex<Option<TrackedSnapshot>>>,
     ttl: Duration,
-    memory: moka::future::Cache<(Topic, ViewKind), Arc<View>>,
+    memory: Memory,
+    /// `?limit=N` answers, by the whole view's ETag and N.
+    prefixes: moka::future::Cache<(bytes::Bytes, usize), Arc<View>>,
     cache: Cache,
     store: Store,
     hits: TierCounters,
@@ -53,13 +76,26 @@ struct TierCounters {
 }
 
 impl ViewReader {
-    pub fn new(cache: Cache, store: Store, ttl: Duration, hits: IntCounterVec) -> Self {
+    /// `max_bytes` bounds the views held in this process by their size
+    /// (every encoding), not their number: a view of a large topic weighs
+    /// megabytes, one of a small topic a few kilobytes.
+    pub fn new(
+        cache: Cache,
+        store: Store,
+        ttl: Duration,
+        max_bytes: u64,
+        hits: IntCounterVec,
+    ) -> Self {
         Self {
             tracked: Arc::default(),
             ttl,
-            memory: moka::future::Cache::builder()
-                .max_capacity(3 * 256)
-                .time_to_live(ttl)
+            memory: memory_cache(ttl, max_bytes),
+            // Keyed by content (the ETag), so never stale: the TTL only lets
+            // prefixes of views no longer read go.
+            prefixes: moka::future::Cache::builder()
+                .max_capacity(max_bytes / 4)
+                .weigher(|_key, view: &Arc<View>| view_weight(view))
+                .time_to_idle(Duration::from_secs(60))
                 .build(),
             cache,
             store,
@@ -208,6 +244,24 @@ impl ViewReader {
             .map_err(|e| StoreError::Database(format!("building a view: {e}")))
     }
 
+    /// The first `limit` items of `view`, compressed once per (view, limit)
+    /// and kept, so a `?limit=N` read costs what a full one does rather
+    /// than a compression per request.
+    pub async fn prefix(&self, view: &Arc<View>, limit: usize) -> Result<Arc<View>, ReadError> {
+        let key = (view.etag.clone(), limit);
+        let whole = view.clone();
+        self.prefixes
+            .try_get_with(key, async move {
+                tokio::task::spawn_blocking(move || whole.prefix(limit))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .map_err(|e| ReadError::Internal(format!("building a ?limit view: {e}")))
+    }
+
     /// Forgets a topic's views in this process (the next read goes to Redis),
     /// and which topics are tracked.
     pub async fn forget(&self, topic: &Topic) {
@@ -215,5 +269,34 @@ impl ViewReader {
         for kind in ViewKind::ALL {
             self.memory.invalidate(&(topic.clone(), kind)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_process_cache_is_bounded_in_bytes() {
+        // Items that compress badly, so every encoding is about as large.
+        let items: Vec<String> = (0..4000u64)
+            .map(|i| format!("{:x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+            .collect();
+        let view = Arc::new(View::from_items(&items).unwrap());
+        let weight = u64::from(view_weight(&view));
+        assert!(weight > view.plain.len() as u64 * 2, "{weight}");
+        // Room for two such views, offered five.
+        let memory = memory_cache(Duration::from_secs(60), weight * 2 + weight / 2);
+        for n in 0..5 {
+            let topic = hubpulse_domain::Topic::parse(&format!("topic-{n}")).unwrap();
+            memory.insert((topic, ViewKind::ALL[0]), view.clone()).await;
+        }
+        memory.run_pending_tasks().await;
+        assert!(
+            memory.entry_count() <= 2,
+            "{} views kept",
+            memory.entry_count()
+        );
+        assert!(memory.weighted_size() <= weight * 2 + weight / 2);
     }
 }

@@ -924,7 +924,7 @@ async fn through_nginx_no_status_page_only_documented_routes_and_json_errors() {
     // nginx's own refusals are JSON, never an HTML page.
     let long_uri = format!("GET /api/{} HTTP/1.1", "a".repeat(40_000));
     let big_header = format!("GET /health HTTP/1.1\r\nx-big: {}", "a".repeat(9_000));
-    let cases: [(&[u8], &[u8], u16, &str); 12] = [
+    let cases: [(&[u8], &[u8], u16, &str); 13] = [
         (
             b"POST /v1/topics HTTP/1.1",
             &[b' '; 2 << 20],
@@ -934,6 +934,7 @@ async fn through_nginx_no_status_page_only_documented_routes_and_json_errors() {
         (long_uri.as_bytes(), b"", 414, "uri_too_long"),
         (big_header.as_bytes(), b"", 400, "bad_request"),
         (b"TRACE / HTTP/1.1", b"", 405, "method_not_allowed"),
+        (b"TRACE /health HTTP/1.1", b"", 405, "method_not_allowed"),
         (b"GET / HTTP/2.0", b"", 505, "http_version_not_supported"),
         (
             b"GET / HTTP/1.1\r\ntransfer-encoding: gzip",
@@ -966,6 +967,11 @@ async fn through_nginx_no_status_page_only_documented_routes_and_json_errors() {
             String::from_utf8_lossy(&head[..head.len().min(50)])
         );
         assert_error(&what, &reply, status, code);
+        if status == 405 {
+            // RFC 9110: a 405 says what is allowed, nginx's own included.
+            let allow = reply.header("allow").unwrap_or_default();
+            assert!(allow.contains("GET"), "{what}: Allow {allow:?}");
+        }
     }
 
     // Slow clients are cut off: headers never finished, and a body that
@@ -1010,4 +1016,52 @@ async fn through_nginx_no_status_page_only_documented_routes_and_json_errors() {
         started.elapsed()
     );
     drop(nginx);
+}
+
+/// nginx's per-address limits: past the rate and its burst, nginx itself
+/// answers 429 JSON with Retry-After, and the replica never sees those.
+#[tokio::test]
+async fn nginx_answers_429_json_past_the_per_address_rate() {
+    let (app, _sim) = spawn().await;
+    let nginx = TestNginx::start_with(
+        &[app.addr.to_string()],
+        &[("NGINX_RATE_LIMIT", "1r/m"), ("NGINX_RATE_BURST", "3")],
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let reply = raw_to(nginx.port, b"GET /health HTTP/1.1", b"").await;
+        if reply.status == 429 {
+            assert_error("nginx past its rate", &reply, 429, "too_many_requests");
+            assert_eq!(reply.header("retry-after"), Some("1"));
+        }
+        statuses.push(reply.status);
+    }
+    assert_eq!(
+        statuses[..4],
+        [200; 4],
+        "the burst is let through: {statuses:?}"
+    );
+    assert!(statuses[4..].iter().all(|s| *s == 429), "{statuses:?}");
+}
+
+/// Through the proxy, the public learns only whether the replica is ready;
+/// the admin token, or a caller on the replica's own host, also gets the
+/// checks.
+#[tokio::test]
+async fn ready_through_nginx_says_only_up_or_down_unless_admin() {
+    let (app, _sim) = spawn().await;
+    let nginx = TestNginx::start(&[app.addr.to_string()]);
+    let public = raw_to(nginx.port, b"GET /ready HTTP/1.1", b"").await;
+    assert_eq!(public.status, 200, "{}", public.text());
+    let body: serde_json::Value = serde_json::from_slice(&public.body).unwrap();
+    assert_eq!(body["status"], "ready");
+    assert!(body.get("checks").is_none(), "public /ready shows {body}");
+    let head = format!("GET /ready HTTP/1.1\r\nauthorization: Bearer {ADMIN_TOKEN}");
+    let admin = raw_to(nginx.port, head.as_bytes(), b"").await;
+    let body: serde_json::Value = serde_json::from_slice(&admin.body).unwrap();
+    assert_eq!(body["checks"]["postgres"], "ok", "{body}");
+    // On the replica's host and not relayed: the operator's own curl.
+    let direct = raw_to(app.addr.port(), b"GET /ready HTTP/1.1", b"").await;
+    let body: serde_json::Value = serde_json::from_slice(&direct.body).unwrap();
+    assert_eq!(body["checks"]["redis"], "ok", "{body}");
 }

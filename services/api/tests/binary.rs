@@ -36,6 +36,23 @@ fn a_wrong_config_value_stops_start_up_naming_the_key() {
     }
 }
 
+/// What compose would start without a token of its own (it listens on
+/// 0.0.0.0): the binary refuses, naming the variable to set.
+#[test]
+fn a_known_or_short_admin_token_off_loopback_stops_start_up() {
+    for token in ["hubpulse-dev-admin-token", "short-but-not-empty"] {
+        let out = Command::new(BIN)
+            .env("HUBPULSE__SERVER__HOST", "0.0.0.0")
+            .env("HUBPULSE__ADMIN__TOKEN", token)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{token}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.contains("HUBPULSE__ADMIN__TOKEN"), "{stderr}");
+        assert!(!stderr.contains(token), "the token leaked: {stderr}");
+    }
+}
+
 #[tokio::test]
 async fn json_logs_carry_the_request_id_and_no_secrets() {
     let db = TestDb::new().await;
@@ -105,10 +122,14 @@ async fn json_logs_carry_the_request_id_and_no_secrets() {
     }
 }
 
-/// The binary as `scripts/stack.sh` starts it: `.env` exported by
-/// `scripts/lib.sh`, a config file named by `HUBPULSE_CONFIG`, and, unless
+/// The binary as `scripts/stack.sh` starts it: `.env` and the stack's kept
+/// secrets exported by `scripts/lib.sh`, a config file named by `HUBPULSE_CONFIG`, and, unless
 /// `raw`, the `env -u` arguments that drop `.env`'s `HUBPULSE__*` values.
-fn start_as_the_stack_does(config: &std::path::Path, raw: bool) -> std::process::Child {
+fn start_as_the_stack_does(
+    config: &std::path::Path,
+    stack: &std::path::Path,
+    raw: bool,
+) -> std::process::Child {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let script = if raw {
         r#"source scripts/lib.sh && exec "$0" --config "$HUBPULSE_CONFIG""#
@@ -126,6 +147,7 @@ fn start_as_the_stack_does(config: &std::path::Path, raw: bool) -> std::process:
         .current_dir(root)
         .args(["-c", script, BIN])
         .env("HUBPULSE_CONFIG", config)
+        .env("HUBPULSE_STACK_DIR", stack)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -136,12 +158,11 @@ fn start_as_the_stack_does(config: &std::path::Path, raw: bool) -> std::process:
 async fn a_config_file_is_not_overridden_by_the_env_file() {
     let db = TestDb::new().await;
     let redis = TestRedis::new().await;
-    let env_file =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../.env")).unwrap();
-    let env_token = env_file
-        .lines()
-        .find_map(|l| l.strip_prefix("HUBPULSE__ADMIN__TOKEN="))
-        .expect(".env sets the development admin token");
+    // The admin token the scripts export is the stack's generated one, kept
+    // in its directory (.env commits none): a stack directory of the test's.
+    let stack = tempfile::tempdir().unwrap();
+    let env_token = "token-the-stack-generated-0b7";
+    std::fs::write(stack.path().join("admin-token"), format!("{env_token}\n")).unwrap();
     let file_token = "token-from-the-config-file-5e1";
     for raw in [false, true] {
         let port = free_port();
@@ -158,7 +179,7 @@ async fn a_config_file_is_not_overridden_by_the_env_file() {
             ),
         )
         .unwrap();
-        let mut child = start_as_the_stack_does(&config, raw);
+        let mut child = start_as_the_stack_does(&config, stack.path(), raw);
         let base = format!("http://127.0.0.1:{port}");
         let ready = ApiClient::new(&base)
             .unwrap()
@@ -175,12 +196,12 @@ async fn a_config_file_is_not_overridden_by_the_env_file() {
         let _ = child.wait();
         ready.expect("the binary started from the config file");
         if raw {
-            // Without the helper the exported .env value wins: what it is for.
+            // Without the helper the exported value wins: what it is for.
             assert!(env_wins && !file_wins, "the bare export overrides the file");
         } else {
             assert!(
                 file_wins && !env_wins,
-                "the config file's admin token wins over .env's"
+                "the config file's admin token wins over the stack's"
             );
         }
     }

@@ -217,3 +217,108 @@ async fn the_typed_client_reports_refusals_with_status_and_code_and_never_the_to
     assert_eq!(app.api.health().await.unwrap().replica, "test");
     app.shutdown().await;
 }
+
+/// An idle queue is a series at 0 for every kind and live status, not no
+/// series (which an alert cannot tell from a scrape that failed); the
+/// process's own resources are there too.
+#[tokio::test]
+async fn metrics_show_an_idle_queue_as_zeros() {
+    let app = TestApp::spawn_with(|s| s.workers.count = 0).await;
+    let metrics = app.api.metrics().await.unwrap().text;
+    for status in ["queued", "running", "rescheduled"] {
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("hubpulse_job_queue_depth{")
+                    && l.contains(r#"kind="crawl_topic""#)
+                    && l.contains(&format!(r#"status="{status}""#))
+                    && l.ends_with(" 0")),
+            "no idle {status} depth in /metrics:\n{metrics}"
+        );
+    }
+    for process in [
+        "hubpulse_process_resident_memory_bytes",
+        "hubpulse_process_cpu_seconds_total",
+        "hubpulse_process_open_fds",
+    ] {
+        let value = metrics
+            .lines()
+            .find(|l| l.starts_with(process))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {process} in /metrics:\n{metrics}"));
+        assert!(value > 0.0 || process.contains("cpu"), "{process} {value}");
+    }
+    app.shutdown().await;
+}
+
+/// Requests that reach Postgres, far more than the request pool holds, while
+/// a crawl runs: the workers have connections of their own, so the crawl
+/// finishes in its first attempt. Sharing one pool, its calls (and lease
+/// renewals) waited behind the flood and timed out.
+#[tokio::test]
+async fn a_flood_of_requests_does_not_starve_the_workers() {
+    let sim = TestSim::roomy().await;
+    let app = TestApp::spawn_with(|s| {
+        s.topics.tracked = topics(&["rust"]);
+        s.github.base_url = sim.url.clone();
+        s.github.token = SecretString::from("ghp_maintenanceTestToken0000000000000000");
+        s.database.pool_size = 1;
+        s.database.acquire_timeout_ms = 20;
+    })
+    .await;
+    // Queued before the flood, watched from the database beside it: the
+    // test's own calls must not queue behind the flood either.
+    let id = app.api.update_cache().await.unwrap().ids()[0];
+    let stop = tokio_util::sync::CancellationToken::new();
+    let flood: Vec<_> = (0..64)
+        .map(|i| {
+            let (http, stop) = (app.http().clone(), stop.clone());
+            let url = app.url(if i % 2 == 0 {
+                "/v1/topics"
+            } else {
+                "/v1/tasks/1"
+            });
+            tokio::spawn(async move {
+                let mut statuses = std::collections::BTreeMap::<u16, u32>::new();
+                while !stop.is_cancelled() {
+                    if let Ok(reply) = http.get(&url).send().await {
+                        *statuses.entry(reply.status().as_u16()).or_default() += 1;
+                    }
+                }
+                statuses
+            })
+        })
+        .collect();
+    let db = app.db.client().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let (status, attempts, last_error) = loop {
+        let row = db
+            .query_one(
+                "SELECT status::text, attempts, coalesce(last_error, '') FROM jobs WHERE id = $1",
+                &[&id],
+            )
+            .await
+            .unwrap();
+        let (status, attempts, last_error): (String, i32, String) =
+            (row.get(0), row.get(1), row.get(2));
+        if status == "succeeded" || status == "failed" || std::time::Instant::now() > deadline {
+            break (status, attempts, last_error);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    stop.cancel();
+    let mut statuses = std::collections::BTreeMap::<u16, u32>::new();
+    for handle in flood {
+        for (status, n) in handle.await.unwrap() {
+            *statuses.entry(status).or_default() += n;
+        }
+    }
+    assert_eq!(
+        (status.as_str(), attempts),
+        ("succeeded", 1),
+        "{last_error}; requests answered {statuses:?}"
+    );
+    // The flood did wait for the one request connection: it was a flood.
+    assert!(statuses.values().sum::<u32>() > 50, "{statuses:?}");
+    app.shutdown().await;
+}

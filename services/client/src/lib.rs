@@ -245,6 +245,9 @@ impl ApiClient {
         }
         #[derive(serde::Deserialize)]
         struct Body {
+            // Only a caller on the replica's host or with the admin token
+            // gets them; others see empty checks.
+            #[serde(default)]
             checks: Checks,
         }
         let body: Body = decode("GET /ready", &reply)?;

@@ -63,9 +63,20 @@ pub enum JobError {
     RescheduleAt { at: DateTime<Utc>, reason: String },
 }
 
+/// A job's error becomes its public last_error (/v1/tasks): the database's
+/// own words go to the log, the job keeps what kind of trouble it was.
 impl From<StoreError> for JobError {
     fn from(err: StoreError) -> Self {
-        Self::Retryable(err.to_string())
+        tracing::warn!(error = %err, "a job's database call failed");
+        Self::Retryable(
+            match err {
+                StoreError::Unavailable(_) => "the database was unavailable",
+                StoreError::NotFound(_) => "a row the job needed was gone",
+                StoreError::Conflict(_) => "a conflicting write to the database",
+                _ => "a database error (see the replica's log)",
+            }
+            .into(),
+        )
     }
 }
 

@@ -198,7 +198,12 @@ impl<C: Send + Sync + 'static> Worker<C> {
                 joined = &mut handler.0 => {
                     let result = match joined {
                         Ok(result) => result,
-                        Err(err) if err.is_panic() => Err(JobError::Retryable(format!("handler panicked: {}", panic_text(err)))),
+                        Err(err) if err.is_panic() => {
+                            // The panic's own words go to the log only: the
+                            // job's last_error is public (/v1/tasks).
+                            tracing::error!(panic = %panic_text(err), "job handler panicked");
+                            Err(JobError::Retryable("the job's handler panicked (see the replica's log)".into()))
+                        }
                         Err(_) => Err(JobError::Retryable("handler was cancelled".into())),
                     };
                     self.finish(&job, result, started).await;

@@ -6,6 +6,9 @@ mod shutdown;
 mod telemetry;
 
 pub use backoff::Backoff;
-pub use settings::{SettingsError, Validate, config_path, load_settings, load_settings_with_lists};
+pub use settings::{
+    EnvKeys, SettingsError, Validate, config_path, load_settings, load_settings_from,
+    load_settings_with_lists,
+};
 pub use shutdown::wait_for_signal;
 pub use telemetry::{LogFormat, LogSettings, init_tracing};

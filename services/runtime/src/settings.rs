@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -38,21 +39,71 @@ pub fn load_settings_with_lists<T>(
 where
     T: DeserializeOwned + Validate,
 {
+    load_settings_from(
+        defaults,
+        file,
+        &EnvKeys {
+            lists: list_keys,
+            strings: &[],
+        },
+        None,
+    )
+}
+
+/// How some environment values are read, beyond the default of parsing
+/// numbers and booleans.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct EnvKeys<'a> {
+    /// Keys (e.g. `topics.tracked`) whose value is a comma-separated list.
+    pub lists: &'a [&'a str],
+    /// Keys (e.g. `admin.token`) whose value is kept exactly as written: a
+    /// secret made only of digits must not become a number, which a long
+    /// one would do with its digits rounded away.
+    pub strings: &'a [&'a str],
+}
+
+/// The loader behind the others. `environment` stands in for the process
+/// environment when given (tests: no variable of the process is touched).
+pub fn load_settings_from<T>(
+    defaults: &str,
+    file: Option<&Path>,
+    keys: &EnvKeys<'_>,
+    environment: Option<HashMap<String, String>>,
+) -> Result<T, SettingsError>
+where
+    T: DeserializeOwned + Validate,
+{
     let mut builder = Config::builder().add_source(File::from_str(defaults, FileFormat::Toml));
     if let Some(path) = file {
         builder = builder.add_source(File::from(path).required(true));
     }
-    let mut environment = Environment::with_prefix("HUBPULSE")
+    let variable = |key: &str| format!("HUBPULSE__{}", key.replace('.', "__").to_uppercase());
+    let raw = |name: &str| match &environment {
+        Some(map) => map.get(name).cloned(),
+        None => std::env::var(name).ok(),
+    };
+    // Read before the environment source is built, as it takes the map.
+    let strings: Vec<(&str, String)> = keys
+        .strings
+        .iter()
+        .filter_map(|key| raw(&variable(key)).map(|value| (*key, value)))
+        .collect();
+    let mut source = Environment::with_prefix("HUBPULSE")
         .prefix_separator("__")
         .separator("__")
-        .try_parsing(true);
-    if !list_keys.is_empty() {
-        environment = environment.list_separator(",");
-        for key in list_keys {
-            environment = environment.with_list_parse_key(key);
+        .try_parsing(true)
+        .source(environment.map(|map| map.into_iter().collect()));
+    if !keys.lists.is_empty() {
+        source = source.list_separator(",");
+        for key in keys.lists {
+            source = source.with_list_parse_key(key);
         }
     }
-    let settings: T = builder.add_source(environment).build()?.try_deserialize()?;
+    builder = builder.add_source(source);
+    for (key, value) in strings {
+        builder = builder.set_override(key, value)?;
+    }
+    let settings: T = builder.build()?.try_deserialize()?;
     settings.validate()?;
     Ok(settings)
 }
@@ -139,6 +190,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(err, "configuration: key `server.port`: must not be 0");
+    }
+
+    #[test]
+    fn a_string_key_keeps_its_digits() {
+        let digits = "12345678901234567890123456789012345678901234567890";
+        let env = HashMap::from([
+            ("HUBPULSE__SERVER__NAME".to_owned(), digits.to_owned()),
+            ("HUBPULSE__SERVER__PORT".to_owned(), "4000".to_owned()),
+        ]);
+        let keys = EnvKeys {
+            strings: &["server.name"],
+            ..EnvKeys::default()
+        };
+        let s: Sample = load_settings_from(DEFAULTS, None, &keys, Some(env.clone())).unwrap();
+        assert_eq!(s.server.name, digits);
+        assert_eq!(s.server.port, 4000);
+        // Without it the value is parsed as a number and rounded.
+        let parsed: Sample =
+            load_settings_from(DEFAULTS, None, &EnvKeys::default(), Some(env)).unwrap();
+        assert_ne!(parsed.server.name, digits);
     }
 
     #[test]

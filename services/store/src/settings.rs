@@ -8,6 +8,9 @@ pub struct DatabaseSettings {
     /// `postgres://user:password@host:port/db`; holds the password, hence secret.
     pub url: SecretString,
     pub pool_size: u32,
+    /// The job workers' own pool, beside `pool_size`'s: requests, however
+    /// many, never take the connections a job and its lease renewals need.
+    pub worker_pool_size: u32,
     pub connect_timeout_ms: u64,
     /// How long a request waits for a pooled connection before Postgres counts as down.
     pub acquire_timeout_ms: u64,
@@ -31,6 +34,9 @@ impl DatabaseSettings {
         }
         if self.pool_size == 0 {
             return Err(invalid("database.pool_size", "must be at least 1"));
+        }
+        if self.worker_pool_size == 0 {
+            return Err(invalid("database.worker_pool_size", "must be at least 1"));
         }
         for (key, value) in [
             ("database.connect_timeout_ms", self.connect_timeout_ms),

@@ -13,6 +13,7 @@ fn settings(url: String) -> DatabaseSettings {
     DatabaseSettings {
         url: SecretString::from(url),
         pool_size: 2,
+        worker_pool_size: 2,
         connect_timeout_ms: 500,
         acquire_timeout_ms: 1_000,
         statement_timeout_ms: 5_000,
@@ -72,6 +73,17 @@ fn a_bad_url_is_refused_without_echoing_it() {
 
     let good = settings(format!("postgres://app:{PASSWORD}@db:5432/hubpulse"));
     good.validate().unwrap();
+    let zero_workers = DatabaseSettings {
+        worker_pool_size: 0,
+        ..good.clone()
+    };
+    assert!(
+        zero_workers
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("database.worker_pool_size")
+    );
     let zero_pool = DatabaseSettings {
         pool_size: 0,
         ..good

@@ -20,6 +20,7 @@ fn settings_for(url: String) -> DatabaseSettings {
     DatabaseSettings {
         url: SecretString::from(url),
         pool_size: 8,
+        worker_pool_size: 4,
         // Roomy: a fresh machine compiling and running two hundred tests on
         // two cores once took over 3 s to hand a new database its first
         // connection. Tests of an outage set their own short bounds.

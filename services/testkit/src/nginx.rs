@@ -16,6 +16,12 @@ impl TestNginx {
     /// Renders the template for `upstreams` (`host:port` or `unix:/path`),
     /// starts nginx on a free port and waits until it listens.
     pub fn start(upstreams: &[String]) -> TestNginx {
+        Self::start_with(upstreams, &[])
+    }
+
+    /// As `start`, with more of `proxy/render.sh`'s variables (e.g.
+    /// `NGINX_RATE_LIMIT`) set for the rendering.
+    pub fn start_with(upstreams: &[String], vars: &[(&str, &str)]) -> TestNginx {
         let dir = tempfile::tempdir().expect("a temp dir for nginx");
         // nginx's workers run as nobody when the master is root: they must be
         // able to reach the temp paths under the prefix.
@@ -32,6 +38,7 @@ impl TestNginx {
             .env("NGINX_LISTEN", format!("127.0.0.1:{port}"))
             .env("NGINX_PREFIX", dir.path())
             .env("NGINX_UPSTREAMS", upstreams.join(" "))
+            .envs(vars.iter().copied())
             .output()
             .expect("proxy/render.sh runs");
         assert!(

@@ -30,7 +30,8 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
     })
 }
 
-/// Each dependency: `ok`, or what is wrong with it.
+/// Each dependency: `ok`, or what is wrong with it (never the database's or
+/// Redis's own words: those go to the log).
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Checks {
     postgres: String,
@@ -41,23 +42,35 @@ pub struct Checks {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Ready {
     status: &'static str,
-    checks: Checks,
+    /// Only for a caller on this host or with the admin token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checks: Option<Checks>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct NotReady {
     error: crate::error::ErrorDetail,
-    checks: Checks,
+    /// Only for a caller on this host or with the admin token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checks: Option<Checks>,
 }
 
-/// Postgres reachable, migrations applied, Redis reachable: then 200, else 503
-/// naming what is down.
+/// Postgres reachable, migrations applied, Redis reachable: then 200, else
+/// 503. The public learns only up or down; a caller on this host (not
+/// relayed by the proxy) or with the admin token also learns which check
+/// failed.
 #[utoipa::path(get, path = "/ready", tag = "operations",
     responses(
         (status = 200, description = "Ready to serve", body = Ready),
         (status = 503, description = "A dependency is down", body = NotReady),
     ))]
-pub async fn ready(State(state): State<AppState>) -> Response {
+pub async fn ready(
+    State(state): State<AppState>,
+    extensions: axum::http::Extensions,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let detailed = crate::auth::is_local_operator(&extensions, &headers)
+        || crate::auth::presents_admin_token(&headers, &state);
     let (db, redis) = tokio::join!(
         tokio::time::timeout(CHECK_TIMEOUT, state.store().readiness()),
         tokio::time::timeout(CHECK_TIMEOUT, state.cache().ping()),
@@ -70,8 +83,9 @@ pub async fn ready(State(state): State<AppState>) -> Response {
             ("ok".to_owned(), format!("pending: {detail}"))
         }
         Ok(Err(err)) => {
+            tracing::warn!(error = %err, "readiness: postgres is down");
             down.push("postgres");
-            (format!("down: {err}"), "unknown".to_owned())
+            ("down".to_owned(), "unknown".to_owned())
         }
         Err(_) => {
             down.push("postgres");
@@ -81,19 +95,20 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     let redis = match redis {
         Ok(Ok(())) => "ok".to_owned(),
         Ok(Err(err)) => {
+            tracing::warn!(error = %err, "readiness: redis is down");
             down.push("redis");
-            format!("down: {err}")
+            "down".to_owned()
         }
         Err(_) => {
             down.push("redis");
             "down: timed out".to_owned()
         }
     };
-    let checks = Checks {
+    let checks = detailed.then_some(Checks {
         postgres,
         migrations,
         redis,
-    };
+    });
     if down.is_empty() {
         return Json(Ready {
             status: "ready",
@@ -101,7 +116,11 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         })
         .into_response();
     }
-    let message = format!("not ready: {} down", down.join(", "));
+    let message = if detailed {
+        format!("not ready: {} down", down.join(", "))
+    } else {
+        "not ready".to_owned()
+    };
     (
         StatusCode::SERVICE_UNAVAILABLE,
         Json(NotReady {

@@ -28,3 +28,11 @@ pub fn register_all(registry: Registry<JobContext>) -> Registry<JobContext> {
         .register::<SyncOrg>()
         .register::<RepoStats>()
 }
+
+/// The production kinds' names (what `/metrics` reports a queue depth for,
+/// zero included).
+pub fn names() -> Vec<&'static str> {
+    let mut names: Vec<_> = register_all(Registry::new()).kinds().collect();
+    names.sort_unstable();
+    names
+}
