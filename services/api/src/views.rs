@@ -48,15 +48,27 @@ enum LoadError {
 /// Which topics are tracked, as of `at`: one query per `ttl` per process
 /// answers every read's "is it tracked?", so a view left in Redis or in
 /// memory after an untrack (a failed delete, a crawl that published late)
-/// is never served for longer than that.
+/// is not served for much longer than that.
+#[derive(Clone)]
 struct TrackedSnapshot {
     at: std::time::Instant,
     names: Arc<std::collections::HashSet<String>>,
 }
 
+/// The snapshot readers share, and whether a refresh is under way. Readers
+/// never wait on a refresh once there is a snapshot: a stale one answers
+/// while one background task asks Postgres, so an outage (every ask waiting
+/// out the pool's timeout) costs reads nothing, and a cached read takes a
+/// read lock, not a mutex.
+#[derive(Default)]
+struct Tracked {
+    snapshot: std::sync::RwLock<Option<TrackedSnapshot>>,
+    refreshing: std::sync::atomic::AtomicBool,
+}
+
 #[derive(Clone)]
 pub struct ViewReader {
-    tracked: Arc<tokio::sync::Mutex<Option<TrackedSnapshot>>>,
+    tracked: Arc<Tracked>,
     ttl: Duration,
     memory: Memory,
     /// `?limit=N` answers, by the whole view's ETag and N.
@@ -108,39 +120,81 @@ impl ViewReader {
         }
     }
 
-    /// Whether `topic` is tracked, from a snapshot at most `ttl` old;
-    /// `None` when Postgres has never answered (the tiers below still do).
+    /// Whether `topic` is tracked, from a snapshot about `ttl` old at most (a
+    /// refresh under way may land a moment later); `None` when Postgres has
+    /// never answered (the tiers below still do).
     async fn is_tracked(&self, topic: &Topic) -> Option<bool> {
-        // One refresh at a time; the others wait for it, then read it.
-        let mut snapshot = self.tracked.lock().await;
-        if let Some(s) = snapshot.as_ref().filter(|s| s.at.elapsed() < self.ttl) {
-            return Some(s.names.contains(topic.as_str()));
+        let current = self.tracked_snapshot();
+        let snapshot = match current {
+            Some(snapshot) => {
+                if snapshot.at.elapsed() >= self.ttl {
+                    self.refresh_tracked_in_background();
+                }
+                snapshot
+            }
+            // The first read after start or after a track/untrack asks
+            // Postgres itself: there is nothing to answer from meanwhile.
+            None => {
+                self.refresh_tracked().await;
+                self.tracked_snapshot()?
+            }
+        };
+        Some(snapshot.names.contains(topic.as_str()))
+    }
+
+    fn tracked_snapshot(&self) -> Option<TrackedSnapshot> {
+        self.tracked
+            .snapshot
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn refresh_tracked_in_background(&self) {
+        use std::sync::atomic::Ordering;
+        if self.tracked.refreshing.swap(true, Ordering::AcqRel) {
+            return;
         }
+        let reader = self.clone();
+        tokio::spawn(async move {
+            reader.refresh_tracked().await;
+            reader.tracked.refreshing.store(false, Ordering::Release);
+        });
+    }
+
+    async fn refresh_tracked(&self) {
         let fresh = async { topics::tracked_names(&self.store.conn().await?).await };
-        match fresh.await {
+        let fresh = fresh.await;
+        let mut snapshot = self
+            .tracked
+            .snapshot
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match fresh {
             Ok(names) => {
-                let names = Arc::new(names.into_iter().collect::<std::collections::HashSet<_>>());
-                let answer = names.contains(topic.as_str());
                 *snapshot = Some(TrackedSnapshot {
                     at: std::time::Instant::now(),
-                    names,
+                    names: Arc::new(names.into_iter().collect()),
                 });
-                Some(answer)
             }
             Err(err) => {
-                // Postgres down: the last snapshot stands for another ttl,
-                // rather than every read waiting on the pool.
+                // Postgres down: the last snapshot stands for another ttl
+                // before the next ask.
                 tracing::debug!(error = %err, "could not refresh the tracked topics");
-                let s = snapshot.as_mut()?;
-                s.at = std::time::Instant::now();
-                Some(s.names.contains(topic.as_str()))
+                if let Some(s) = snapshot.as_mut() {
+                    s.at = std::time::Instant::now();
+                }
             }
         }
     }
 
     /// Forgets which topics are tracked: the next read asks Postgres.
     pub async fn forget_tracked(&self) {
-        *self.tracked.lock().await = None;
+        *self
+            .tracked
+            .snapshot
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
     /// `Ok(None)`: the topic is not tracked.
