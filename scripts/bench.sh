@@ -25,7 +25,7 @@ export HUBPULSE_NGINX_PORT=8180 HUBPULSE_PG_PORT=55532 HUBPULSE_REDIS_PORT=56479
 # The speed proof drives nginx from one address far past the per-address
 # limits a public stack keeps (proxy/render.sh): lifted for it.
 export NGINX_RATE_LIMIT=${NGINX_RATE_LIMIT:-1000000r/s} NGINX_RATE_BURST=${NGINX_RATE_BURST:-1000000} \
-  NGINX_CONN_LIMIT=${NGINX_CONN_LIMIT:-100000}
+  NGINX_CONN_LIMIT=${NGINX_CONN_LIMIT:-60000}
 export HUBPULSE_API_BASE_PORT=3101 HUBPULSE_SIM_PORT=9200 REPLICAS=2
 STATIC_PORT=8181
 # Demo mode tracks only the ingest topic at start, so cron's bootstrap crawl
