@@ -11,8 +11,12 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # dropped the way docker compose drops them, so one .env serves both. The
 # binaries' own defaults live in their defaults.toml files, not here.
 # ENV_FILE_KEYS: what came from .env (or the stack's kept secrets, below)
-# rather than from the caller.
-ENV_FILE_KEYS=()
+# rather than from the caller. A script run by another (bench.sh and
+# faults.sh run stack.sh) inherits .env's values as exported variables, so
+# the list travels with them in HUBPULSE_ENV_FILE_KEYS: otherwise .env's
+# HUBPULSE_SIM_SEARCH_QUOTA would pass for the caller's and beat the bench's
+# simulator config.
+read -r -a ENV_FILE_KEYS <<<"${HUBPULSE_ENV_FILE_KEYS:-}"
 load_env() {
   local line key value
   while IFS= read -r line || [ -n "$line" ]; do
@@ -29,6 +33,7 @@ load_env() {
       ENV_FILE_KEYS+=("$key")
     fi
   done < "$ROOT/.env"
+  export HUBPULSE_ENV_FILE_KEYS="${ENV_FILE_KEYS[*]}"
 }
 load_env
 
@@ -94,11 +99,13 @@ stack_secrets() { # [generate]
     if [ -z "${!var:-}" ] && [ -s "$file" ]; then
       export "$var=$(cat "$file")"
       ENV_FILE_KEYS+=("$var")
+      export HUBPULSE_ENV_FILE_KEYS="${ENV_FILE_KEYS[*]}"
     fi
     [ "${1:-}" = generate ] || continue
     if [ -z "${!var:-}" ]; then
       export "$var=$(random_secret)"
       ENV_FILE_KEYS+=("$var")
+      export HUBPULSE_ENV_FILE_KEYS="${ENV_FILE_KEYS[*]}"
       STACK_SECRETS_NEW+=("$var")
     fi
     if [ ! -s "$file" ]; then
