@@ -71,8 +71,6 @@ pub struct ViewReader {
     tracked: Arc<Tracked>,
     ttl: Duration,
     memory: Memory,
-    /// `?limit=N` answers, by the whole view's ETag and N.
-    prefixes: moka::future::Cache<(bytes::Bytes, usize), Arc<View>>,
     cache: Cache,
     store: Store,
     hits: TierCounters,
@@ -102,13 +100,6 @@ impl ViewReader {
             tracked: Arc::default(),
             ttl,
             memory: memory_cache(ttl, max_bytes),
-            // Keyed by content (the ETag), so never stale: the TTL only lets
-            // prefixes of views no longer read go.
-            prefixes: moka::future::Cache::builder()
-                .max_capacity(max_bytes / 4)
-                .weigher(|_key, view: &Arc<View>| view_weight(view))
-                .time_to_idle(Duration::from_secs(60))
-                .build(),
             cache,
             store,
             hits: TierCounters {
@@ -296,24 +287,6 @@ impl ViewReader {
             .map_err(|e| StoreError::Database(format!("building a view: {e}")))?
             .map(Some)
             .map_err(|e| StoreError::Database(format!("building a view: {e}")))
-    }
-
-    /// The first `limit` items of `view`, compressed once per (view, limit)
-    /// and kept, so a `?limit=N` read costs what a full one does rather
-    /// than a compression per request.
-    pub async fn prefix(&self, view: &Arc<View>, limit: usize) -> Result<Arc<View>, ReadError> {
-        let key = (view.etag.clone(), limit);
-        let whole = view.clone();
-        self.prefixes
-            .try_get_with(key, async move {
-                tokio::task::spawn_blocking(move || whole.prefix(limit))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string())
-            })
-            .await
-            .map_err(|e| ReadError::Internal(format!("building a ?limit view: {e}")))
     }
 
     /// Forgets a topic's views in this process (the next read goes to Redis),

@@ -179,21 +179,6 @@ impl View {
         out.freeze()
     }
 
-    /// The first `limit` items as a view of their own, every encoding
-    /// compressed (quickly): what `?limit=N` serves, built once per view
-    /// and N. Its ETag is the whole view's with `-N` appended.
-    pub fn prefix(&self, limit: usize) -> Result<View, ViewError> {
-        let limit = limit.min(self.len());
-        let mut view = Self::from_parts(
-            self.first(limit),
-            self.ends[..limit].into(),
-            Compression::Quick,
-        )?;
-        let whole = String::from_utf8_lossy(&self.etag);
-        view.etag = Bytes::from(format!("{}-{limit}\"", whole.trim_end_matches('"')));
-        Ok(view)
-    }
-
     /// The item offsets as stored: little-endian u32s.
     pub fn ends_to_bytes(&self) -> Bytes {
         let mut out = BytesMut::with_capacity(self.ends.len() * 4);
@@ -297,22 +282,6 @@ mod tests {
                 assert_eq!(parsed[n - 1]["id"], (n - 1) as u64);
             }
         }
-    }
-
-    #[test]
-    fn a_prefix_is_a_view_of_its_own() {
-        let view = View::from_items(&items(50)).unwrap();
-        let prefix = view.prefix(3).unwrap();
-        assert_eq!(prefix.plain, view.first(3));
-        assert_eq!(prefix.len(), 3);
-        assert_encodings_decode_to_plain(&prefix);
-        let whole = String::from_utf8_lossy(&view.etag);
-        assert_eq!(
-            String::from_utf8_lossy(&prefix.etag),
-            format!("{}-3\"", whole.trim_end_matches('"'))
-        );
-        // A prefix of it cuts the same way as of the whole view.
-        assert_eq!(prefix.first(2), view.first(2));
     }
 
     #[test]

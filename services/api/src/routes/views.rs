@@ -157,15 +157,7 @@ async fn serve(
         }
         Err(ReadError::Internal(detail)) => return Err(ApiError::Internal(detail)),
     };
-    let view = match limit {
-        Some(n) if n < view.len() => state
-            .views()
-            .prefix(&view, n)
-            .await
-            .map_err(|err| ApiError::Internal(err.to_string()))?,
-        _ => view,
-    };
-    Ok(respond(&view, headers))
+    Ok(respond(&view, limit, headers))
 }
 
 /// The best encoding the client accepts among those stored.
@@ -198,11 +190,16 @@ fn negotiate(headers: &HeaderMap) -> Encoding {
     }
 }
 
-/// A view, or a `?limit=N` prefix of one (a view of its own, see
-/// `ViewReader::prefix`), in the best encoding the client accepts.
-fn respond(view: &View, headers: &HeaderMap) -> Response {
-    // Shares the view's bytes rather than copying them.
-    let etag = HeaderValue::from_maybe_shared(view.etag.clone()).ok();
+fn respond(view: &View, limit: Option<usize>, headers: &HeaderMap) -> Response {
+    let etag = match limit {
+        // A prefix has an ETag of its own, derived from the whole view's.
+        Some(n) if n < view.len() => {
+            let inner = String::from_utf8_lossy(&view.etag);
+            HeaderValue::from_str(&format!("{}-{n}\"", inner.trim_end_matches('"'))).ok()
+        }
+        // Shares the view's bytes rather than copying them.
+        _ => HeaderValue::from_maybe_shared(view.etag.clone()).ok(),
+    };
     let not_modified = etag.as_ref().is_some_and(|etag| {
         headers
             .get(header::IF_NONE_MATCH)
@@ -230,11 +227,17 @@ fn respond(view: &View, headers: &HeaderMap) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    let encoding = negotiate(headers);
-    if let Some(name) = encoding.header_value() {
-        out.insert(header::CONTENT_ENCODING, HeaderValue::from_static(name));
-    }
-    let body = view.body(encoding);
+    let body = match limit {
+        // A prefix is cut from the plain body; the compression layer encodes it.
+        Some(n) if n < view.len() => view.first(n),
+        _ => {
+            let encoding = negotiate(headers);
+            if let Some(name) = encoding.header_value() {
+                out.insert(header::CONTENT_ENCODING, HeaderValue::from_static(name));
+            }
+            view.body(encoding)
+        }
+    };
     (StatusCode::OK, out, body).into_response()
 }
 
