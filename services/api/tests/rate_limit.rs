@@ -1,14 +1,11 @@
 //! `GET /v1/rate_limit` and `DELETE /v1/rate_limit/pauses`: a pause set by
 //! one replica is visible, and an admin lifts it for every replica.
 
-use std::time::Duration;
-
 use chrono::{TimeDelta, Utc};
-use hubpulse_cache::{Cache, RedisBudget, RedisSettings};
+use hubpulse_cache::RedisBudget;
 use hubpulse_domain::rate::{BudgetPolicy, Grant, RateBudget, Resource};
 use hubpulse_testkit::{ADMIN_TOKEN, TestApp};
 use reqwest::{Method, StatusCode};
-use secrecy::SecretString;
 use serde_json::{Value, json};
 
 async fn call(
@@ -27,21 +24,7 @@ async fn call(
 
 /// Another replica's budget on the app's Redis and key prefix.
 async fn budget(app: &TestApp) -> RedisBudget {
-    let cache = Cache::connect(&RedisSettings {
-        url: SecretString::from(app.redis.url().to_owned()),
-        key_prefix: app.redis.key_prefix().to_owned(),
-        pool_size: 1,
-        connect_timeout_ms: 1_000,
-        command_timeout_ms: 2_000,
-    })
-    .unwrap();
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while cache.ping().await.is_err() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("redis answers");
+    let cache = app.redis.cache().await;
     RedisBudget::new(cache, BudgetPolicy::default()).unwrap()
 }
 

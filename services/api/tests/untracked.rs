@@ -3,30 +3,9 @@
 
 use std::time::Duration;
 
-use hubpulse_cache::{Cache, RedisSettings};
 use hubpulse_domain::{Topic, ViewKind};
 use hubpulse_testkit::TestApp;
 use reqwest::StatusCode;
-use secrecy::SecretString;
-
-async fn cache_of(app: &TestApp) -> Cache {
-    let cache = Cache::connect(&RedisSettings {
-        url: SecretString::from(app.redis.url().to_owned()),
-        key_prefix: app.redis.key_prefix().to_owned(),
-        pool_size: 1,
-        connect_timeout_ms: 1_000,
-        command_timeout_ms: 2_000,
-    })
-    .unwrap();
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while cache.ping().await.is_err() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("redis answers");
-    cache
-}
 
 #[tokio::test]
 async fn a_view_left_in_redis_after_an_untrack_is_not_served() {
@@ -35,7 +14,7 @@ async fn a_view_left_in_redis_after_an_untrack_is_not_served() {
     app.api.track(&topic).await.unwrap();
     assert_eq!(app.get("/api/rust").await.status(), StatusCode::OK);
     // The read wrote the view back to Redis; keep a copy of it.
-    let cache = cache_of(&app).await;
+    let cache = app.redis.cache().await;
     let view = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             if let Some(view) = cache.get_view(&topic, ViewKind::ByName).await.unwrap() {

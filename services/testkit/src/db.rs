@@ -181,4 +181,26 @@ impl TestRedis {
     pub fn key_prefix(&self) -> &str {
         &self.key_prefix
     }
+
+    /// A cache client on this Redis and key prefix, once Redis answers.
+    pub async fn cache(&self) -> hubpulse_cache::Cache {
+        let cache = hubpulse_cache::Cache::connect(&hubpulse_cache::RedisSettings {
+            url: SecretString::from(self.url.clone()),
+            key_prefix: self.key_prefix.clone(),
+            pool_size: 1,
+            connect_timeout_ms: 1_000,
+            command_timeout_ms: 2_000,
+        })
+        .expect("a cache client for the test Redis");
+        crate::eventually(
+            "the test Redis answering",
+            std::time::Duration::from_secs(10),
+            || {
+                let cache = cache.clone();
+                async move { cache.ping().await.map_err(|e| e.to_string()) }
+            },
+        )
+        .await;
+        cache
+    }
 }
