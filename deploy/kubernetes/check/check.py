@@ -6,7 +6,7 @@ schemas (kubernetes-validate, strict: an unknown field fails), then checks
 the resources against the project's source (sources.py, rules.py): setting
 names, secrets, probes, ports, Services, nginx's template, the drain.
 
-    python3 deploy/kubernetes/check/check.py [--manifests DIR] [--no-kubectl]
+    python3 deploy/kubernetes/check/check.py [--manifests DIR] [--source DIR] [--no-kubectl]
 
 Run by services/api/tests/kubernetes.rs with the python of the venv that
 scripts/install-kubernetes-validate.sh makes. Exit 0 when every check
@@ -69,12 +69,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--manifests", default=os.path.join(ROOT, "deploy/kubernetes"),
                         help="the directory holding base/ and the overlays (default: deploy/kubernetes)")
+    parser.add_argument("--source", default=ROOT,
+                        help="the workspace whose settings, routes and proxy the manifests must agree with "
+                             "(default: this one)")
     parser.add_argument("--no-kubectl", action="store_true",
                         help="do not compare with `kubectl kustomize` even where kubectl exists")
     args = parser.parse_args()
 
     try:
-        sources = Sources(ROOT)
+        sources = Sources(args.source)
     except SourceError as err:
         print(f"check-kubernetes: reading the source: {err}", file=sys.stderr)
         return 1

@@ -161,6 +161,73 @@ fn each_break_of_the_manifests_fails_the_check() {
     }
 }
 
+/// The other side of a rename: a setting renamed in the code (struct field
+/// and defaults.toml, as a developer renaming it would) while the manifests
+/// keep the old name. The check reads a scratch copy of the source.
+#[test]
+fn a_setting_renamed_in_the_code_fails_the_check() {
+    let python = install();
+    let scratch = tempfile::tempdir().unwrap();
+    let source = scratch.path();
+    for entry in std::fs::read_dir(workspace().join("services")).unwrap() {
+        let name = entry.unwrap().file_name();
+        let crate_src = Path::new("services").join(&name).join("src");
+        if workspace().join(&crate_src).is_dir() {
+            copy(&workspace().join(&crate_src), &source.join(&crate_src));
+        }
+    }
+    for entry in [
+        "cron/src",
+        "cron/defaults.toml",
+        "proxy",
+        "loadtest/src/bench.rs",
+    ] {
+        let to = source.join(entry);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        copy(&workspace().join(entry), &to);
+    }
+    // The unchanged copy passes: what fails below is the rename alone.
+    let manifests = workspace().join("deploy/kubernetes");
+    let manifests = manifests.to_str().unwrap();
+    let args = [
+        "--manifests",
+        manifests,
+        "--source",
+        source.to_str().unwrap(),
+        "--no-kubectl",
+    ];
+    let (ok, report) = check(&python, &args);
+    assert!(ok, "the copied source does not pass:\n{report}");
+
+    for (file, from, to) in [
+        (
+            "services/api/src/settings.rs",
+            "pub shutdown_grace_secs: u64,",
+            "pub drain_secs: u64,",
+        ),
+        (
+            "services/api/src/defaults.toml",
+            "shutdown_grace_secs = 15",
+            "drain_secs = 15",
+        ),
+    ] {
+        let path = source.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} no longer holds {from:?}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    }
+    let (ok, report) = check(&python, &args);
+    assert!(
+        !ok,
+        "server.shutdown_grace_secs renamed in the code passed:\n{report}"
+    );
+    let expected = "HUBPULSE__SERVER__SHUTDOWN_GRACE_SECS is not a setting of hubpulse-api";
+    assert!(
+        report.contains(expected),
+        "failed, but not saying {expected:?}:\n{report}"
+    );
+}
+
 fn copy(from: &Path, to: &Path) {
     if from.is_dir() {
         std::fs::create_dir_all(to).unwrap();

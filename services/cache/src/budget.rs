@@ -169,9 +169,12 @@ impl LuaScript {
             None => self.load(client).await?,
         };
         match client.evalsha(sha, key.clone(), args.clone()).await {
+            // `SCRIPT LOAD` reached one server; on a Cluster the key's slot
+            // may live on another, which has never seen the script. `EVAL`
+            // runs it there and leaves it in that server's cache, so the
+            // next `EVALSHA` to that slot finds it.
             Err(err) if err.details().starts_with("NOSCRIPT") => {
-                let sha = self.load(client).await?;
-                client.evalsha(sha, key, args).await
+                client.eval(self.source.as_str(), key, args).await
             }
             other => other,
         }
@@ -214,10 +217,12 @@ impl RedisBudget {
         })
     }
 
-    /// `{prefix}:ratelimit:{token_id}:{resource}`. The token id is a hash of
-    /// the token, never the token.
+    /// `prefix:ratelimit:{token_id}:resource`. The token id is a hash of
+    /// the token, never the token; the braces are a Redis Cluster hash tag,
+    /// so every bucket of one token lives on one slot.
     pub fn bucket_key(&self, token_id: &str, resource: Resource) -> String {
-        self.cache.key(&format!("ratelimit:{token_id}:{resource}"))
+        self.cache
+            .key(&format!("ratelimit:{{{token_id}}}:{resource}"))
     }
 
     /// What the bucket holds now; `None` when it holds nothing (never used,
@@ -427,11 +432,20 @@ impl RedisBudget {
         use futures::TryStreamExt;
         let client = self.client().map_err(unavailable)?;
         let pattern = self.cache.key("ratelimit:*");
-        let keys: Vec<fred::types::Key> = client
-            .scan_buffered(pattern, Some(100), None)
-            .try_collect()
-            .await
-            .map_err(|err| unavailable(err.into()))?;
+        // The buckets of different tokens hash to different slots: on a
+        // Cluster, every primary holds some of them.
+        let keys: Vec<fred::types::Key> = if self.cache.is_clustered() {
+            client
+                .scan_cluster_buffered(pattern, Some(100), None)
+                .try_collect()
+                .await
+        } else {
+            client
+                .scan_buffered(pattern, Some(100), None)
+                .try_collect()
+                .await
+        }
+        .map_err(|err| unavailable(err.into()))?;
         let now = chrono::Utc::now().timestamp_millis();
         let mut paused = Vec::new();
         for key in keys {
@@ -449,10 +463,10 @@ impl RedisBudget {
         Ok(paused)
     }
 
-    /// `{prefix}:ratelimit:{token_id}:{resource}` back to its parts.
+    /// `prefix:ratelimit:{token_id}:resource` back to its parts.
     fn bucket_of(&self, key: &str) -> Option<(String, Resource)> {
-        let rest = key.strip_prefix(&self.cache.key("ratelimit:"))?;
-        let (token_id, resource) = rest.rsplit_once(':')?;
+        let rest = key.strip_prefix(&self.cache.key("ratelimit:{"))?;
+        let (token_id, resource) = rest.rsplit_once("}:")?;
         Some((token_id.to_owned(), Resource::from_header(resource)))
     }
 }

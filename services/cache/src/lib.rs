@@ -8,15 +8,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use fred::prelude::{
-    ClientLike, Config, Error as FredError, HashesInterface, KeysInterface, LuaInterface, Pool,
+    ClientLike, Error as FredError, HashesInterface, KeysInterface, LuaInterface, Pool,
     ReconnectPolicy,
 };
 use fred::types::Builder;
 use hubpulse_domain::{Topic, ViewKind};
-use secrecy::ExposeSecret;
 
 pub use budget::RedisBudget;
-pub use settings::RedisSettings;
+pub use settings::{RedisSettings, Topology};
 pub use view::{Compression, Encoding, View, ViewError};
 
 #[derive(Debug, thiserror::Error)]
@@ -48,9 +47,13 @@ pub struct Cache {
 
 impl Cache {
     /// Returns at once; connections are made, and remade after a loss, in the background.
+    /// A single server, a Cluster or the primary behind Sentinels, as
+    /// `redis.url` says ([`Topology`]): every key one atomic command or
+    /// script touches shares a hash tag, so each stays on one Cluster slot.
     pub fn connect(settings: &RedisSettings) -> Result<Self, CacheError> {
-        let config = Config::from_url(settings.url.expose_secret())
-            .map_err(|_| CacheError::Config("redis.url is not a valid redis:// URL".into()))?;
+        let config = settings
+            .fred_config()
+            .map_err(|(key, reason)| CacheError::Config(format!("{key} {reason}")))?;
         let command_timeout = Duration::from_millis(settings.command_timeout_ms);
         let connect_timeout = Duration::from_millis(settings.connect_timeout_ms);
         let pool = Builder::from_config(config)
@@ -99,8 +102,9 @@ impl Cache {
     }
 
     /// One key per view; the braces are a Redis Cluster hash tag, so a
-    /// topic's views live on one slot.
-    fn view_key(&self, topic: &Topic, kind: ViewKind) -> String {
+    /// topic's views live on one slot (and `delete_views`, one `DEL` of
+    /// several keys, is legal on a Cluster).
+    pub fn view_key(&self, topic: &Topic, kind: ViewKind) -> String {
         format!("{}:view:{{{}}}:{}", self.key_prefix, topic, kind.as_str())
     }
 
@@ -186,6 +190,11 @@ impl Cache {
             .collect();
         let _: i64 = self.pool.next().del(keys).await?;
         Ok(())
+    }
+
+    /// True on a Redis Cluster: a scan must then visit every primary.
+    pub fn is_clustered(&self) -> bool {
+        self.pool.next().is_clustered()
     }
 
     pub fn pool(&self) -> &Pool {

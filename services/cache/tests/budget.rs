@@ -1,37 +1,26 @@
-//! The Redis rate budget against a real Redis: atomic spending across
-//! pools, the single probe, the window rules, expiry, and what
-//! happens when Redis is gone.
+//! The Redis rate budget against a real Redis, and again against a real
+//! Redis Cluster: atomic spending across pools, the single probe, the
+//! window rules, expiry, pauses, and what happens when Redis is gone.
+
+mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use common::{connected, settings};
 use fred::prelude::KeysInterface;
-use hubpulse_cache::{Cache, RedisBudget, RedisSettings};
+use hubpulse_cache::{Cache, RedisBudget};
 use hubpulse_domain::rate::{BudgetPolicy, Grant, RateBudget, RateObservation, Resource};
-use hubpulse_testkit::TestRedis;
+use hubpulse_testkit::TestRedisCluster;
 
-fn settings(url: &str, prefix: &str) -> RedisSettings {
-    RedisSettings {
-        url: url.to_owned().into(),
-        key_prefix: prefix.to_owned(),
-        pool_size: 2,
-        connect_timeout_ms: 1_000,
-        command_timeout_ms: 1_000,
-    }
-}
-
-async fn connected(url: &str, prefix: &str) -> Cache {
-    let cache = Cache::connect(&settings(url, prefix)).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), async {
-        while cache.ping().await.is_err() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("redis answers within 5 s");
-    cache
-}
+on_single_and_cluster!(
+    two_pools_never_hand_out_more_than_the_window_minus_the_reserve,
+    an_unknown_window_lets_exactly_one_probe_through_until_a_reply_arrives,
+    observations_keep_the_lower_count_replace_on_a_new_window_and_ignore_old_ones,
+    the_key_lives_past_the_reset_and_a_pause_holds_every_caller,
+    every_token_s_pause_is_listed_and_cleared,
+);
 
 fn policy(reserve_ratio: f64) -> BudgetPolicy {
     BudgetPolicy {
@@ -54,23 +43,9 @@ fn in_secs(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(Utc::now().timestamp() + secs, 0).unwrap()
 }
 
-#[tokio::test]
-async fn two_pools_never_hand_out_more_than_the_window_minus_the_reserve() {
-    let redis = TestRedis::new().await;
-    let a = Arc::new(
-        RedisBudget::new(
-            connected(redis.url(), redis.key_prefix()).await,
-            policy(0.1),
-        )
-        .unwrap(),
-    );
-    let b = Arc::new(
-        RedisBudget::new(
-            connected(redis.url(), redis.key_prefix()).await,
-            policy(0.1),
-        )
-        .unwrap(),
-    );
+async fn two_pools_never_hand_out_more_than_the_window_minus_the_reserve(url: &str, prefix: &str) {
+    let a = Arc::new(RedisBudget::new(connected(url, prefix).await, policy(0.1)).unwrap());
+    let b = Arc::new(RedisBudget::new(connected(url, prefix).await, policy(0.1)).unwrap());
     let reset = in_secs(60);
     a.observe("tok", Resource::Search, window(50, 50, reset))
         .await
@@ -99,10 +74,11 @@ async fn two_pools_never_hand_out_more_than_the_window_minus_the_reserve() {
     assert_eq!((state.limit, state.remaining), (50, 5));
 }
 
-#[tokio::test]
-async fn an_unknown_window_lets_exactly_one_probe_through_until_a_reply_arrives() {
-    let redis = TestRedis::new().await;
-    let cache = connected(redis.url(), redis.key_prefix()).await;
+async fn an_unknown_window_lets_exactly_one_probe_through_until_a_reply_arrives(
+    url: &str,
+    prefix: &str,
+) {
+    let cache = connected(url, prefix).await;
     let budget = Arc::new(RedisBudget::new(cache, policy(0.1)).unwrap());
 
     let mut tasks = Vec::new();
@@ -151,14 +127,11 @@ async fn remaining(budget: &RedisBudget) -> u64 {
     state.expect("the bucket exists").remaining
 }
 
-#[tokio::test]
-async fn observations_keep_the_lower_count_replace_on_a_new_window_and_ignore_old_ones() {
-    let redis = TestRedis::new().await;
-    let budget = RedisBudget::new(
-        connected(redis.url(), redis.key_prefix()).await,
-        policy(0.1),
-    )
-    .unwrap();
+async fn observations_keep_the_lower_count_replace_on_a_new_window_and_ignore_old_ones(
+    url: &str,
+    prefix: &str,
+) {
+    let budget = RedisBudget::new(connected(url, prefix).await, policy(0.1)).unwrap();
     let reset = in_secs(60);
     budget
         .observe("t", Resource::Search, window(30, 20, reset))
@@ -203,16 +176,11 @@ async fn observations_keep_the_lower_count_replace_on_a_new_window_and_ignore_ol
     assert_eq!((state.remaining, state.reset), (29, Some(next)));
 }
 
-#[tokio::test]
-async fn the_key_lives_past_the_reset_and_a_pause_holds_every_caller() {
-    let redis = TestRedis::new().await;
-    let cache = connected(redis.url(), redis.key_prefix()).await;
+async fn the_key_lives_past_the_reset_and_a_pause_holds_every_caller(url: &str, prefix: &str) {
+    let cache = connected(url, prefix).await;
     let budget = RedisBudget::new(cache.clone(), policy(0.0)).unwrap();
     let key = budget.bucket_key("abc123", Resource::Search);
-    assert_eq!(
-        key,
-        format!("{}:ratelimit:abc123:search", redis.key_prefix())
-    );
+    assert_eq!(key, format!("{prefix}:ratelimit:{{abc123}}:search"));
 
     budget
         .observe("abc123", Resource::Search, window(30, 30, in_secs(60)))
@@ -237,6 +205,55 @@ async fn the_key_lives_past_the_reset_and_a_pause_holds_every_caller() {
     }
     let ttl: i64 = cache.pool().next().pttl(&key).await.unwrap();
     assert!(ttl > 300_000, "the pause outlives the window: {ttl} ms");
+}
+
+/// Pauses are found by a scan, which on a Cluster must visit every primary:
+/// the tokens' buckets hash to different ones.
+async fn every_token_s_pause_is_listed_and_cleared(url: &str, prefix: &str) {
+    let budget = RedisBudget::new(connected(url, prefix).await, policy(0.1)).unwrap();
+    let until = Utc::now() + TimeDelta::seconds(600);
+    let tokens: Vec<String> = (0..12).map(|i| format!("token{i}")).collect();
+    for token in &tokens {
+        budget.pause(token, Resource::Core, until).await.unwrap();
+    }
+    // One token unpaused: listed only while paused.
+    budget
+        .observe("calm", Resource::Core, window(10, 10, in_secs(60)))
+        .await
+        .unwrap();
+
+    let pauses = budget.pauses().await.unwrap();
+    let mut listed: Vec<String> = pauses.iter().map(|p| p.credential.clone()).collect();
+    listed.sort();
+    let mut expected = tokens.clone();
+    expected.sort();
+    assert_eq!(listed, expected);
+    assert!(pauses.iter().all(|p| p.resource == Resource::Core));
+
+    assert_eq!(budget.clear_pauses().await.unwrap(), 12);
+    assert!(budget.pauses().await.unwrap().is_empty());
+    assert!(matches!(
+        budget.acquire("token3", Resource::Core).await.unwrap(),
+        Grant::Granted { .. }
+    ));
+}
+
+#[tokio::test]
+async fn on_a_cluster_one_token_s_buckets_share_a_slot_and_tokens_spread() {
+    let cluster = TestRedisCluster::new().await;
+    let budget = RedisBudget::new(cluster.cache().await, policy(0.1)).unwrap();
+    let owner = |token: &str, resource| cluster.owner_of(&budget.bucket_key(token, resource));
+    for token in ["a", "b", "c"] {
+        assert_eq!(owner(token, Resource::Core), owner(token, Resource::Search));
+        assert_eq!(
+            owner(token, Resource::Core),
+            owner(token, Resource::Graphql)
+        );
+    }
+    let primaries: std::collections::HashSet<u16> = (0..12)
+        .map(|i| owner(&format!("token{i}"), Resource::Core))
+        .collect();
+    assert!(primaries.len() >= 2, "twelve tokens all on one primary");
 }
 
 #[tokio::test]

@@ -133,7 +133,7 @@ async fn two_replicas_sharing_one_redis_never_exceed_githubs_quota() {
     .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let key = format!(
-        "{}:ratelimit:{}:search",
+        "{}:ratelimit:{{{}}}:search",
         redis.key_prefix(),
         replicas[0].token_id()
     );

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod app;
+mod cluster;
 mod db;
 mod nginx;
 mod openapi;
@@ -9,6 +10,7 @@ mod sim;
 mod wait;
 
 pub use app::{ADMIN_TOKEN, TestApp, test_client, test_settings};
+pub use cluster::TestRedisCluster;
 pub use db::{TestDb, TestRedis};
 pub use nginx::TestNginx;
 pub use openapi::{Checked, OpenApiChecker, Operation, Route};

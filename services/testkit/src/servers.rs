@@ -29,7 +29,7 @@ static START: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const IDLE_SECS_BEFORE_REAP: u32 = 4;
 
-fn state_dir() -> PathBuf {
+pub(crate) fn state_dir() -> PathBuf {
     let workspace = env!("CARGO_MANIFEST_DIR");
     let digest = Sha256::digest(workspace.as_bytes());
     let uid = Command::new("id")
@@ -81,7 +81,7 @@ pub(crate) fn pg_command(tool: &str) -> Command {
     }
 }
 
-fn run(cmd: &mut Command, what: &str) {
+pub(crate) fn run(cmd: &mut Command, what: &str) {
     let out = cmd
         .stdin(Stdio::null())
         .output()
@@ -94,7 +94,7 @@ fn run(cmd: &mut Command, what: &str) {
     );
 }
 
-fn redis_answers(port: u16) -> bool {
+pub(crate) fn redis_answers(port: u16) -> bool {
     let Ok(mut stream) =
         TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(300))
     else {
@@ -150,7 +150,7 @@ pub(crate) fn start_pg(data: &Path, port: u16) {
 
 /// Starts a server on `port`; fails (rather than panics) so that a caller
 /// whose free port was taken meanwhile can try another.
-fn try_start_pg(data: &Path, port: u16) -> Result<(), String> {
+pub(crate) fn try_start_pg(data: &Path, port: u16) -> Result<(), String> {
     let options = format!(
         "-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={} \
          -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 \
@@ -214,7 +214,7 @@ fn start_redis(dir: &Path, port: u16) {
     }
 }
 
-fn which(name: &str) -> Option<PathBuf> {
+pub(crate) fn which(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")?
         .to_str()?
         .split(':')
@@ -279,6 +279,9 @@ fn spawn_reaper(dir: &Path, redis_port: u16) {
          \x20 [ -d \"$data\" ] && {as_pg}{pg_ctl} -D \"$data\" -m immediate -w stop >/dev/null 2>&1\n\
          done\n\
          redis-cli -p {redis_port} shutdown nosave >/dev/null 2>&1\n\
+         for pid in private-*/*/redis.pid; do\n\
+         \x20 [ -f \"$pid\" ] && kill \"$(cat \"$pid\")\" >/dev/null 2>&1\n\
+         done\n\
          rm -rf pg redis state private-*\n",
         dir = dir.display(),
         pg_ctl = pg_bin("pg_ctl").display(),
@@ -364,7 +367,7 @@ pub(crate) async fn shared() -> Shared {
 }
 
 /// Marks this process as a live test for the reaper, for its whole life.
-fn hold_users_lock(dir: &Path) {
+pub(crate) fn hold_users_lock(dir: &Path) {
     USERS_LOCK.get_or_init(|| {
         let users = lock_file(&dir.join("users.lock"));
         users.lock_shared().expect("take the shared users lock");
