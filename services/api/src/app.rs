@@ -151,8 +151,10 @@ async fn run_workers(state: AppState, shutdown: CancellationToken) {
     // The workers' own connections: public requests share the other pool,
     // and however many wait on it, a job and its lease renewals do not.
     let database = &state.settings().database;
+    // Jobs read what they are about to write: always on the primary.
     let store = match Store::connect(&DatabaseSettings {
         pool_size: database.worker_pool_size,
+        read_url: None,
         ..database.clone()
     }) {
         Ok(store) => store,

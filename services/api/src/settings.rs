@@ -81,7 +81,13 @@ impl Settings {
     ) -> Result<Self, SettingsError> {
         let keys = hubpulse_runtime::EnvKeys {
             lists: &["topics.tracked", "orgs.tracked"],
-            strings: &["admin.token", "github.token", "database.url", "redis.url"],
+            strings: &[
+                "admin.token",
+                "github.token",
+                "database.url",
+                "database.read_url",
+                "redis.url",
+            ],
         };
         hubpulse_runtime::load_settings_from(DEFAULTS, file, &keys, environment)
     }

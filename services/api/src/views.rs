@@ -154,7 +154,7 @@ impl ViewReader {
     }
 
     async fn refresh_tracked(&self) {
-        let fresh = async { topics::tracked_names(&self.store.conn().await?).await };
+        let fresh = async { topics::tracked_names(&self.store.read_conn().await?).await };
         let fresh = fresh.await;
         let mut snapshot = self
             .tracked
@@ -261,7 +261,7 @@ impl ViewReader {
         topic: &Topic,
         kind: ViewKind,
     ) -> Result<Option<View>, StoreError> {
-        let conn = self.store.conn().await?;
+        let conn = self.store.read_conn().await?;
         match read_model::topic_view(&conn, topic, kind).await? {
             TopicView::NotTracked => return Ok(None),
             TopicView::Stored(stored) => match View::from_stored(

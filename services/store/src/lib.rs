@@ -31,6 +31,35 @@ mod embedded {
 pub type PgPool = Pool<PostgresConnectionManager<NoTls>>;
 pub type PgConnection<'a> = bb8::PooledConnection<'a, PostgresConnectionManager<NoTls>>;
 
+/// A pool on `url` with the settings' sizes and timeouts, and its config.
+fn pool(
+    settings: &DatabaseSettings,
+    url: &str,
+    key: &str,
+) -> Result<(PgPool, tokio_postgres::Config), StoreError> {
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|_| StoreError::Config(format!("{key} is not a valid postgres:// URL")))?;
+    config.connect_timeout(Duration::from_millis(settings.connect_timeout_ms));
+    config.options(format!(
+        "-c statement_timeout={}",
+        settings.statement_timeout_ms
+    ));
+    config.application_name("hubpulse");
+    let manager = PostgresConnectionManager::new(config.clone(), NoTls);
+    let pool = Pool::builder()
+        .max_size(settings.pool_size)
+        .min_idle(Some(0))
+        .connection_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+        .test_on_check_out(false)
+        .build_unchecked(manager);
+    Ok((pool, config))
+}
+
+fn pool_for_reads(settings: &DatabaseSettings, url: &str) -> Result<PgPool, StoreError> {
+    pool(settings, url, "database.read_url").map(|(pool, _)| pool)
+}
+
 /// Any two processes that migrate take this lock first (an arbitrary,
 /// fixed number: "hubpulse" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6875_6270_756c_7365;
@@ -60,30 +89,24 @@ impl Drop for AbortOnDrop {
 #[derive(Clone)]
 pub struct Store {
     pool: PgPool,
+    /// The read replica's pool, when `database.read_url` is set.
+    reads: Option<PgPool>,
     /// Kept for the connections that live outside the pool (LISTEN).
     pub(crate) config: tokio_postgres::Config,
 }
 
 impl Store {
     pub fn connect(settings: &DatabaseSettings) -> Result<Self, StoreError> {
-        let mut config: tokio_postgres::Config =
-            settings.url.expose_secret().parse().map_err(|_| {
-                StoreError::Config("database.url is not a valid postgres:// URL".into())
-            })?;
-        config.connect_timeout(Duration::from_millis(settings.connect_timeout_ms));
-        config.options(format!(
-            "-c statement_timeout={}",
-            settings.statement_timeout_ms
-        ));
-        config.application_name("hubpulse");
-        let manager = PostgresConnectionManager::new(config.clone(), NoTls);
-        let pool = Pool::builder()
-            .max_size(settings.pool_size)
-            .min_idle(Some(0))
-            .connection_timeout(Duration::from_millis(settings.acquire_timeout_ms))
-            .test_on_check_out(false)
-            .build_unchecked(manager);
-        Ok(Self { pool, config })
+        let (pool, config) = pool(settings, settings.url.expose_secret(), "database.url")?;
+        let reads = match settings.read_url() {
+            Some(url) => Some(pool_for_reads(settings, url)?),
+            None => None,
+        };
+        Ok(Self {
+            pool,
+            reads,
+            config,
+        })
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -94,6 +117,30 @@ impl Store {
     /// transaction on it with `conn.transaction()`.
     pub async fn conn(&self) -> Result<PgConnection<'_>, StoreError> {
         self.pool.get().await.map_err(StoreError::from)
+    }
+
+    /// A connection for a list or view read: from the read replica when
+    /// one is configured, else from the primary. Never for the queue or a
+    /// write (a replica refuses writes), nor for a read that must see a
+    /// write just made: a replica may lag the primary by a moment. A
+    /// replica that cannot give a connection sends the read to the primary,
+    /// so a lost replica makes reads slower, not failed.
+    pub async fn read_conn(&self) -> Result<PgConnection<'_>, StoreError> {
+        let Some(reads) = &self.reads else {
+            return self.conn().await;
+        };
+        match reads.get().await {
+            Ok(conn) => Ok(conn),
+            Err(err) => {
+                tracing::warn!(error = %StoreError::from(err), "the read replica gave no connection; reading from the primary");
+                self.conn().await
+            }
+        }
+    }
+
+    /// True when reads go to a replica of their own.
+    pub fn has_read_replica(&self) -> bool {
+        self.reads.is_some()
     }
 
     /// Applies pending migrations under a session advisory lock, so replicas

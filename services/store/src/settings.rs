@@ -7,6 +7,9 @@ use serde::Deserialize;
 pub struct DatabaseSettings {
     /// `postgres://user:password@host:port/db`; holds the password, hence secret.
     pub url: SecretString,
+    /// A read replica's URL (optional): list and view reads go there, never
+    /// the queue or a write. Unset (or empty), everything goes to `url`.
+    pub read_url: Option<SecretString>,
     pub pool_size: u32,
     /// The job workers' own pool, beside `pool_size`'s: requests, however
     /// many, never take the connections a job and its lease renewals need.
@@ -18,6 +21,15 @@ pub struct DatabaseSettings {
 }
 
 impl DatabaseSettings {
+    /// The replica's URL when one is set: an empty value (an optional
+    /// Secret key left blank) counts as unset.
+    pub fn read_url(&self) -> Option<&str> {
+        self.read_url
+            .as_ref()
+            .map(|url| url.expose_secret())
+            .filter(|url| !url.is_empty())
+    }
+
     pub fn validate(&self) -> Result<(), SettingsError> {
         let invalid = |key, reason: &str| SettingsError::Invalid {
             key,
@@ -31,6 +43,15 @@ impl DatabaseSettings {
             .is_err()
         {
             return Err(invalid("database.url", "is not a valid postgres:// URL"));
+        }
+        if self
+            .read_url()
+            .is_some_and(|url| url.parse::<tokio_postgres::Config>().is_err())
+        {
+            return Err(invalid(
+                "database.read_url",
+                "is not a valid postgres:// URL",
+            ));
         }
         if self.pool_size == 0 {
             return Err(invalid("database.pool_size", "must be at least 1"));

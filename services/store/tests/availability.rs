@@ -12,6 +12,7 @@ const PASSWORD: &str = "hunter2-sw0rdfish";
 fn settings(url: String) -> DatabaseSettings {
     DatabaseSettings {
         url: SecretString::from(url),
+        read_url: None,
         pool_size: 2,
         worker_pool_size: 2,
         connect_timeout_ms: 500,
@@ -73,6 +74,23 @@ fn a_bad_url_is_refused_without_echoing_it() {
 
     let good = settings(format!("postgres://app:{PASSWORD}@db:5432/hubpulse"));
     good.validate().unwrap();
+    // A read replica is optional; an empty one (a blank Secret key) is unset,
+    // a malformed one refused without echoing it.
+    let blank_replica = DatabaseSettings {
+        read_url: Some(SecretString::from(String::new())),
+        ..good.clone()
+    };
+    blank_replica.validate().unwrap();
+    assert_eq!(blank_replica.read_url(), None);
+    let bad_replica = DatabaseSettings {
+        read_url: Some(SecretString::from(format!(
+            "postgres://app:{PASSWORD}@replica:notaport/hubpulse"
+        ))),
+        ..good.clone()
+    };
+    let err = bad_replica.validate().unwrap_err().to_string();
+    assert!(err.contains("database.read_url"), "{err}");
+    assert!(!err.contains(PASSWORD), "{err}");
     let zero_workers = DatabaseSettings {
         worker_pool_size: 0,
         ..good.clone()

@@ -16,9 +16,10 @@ async fn admin(port: u16, dbname: &str) -> tokio_postgres::Client {
     client
 }
 
-fn settings_for(url: String) -> DatabaseSettings {
+pub(crate) fn settings_for(url: String) -> DatabaseSettings {
     DatabaseSettings {
         url: SecretString::from(url),
+        read_url: None,
         pool_size: 8,
         worker_pool_size: 4,
         // Roomy: a fresh machine compiling and running two hundred tests on

@@ -53,7 +53,7 @@ pub(super) fn owner(raw: &str) -> Result<Login, ApiError> {
         (status = 503, description = "Postgres is unavailable", body = crate::error::ErrorBody),
     ))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<OwnerList>, ApiError> {
-    let owners = orgs::tracked(&state.store().conn().await?).await?;
+    let owners = orgs::tracked(&state.store().read_conn().await?).await?;
     Ok(Json(OwnerList {
         owners: owners
             .into_iter()
@@ -342,7 +342,7 @@ pub async fn new_contributors(
         to,
     } = checked_query(&params)?;
     let repo = params.repo();
-    let conn = state.store().conn().await?;
+    let conn = state.store().read_conn().await?;
     if !orgs::is_tracked(&conn, login.as_str()).await? {
         return Err(ApiError::NotFound(format!("{login} is not tracked")));
     }

@@ -39,7 +39,7 @@ pub async fn chart(
 ) -> Result<Response, ApiError> {
     let login = owner(&name)?;
     let checked = checked_query(&params)?;
-    let conn = state.store().conn().await?;
+    let conn = state.store().read_conn().await?;
     if !orgs::is_tracked(&conn, login.as_str()).await? {
         return Err(ApiError::NotFound(format!("{login} is not tracked")));
     }

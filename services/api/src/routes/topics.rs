@@ -41,7 +41,7 @@ impl From<topics::TrackedTopic> for TrackedTopic {
     ))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<TopicList>, ApiError> {
     Ok(Json(TopicList {
-        topics: topics::tracked(&state.store().conn().await?)
+        topics: topics::tracked(&state.store().read_conn().await?)
             .await?
             .into_iter()
             .map(TrackedTopic::from)
