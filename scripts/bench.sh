@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # make bench: the speed proof. Brings up a stack of its own (directory
-# .stack-bench, ports 8180/55532/56479/3101-3102/9200, never the development
+# .stack-bench, ports 8180/55532/56479/3101-310N/9200, never the development
 # stack's) in demo mode with a simulator configured for it, then measures:
 #   - ingest: cron's bootstrap crawl of a 20,000-repository simulator topic,
 #     timed from its job's started_at to finished_at (views rebuilt inside)
 #   - the static-file limit: a second nginx serving the identical bytes of
 #     /api/popularity/kubernetes (brotli, as asked with gzip, br) from a file
-#   - closed-loop maximum through nginx and two replicas, with wrk and goose
+#   - closed-loop maximum through nginx and the replicas (two; REPLICAS=N
+#     for N), with wrk and goose
 #   - an open loop at 1,500 requests/s, the cached, ?limit= and refresh
 #     scenarios, and the cold path (views dropped from Redis)
 # prints one table, writes target/bench/report.md and report.json, and exits
 # non-zero when a target is missed. The stack is stopped at the end.
 #
 #   BENCH_SECONDS=15   length of each closed-loop run (open loop and cold: 2x)
+#   REPLICAS=2         API replicas behind nginx; a count other than 2 writes
+#                      its report to target/bench/replicas-N/, beside the
+#                      two-replica one rather than over it
 #   SKIP_BUILD=1       use the release binaries already built
 #   BENCH_KEEP=1       leave the bench stack running afterwards (make down with
 #                      HUBPULSE_STACK_DIR=.stack-bench and the ports above stops it)
@@ -26,7 +30,9 @@ export HUBPULSE_NGINX_PORT=8180 HUBPULSE_PG_PORT=55532 HUBPULSE_REDIS_PORT=56479
 # limits a public stack keeps (proxy/render.sh): lifted for it.
 export NGINX_RATE_LIMIT=${NGINX_RATE_LIMIT:-1000000r/s} NGINX_RATE_BURST=${NGINX_RATE_BURST:-1000000} \
   NGINX_CONN_LIMIT=${NGINX_CONN_LIMIT:-60000}
-export HUBPULSE_API_BASE_PORT=3101 HUBPULSE_SIM_PORT=9200 REPLICAS=2
+# Two replicas unless the caller asks for more (REPLICAS=4 make bench);
+# set before lib.sh reads .env, so .env's count never applies here.
+export HUBPULSE_API_BASE_PORT=3101 HUBPULSE_SIM_PORT=9200 REPLICAS=${REPLICAS:-2}
 STATIC_PORT=8181
 # Demo mode tracks only the ingest topic at start, so cron's bootstrap crawl
 # of it runs alone; the read topics are tracked and crawled afterwards.
@@ -42,6 +48,7 @@ source "$(dirname "$0")/lib.sh"
 
 BIN="$ROOT/target/release"
 OUT="$ROOT/target/bench"
+[ "$REPLICAS" = 2 ] || OUT="$OUT/replicas-$REPLICAS"
 RAW="$OUT/raw"
 STATIC_DIR="$STACK/static-nginx"
 BASE="http://127.0.0.1:$HUBPULSE_NGINX_PORT"
