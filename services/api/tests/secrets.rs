@@ -1,7 +1,8 @@
 //! No secret in any log line or any reply. The `hubpulse-api` binary runs as
 //! in production (JSON logs, on stderr) with three known secrets: a GitHub
 //! token, the admin token, and the password of a database role that really
-//! needs it (scram-sha-256 on a Postgres of the test's own). The test then
+//! needs it (scram-sha-256 on a Postgres of the test's own; in the database
+//! URL and again in the read replica's). The test then
 //! drives every documented route with the right, a wrong and no token, with
 //! bad input, through a crawl against a simulator that fails, limits and
 //! garbles its replies, and through a Postgres outage; then it searches every
@@ -359,6 +360,26 @@ async fn no_secret_reaches_a_log_line_or_a_reply() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // The read replica's URL is a secret as well.
+    let out = Command::new(BIN)
+        .env("HUBPULSE__DATABASE__URL", &db_url)
+        .env(
+            "HUBPULSE__DATABASE__READ_URL",
+            format!("postgres://{DB_ROLE}:{DB_PASSWORD}@replica:notaport/hubpulse"),
+        )
+        .env("HUBPULSE__ADMIN__TOKEN", ADMIN_TOKEN)
+        .env("HUBPULSE__LOG__FORMAT", "json")
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a bad read replica URL stops start-up"
+    );
+    let refusal = format!(
+        "{refusal}{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let api_port = free_port();
     let mut child = Command::new(BIN)
@@ -368,6 +389,9 @@ async fn no_secret_reaches_a_log_line_or_a_reply() {
         // More than production logs: whatever a library says at debug is searched too.
         .env("HUBPULSE__LOG__LEVEL", "debug")
         .env("HUBPULSE__DATABASE__URL", &db_url)
+        // The same server as a "replica": the list reads log in with the
+        // password through a pool of their own.
+        .env("HUBPULSE__DATABASE__READ_URL", &db_url)
         .env("HUBPULSE__REDIS__URL", redis.url())
         .env("HUBPULSE__REDIS__KEY_PREFIX", redis.key_prefix())
         .env("HUBPULSE__ADMIN__TOKEN", ADMIN_TOKEN)
