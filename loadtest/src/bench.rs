@@ -321,6 +321,9 @@ pub struct Report {
     pub machine: Value,
     pub rows: Vec<Row>,
     pub ingest: Option<Ingest>,
+    /// The organisation statistics benchmark (`orgstats.json`).
+    #[serde(default)]
+    pub org_stats: Option<crate::orgstats::OrgStatsBench>,
     pub targets: Vec<Target>,
     pub passed: bool,
 }
@@ -405,6 +408,12 @@ impl Report {
         } else {
             None
         };
+        let org_stats_path = dir.join("orgstats.json");
+        let org_stats = if org_stats_path.exists() {
+            Some(read_json(&org_stats_path)?)
+        } else {
+            None
+        };
         let mut names: Vec<String> = std::fs::read_dir(dir)
             .with_context(|| format!("reading {}", dir.display()))?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -425,6 +434,7 @@ impl Report {
             machine,
             rows,
             ingest,
+            org_stats,
             targets: Vec::new(),
             passed: false,
         };
@@ -530,6 +540,19 @@ impl Report {
             },
             !peak.is_empty() && peak.values().all(|mb| *mb < MAX_RSS_MB),
         );
+        match &self.org_stats {
+            Some(b) => {
+                for t in crate::orgstats::targets(b) {
+                    target(&t.name, t.wanted, t.measured, t.passed);
+                }
+            }
+            None => target(
+                "organisation statistics",
+                String::new(),
+                "not run".into(),
+                false,
+            ),
+        }
         let failed: Vec<&str> = self
             .rows
             .iter()

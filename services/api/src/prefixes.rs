@@ -92,7 +92,12 @@ mod tests {
     /// Items that compress badly, so a prefix weighs about what it holds.
     fn sample(seed: u64) -> View {
         let items: Vec<String> = (0..500u64)
-            .map(|i| format!("{:x}", (i + seed * 1000).wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+            .map(|i| {
+                format!(
+                    "{:x}",
+                    (i + seed * 1000).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                )
+            })
             .collect();
         View::from_items(&items).unwrap()
     }
@@ -123,9 +128,17 @@ mod tests {
         let view = sample(3);
         let mut offered = 0;
         for n in 1..500 {
-            offered += prefixes.get(&view, n, Encoding::Identity).await.unwrap().len();
+            offered += prefixes
+                .get(&view, n, Encoding::Identity)
+                .await
+                .unwrap()
+                .len();
         }
         assert!(offered as u64 > bound * 10, "{offered}");
-        assert!(prefixes.weighed().await <= bound, "{}", prefixes.weighed().await);
+        assert!(
+            prefixes.weighed().await <= bound,
+            "{}",
+            prefixes.weighed().await
+        );
     }
 }

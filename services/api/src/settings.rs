@@ -109,14 +109,13 @@ impl AdminSettings {
         }
         // Compose and the container image listen on 0.0.0.0: no token there
         // is a deployment that forgot its own, not a choice.
-        let reason = if self.token().is_none() {
-            "is not set"
-        } else if self.token().is_some_and(|t| KNOWN_ADMIN_TOKENS.contains(&t)) {
-            "is the development token committed to the repository"
-        } else if self.token().is_some_and(|t| t.len() < MIN_ADMIN_TOKEN_BYTES) {
-            "is shorter than 32 bytes"
-        } else {
-            return Ok(());
+        let reason = match self.token() {
+            None => "is not set",
+            Some(t) if KNOWN_ADMIN_TOKENS.contains(&t) => {
+                "is the development token committed to the repository"
+            }
+            Some(t) if t.len() < MIN_ADMIN_TOKEN_BYTES => "is shorter than 32 bytes",
+            Some(_) => return Ok(()),
         };
         Err(invalid((
             "admin.token",

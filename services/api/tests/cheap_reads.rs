@@ -119,7 +119,10 @@ async fn a_limited_read_is_computed_once_per_view_limit_and_encoding() {
         .unwrap();
     let items: Vec<serde_json::Value> = serde_json::from_slice(&plain).unwrap();
     assert_eq!(
-        items.iter().map(|i| i["id"].as_i64().unwrap()).collect::<Vec<_>>(),
+        items
+            .iter()
+            .map(|i| i["id"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
         [12, 11]
     );
     // Another encoding and another N are prefixes of their own.

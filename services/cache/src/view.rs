@@ -211,7 +211,10 @@ impl View {
 /// as the largest would, and the encoder's buffers shrink with it (a 4 MiB
 /// window for a 250 kB view was most of a build's memory).
 fn window_for(len: usize) -> u32 {
-    len.max(1).next_power_of_two().trailing_zeros().clamp(16, 22)
+    len.max(1)
+        .next_power_of_two()
+        .trailing_zeros()
+        .clamp(16, 22)
 }
 
 fn gzip(plain: &[u8], level: u32) -> Result<Bytes, ViewError> {
@@ -310,7 +313,10 @@ mod tests {
             .read_to_end(&mut plain)
             .unwrap();
         assert_eq!(plain, view.first(7));
-        assert_eq!(view.first_encoded(7, Encoding::Identity).unwrap(), view.first(7));
+        assert_eq!(
+            view.first_encoded(7, Encoding::Identity).unwrap(),
+            view.first(7)
+        );
     }
 
     #[test]

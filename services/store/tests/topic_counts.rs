@@ -56,9 +56,13 @@ async fn member_counts_follow_every_write_to_the_memberships() {
     let rust_id = topics::id(&conn, &rust).await.unwrap().unwrap();
     let go_id = topics::id(&conn, &go).await.unwrap().unwrap();
 
-    topics::add_members(&conn, rust_id, &[1, 2, 3, 4]).await.unwrap();
+    topics::add_members(&conn, rust_id, &[1, 2, 3, 4])
+        .await
+        .unwrap();
     // Members already there are ignored, not counted twice.
-    topics::add_members(&conn, rust_id, &[3, 4, 5]).await.unwrap();
+    topics::add_members(&conn, rust_id, &[3, 4, 5])
+        .await
+        .unwrap();
     topics::add_members(&conn, go_id, &[1, 6]).await.unwrap();
     assert_kept(&client, &[("go", 2), ("rust", 5)]).await;
 
