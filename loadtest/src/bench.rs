@@ -737,6 +737,18 @@ mod tests {
                 "popularity_items": 500, "sim_repos_per_s": 30000.0,
             }),
         );
+        write(
+            d,
+            "orgstats.json",
+            json!({
+                "repositories": 2000, "contributors_per_repository": 500, "years": 10,
+                "weeks_read": 521_000_000u64, "month_rows": 240_000,
+                "full": { "seconds": 120.0, "reduce_seconds": 20.0, "repositories_written": 2000,
+                          "first_weeks_written": 1_000_000u64, "months_written": 240_000 },
+                "resync": { "seconds": 6.0, "reduce_seconds": 5.0, "repositories_written": 1,
+                            "first_weeks_written": 1, "months_written": 1 },
+            }),
+        );
         let report = Report::load(d).unwrap();
         let ratio = report.rows[1].ratio_to_static.unwrap();
         assert!((ratio - 0.6).abs() < 1e-9, "{ratio}");
@@ -750,6 +762,11 @@ mod tests {
         assert_eq!(verdicts.iter().filter(|v| !v.1).count(), 1, "{verdicts:?}");
         assert!(!report.passed);
         assert!(verdicts.iter().any(|v| v.0.starts_with("cold") && !v.1));
+        assert!(
+            verdicts
+                .iter()
+                .any(|v| v.0.starts_with("organisation statistics, re-sync") && v.1)
+        );
         let md = report.markdown();
         assert!(md.contains("| 0.60 |"), "{md}");
         assert!(md.contains("**FAIL**"));
