@@ -10,6 +10,9 @@
 #     for N), with wrk and goose
 #   - an open loop at 1,500 requests/s, the cached, ?limit= and refresh
 #     scenarios, and the cold path (views dropped from Redis)
+#   - organisation statistics (issue 15): 2,000 repositories x 500
+#     contributors over ten years computed in full, then a re-sync where one
+#     repository gained one contributor (rows written and time, both judged)
 # prints one table, writes target/bench/report.md and report.json, and exits
 # non-zero when a target is missed. The stack is stopped at the end.
 #
@@ -17,6 +20,7 @@
 #   REPLICAS=2         API replicas behind nginx; a count other than 2 writes
 #                      its report to target/bench/replicas-N/, beside the
 #                      two-replica one rather than over it
+#   BENCH_ORG_REPOS=2000  repositories of the organisation statistics benchmark
 #   SKIP_BUILD=1       use the release binaries already built
 #   BENCH_KEEP=1       leave the bench stack running afterwards (make down with
 #                      HUBPULSE_STACK_DIR=.stack-bench and the ports above stops it)
@@ -281,6 +285,11 @@ main() {
   say "crawling the read topics ($READ_TOPICS) and $COLD_COUNT cold topics"
   "$BIN/hubpulse-bench" prepare --base "$BASE" --token "$TOKEN" --topics "$READ_TOPICS,$COLD_TOPICS" \
     || die "the read topics could not be crawled"
+
+  say "organisation statistics: ${BENCH_ORG_REPOS:-2000} repositories x 500 contributors over 10 years, then a re-sync with one new contributor"
+  "$BIN/hubpulse-bench" orgstats --repositories "${BENCH_ORG_REPOS:-2000}" --out "$RAW/orgstats.json" \
+    --database-url "postgres://hubpulse:$HUBPULSE_DB_PASSWORD@127.0.0.1:$HUBPULSE_PG_PORT/hubpulse" \
+    || die "the organisation statistics benchmark failed"
 
   start_static
   local static="http://127.0.0.1:$STATIC_PORT" url="/api/popularity/$FIRST_TOPIC" long=$((SECONDS_PER_RUN * 2))

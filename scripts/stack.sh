@@ -342,7 +342,7 @@ up() {
   for var in "${STACK_SECRETS_NEW[@]}"; do
     [ "$var" = HUBPULSE__ADMIN__TOKEN ] && printf '  %-18s %s\n' "new admin token" "$HUBPULSE__ADMIN__TOKEN"
   done
-  if [ "$mode" = demo ]; then demo_crawl; fi
+  if [ "$mode" = demo ]; then demo_crawl; demo_org; fi
 }
 
 nginx_url() { printf 'http://127.0.0.1:%s%s' "$HUBPULSE_NGINX_PORT" "$1"; }
@@ -385,6 +385,45 @@ demo_crawl() {
   # token itself is not left in the terminal's scrollback again.
   printf '  curl -s -X POST -H "Authorization: Bearer $(cat %q)" %s | jq .\n' "$STACK/admin-token" "$(nginx_url /update_cache)"
   printf '  curl -s %s | jq .topics\n' "$(nginx_url /v1/topics)"
+}
+
+# Tracks the simulator's organisation (HUBPULSE_DEMO_ORG, 50 repositories,
+# two empty, each answering 202 once before its statistics), waits until no
+# repository is still computing, and prints the first rows and the chart.
+demo_org() {
+  local org=${HUBPULSE_DEMO_ORG:-hubpulse-org} reply page computing total deadline
+  local auth="Authorization: Bearer $HUBPULSE__ADMIN__TOKEN"
+  echo
+  say "syncing the simulator's organisation $org (first-time contributors per month)"
+  reply=$(curl -fsS -X POST -H "$auth" -H 'Content-Type: application/json' \
+    -d "{\"name\":\"$org\"}" "$(nginx_url /v1/orgs)") \
+    || die "POST /v1/orgs failed; see $LOGS/api-1.log"
+  jq -r '"  sync job \(.job_id) queued for \(.name)"' <<<"$reply"
+  deadline=$((SECONDS + ${HUBPULSE_DEMO_TIMEOUT_SECS:-600}))
+  while :; do
+    page=$(curl -fsS "$(nginx_url "/v1/orgs/$org/new-contributors?page_size=5")") || page='{}'
+    computing=$(jq -r '(.computing // ["?"]) | length' <<<"$page")
+    total=$(jq -r '.total_records // 0' <<<"$page")
+    if [ "$computing" = 0 ] && [ "$total" -gt 0 ] && [ "$(jobs_live)" = 0 ]; then break; fi
+    [ "$SECONDS" -lt "$deadline" ] || die "the sync of $org did not settle within ${HUBPULSE_DEMO_TIMEOUT_SECS:-600} s"
+    [ -t 1 ] && printf '  %s rows so far, %s repositories still computing\r' "$total" "$computing"
+    sleep 1
+  done
+  [ -t 1 ] && printf '\r\033[K'
+  jq -r '"  \(.total_records) (repository, month) rows; unavailable: \(.unavailable | length); the first:"' <<<"$page"
+  jq -r '.items[] | "    \(.month)  \(.repo_name)  \(.number_of_new_contributors)"' <<<"$page"
+  echo
+  echo "Try:"
+  printf '  curl -s "%s" | jq .\n' "$(nginx_url "/v1/orgs/$org/new-contributors?page=1&page_size=10")"
+  printf '  curl -s "%s" | jq .\n' "$(nginx_url "/v1/orgs/$org/new-contributors?from=2024-01&to=2024-12&repo=repo-001")"
+  printf '  chart: %s (open it in a browser)\n' "$(nginx_url "/v1/orgs/$org/new-contributors.svg")"
+}
+
+# Jobs queued, running or waiting to run again, from /metrics (the depth
+# is read from Postgres at each scrape).
+jobs_live() {
+  curl -fsS --max-time 5 "$(nginx_url /metrics)" 2>/dev/null \
+    | awk '/^hubpulse_job_queue_depth\{/ { n += $NF } END { print n + 0 }'
 }
 
 down() {

@@ -356,3 +356,8 @@ async fn github_faults() {
 async fn worker_kill() {
     run_case(Case::WorkerKill).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flood() {
+    run_case(Case::Flood).await;
+}

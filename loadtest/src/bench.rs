@@ -321,6 +321,9 @@ pub struct Report {
     pub machine: Value,
     pub rows: Vec<Row>,
     pub ingest: Option<Ingest>,
+    /// The organisation statistics benchmark (`orgstats.json`).
+    #[serde(default)]
+    pub org_stats: Option<crate::orgstats::OrgStatsBench>,
     pub targets: Vec<Target>,
     pub passed: bool,
 }
@@ -405,6 +408,12 @@ impl Report {
         } else {
             None
         };
+        let org_stats_path = dir.join("orgstats.json");
+        let org_stats = if org_stats_path.exists() {
+            Some(read_json(&org_stats_path)?)
+        } else {
+            None
+        };
         let mut names: Vec<String> = std::fs::read_dir(dir)
             .with_context(|| format!("reading {}", dir.display()))?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -425,6 +434,7 @@ impl Report {
             machine,
             rows,
             ingest,
+            org_stats,
             targets: Vec::new(),
             passed: false,
         };
@@ -530,6 +540,19 @@ impl Report {
             },
             !peak.is_empty() && peak.values().all(|mb| *mb < MAX_RSS_MB),
         );
+        match &self.org_stats {
+            Some(b) => {
+                for t in crate::orgstats::targets(b) {
+                    target(&t.name, t.wanted, t.measured, t.passed);
+                }
+            }
+            None => target(
+                "organisation statistics",
+                String::new(),
+                "not run".into(),
+                false,
+            ),
+        }
         let failed: Vec<&str> = self
             .rows
             .iter()
@@ -714,6 +737,18 @@ mod tests {
                 "popularity_items": 500, "sim_repos_per_s": 30000.0,
             }),
         );
+        write(
+            d,
+            "orgstats.json",
+            json!({
+                "repositories": 2000, "contributors_per_repository": 500, "years": 10,
+                "weeks_read": 521_000_000u64, "month_rows": 240_000,
+                "full": { "seconds": 120.0, "reduce_seconds": 20.0, "repositories_written": 2000,
+                          "first_weeks_written": 1_000_000u64, "months_written": 240_000 },
+                "resync": { "seconds": 6.0, "reduce_seconds": 5.0, "repositories_written": 1,
+                            "first_weeks_written": 1, "months_written": 1 },
+            }),
+        );
         let report = Report::load(d).unwrap();
         let ratio = report.rows[1].ratio_to_static.unwrap();
         assert!((ratio - 0.6).abs() < 1e-9, "{ratio}");
@@ -727,6 +762,11 @@ mod tests {
         assert_eq!(verdicts.iter().filter(|v| !v.1).count(), 1, "{verdicts:?}");
         assert!(!report.passed);
         assert!(verdicts.iter().any(|v| v.0.starts_with("cold") && !v.1));
+        assert!(
+            verdicts
+                .iter()
+                .any(|v| v.0.starts_with("organisation statistics, re-sync") && v.1)
+        );
         let md = report.markdown();
         assert!(md.contains("| 0.60 |"), "{md}");
         assert!(md.contains("**FAIL**"));

@@ -3,6 +3,7 @@
 //! on. Each leaves the stack whole again ([`restore`]), pass or fail, so the
 //! next case starts from a working stack. This file holds what they share.
 
+mod flood;
 mod github_faults;
 mod postgres_down;
 mod redis_down;
@@ -23,6 +24,7 @@ use crate::load::{Load, LoadSpec, Tally};
 use crate::report::Report;
 use crate::{Stack, clients, sql};
 
+use flood::flood;
 use github_faults::github_faults;
 use postgres_down::postgres_down;
 use redis_down::redis_down;
@@ -32,13 +34,15 @@ use worker_kill::worker_kill;
 
 /// The simulated GitHub's topics the suite crawls: one read under load, one
 /// crawled through faults, one crawled again after a kill, one crawling
-/// while Postgres is away. Only the suite tracks them.
+/// while Postgres is away, one crawled under a flood of anonymous reads.
+/// Only the suite tracks them.
 #[derive(Debug, Clone)]
 pub struct Topics {
     pub load: (&'static str, usize),
     pub crawl: (&'static str, usize),
     pub resume: (&'static str, usize),
     pub outage: (&'static str, usize),
+    pub flood: (&'static str, usize),
 }
 
 /// How hard and how long: `make faults` runs [`Profile::full`] against the
@@ -58,6 +62,10 @@ pub struct Profile {
     pub job_timeout: Duration,
     /// The simulator's delay per reply where a case needs a crawl to last.
     pub slow_ms: u64,
+    /// The `flood` case's anonymous reads: requests per second (well over
+    /// nginx's 300 per address) and in flight.
+    pub flood_rate: u32,
+    pub flood_concurrency: usize,
     pub topics: Topics,
 }
 
@@ -71,11 +79,14 @@ impl Profile {
             after: Duration::from_secs(6),
             job_timeout: Duration::from_secs(150),
             slow_ms: 500,
+            flood_rate: 3000,
+            flood_concurrency: 128,
             topics: Topics {
                 load: ("faults-load", 300),
                 crawl: ("faults-crawl", 2500),
                 resume: ("faults-resume", 1500),
                 outage: ("faults-outage", 800),
+                flood: ("faults-flood", 800),
             },
         }
     }
@@ -89,18 +100,21 @@ impl Profile {
             after: Duration::from_secs(4),
             job_timeout: Duration::from_secs(75),
             slow_ms: 300,
+            flood_rate: 1200,
+            flood_concurrency: 32,
             topics: Topics {
                 load: ("faults-load", 150),
                 crawl: ("faults-crawl", 1200),
                 resume: ("faults-resume", 1100),
                 outage: ("faults-outage", 400),
+                flood: ("faults-flood", 400),
             },
         }
     }
 
-    pub fn topic_list(&self) -> [(&'static str, usize); 4] {
+    pub fn topic_list(&self) -> [(&'static str, usize); 5] {
         let t = &self.topics;
-        [t.load, t.crawl, t.resume, t.outage]
+        [t.load, t.crawl, t.resume, t.outage, t.flood]
     }
 
     /// The simulator's settings for this profile (`hubpulse-faults
@@ -140,16 +154,18 @@ pub enum Case {
     PostgresDown,
     GithubFaults,
     WorkerKill,
+    Flood,
 }
 
 impl Case {
-    pub const ALL: [Case; 6] = [
+    pub const ALL: [Case; 7] = [
         Case::ReplicaKill,
         Case::RollingRestart,
         Case::RedisDown,
         Case::PostgresDown,
         Case::GithubFaults,
         Case::WorkerKill,
+        Case::Flood,
     ];
 
     pub fn name(self) -> &'static str {
@@ -160,6 +176,7 @@ impl Case {
             Case::PostgresDown => "postgres-down",
             Case::GithubFaults => "github-faults",
             Case::WorkerKill => "worker-kill",
+            Case::Flood => "flood",
         }
     }
 
@@ -180,6 +197,9 @@ impl Case {
             }
             Case::WorkerKill => {
                 "SIGKILL the replica whose worker is crawling, then compare with an uninterrupted crawl"
+            }
+            Case::Flood => {
+                "anonymous reads of untracked topics, /v1/topics and /v1/tasks beyond nginx's limits while a crawl runs"
             }
         }
     }
@@ -202,6 +222,7 @@ pub async fn run<S: Stack>(stack: &S, profile: &Profile, case: Case) -> Report {
             Case::PostgresDown => postgres_down(stack, profile, &mut report).await,
             Case::GithubFaults => github_faults(stack, profile, &mut report).await,
             Case::WorkerKill => worker_kill(stack, profile, &mut report).await,
+            Case::Flood => flood(stack, profile, &mut report).await,
         }
     })
     .await;

@@ -4,6 +4,7 @@
 //! ```text
 //! hubpulse-bench prepare --base URL --token T --topics a,b     # track, crawl, wait
 //! hubpulse-bench ingest --base URL --token T --topic big --sim URL --out ingest.json
+//! hubpulse-bench orgstats --database-url URL --out orgstats.json   # 2,000 x 500 x 10 years
 //! hubpulse-bench report --dir target/bench/raw --md report.md --json report.json
 //! ```
 
@@ -49,6 +50,20 @@ enum Command {
         out: PathBuf,
         #[arg(long, default_value_t = 600)]
         timeout_secs: u64,
+    },
+    /// Organisation statistics: a full computation, then a re-sync with one
+    /// new contributor (writes rows of its own under ids 990,000,000+).
+    Orgstats {
+        #[arg(long)]
+        database_url: String,
+        #[arg(long, default_value_t = 2000)]
+        repositories: usize,
+        #[arg(long, default_value_t = 500)]
+        contributors: usize,
+        #[arg(long, default_value_t = 10)]
+        years: usize,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Prints the table, writes it as Markdown and JSON; exits 1 on a missed target.
     Report {
@@ -100,6 +115,30 @@ async fn main_result(cli: Cli) -> anyhow::Result<bool> {
                     .unwrap_or_default()
             );
             std::fs::write(&out, serde_json::to_vec_pretty(&ingest)?)?;
+            Ok(true)
+        }
+        Command::Orgstats {
+            database_url,
+            repositories,
+            contributors,
+            years,
+            out,
+        } => {
+            let shape = hubpulse_loadtest::orgstats::Shape {
+                repositories,
+                contributors,
+                years,
+            };
+            let b = hubpulse_loadtest::orgstats::run(&database_url, shape).await?;
+            for t in hubpulse_loadtest::orgstats::targets(&b) {
+                eprintln!(
+                    "  {} {}: {}",
+                    if t.passed { "pass" } else { "FAIL" },
+                    t.name,
+                    t.measured
+                );
+            }
+            std::fs::write(&out, serde_json::to_vec_pretty(&b)?)?;
             Ok(true)
         }
         Command::Report { dir, md, json } => {

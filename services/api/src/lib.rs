@@ -5,6 +5,7 @@ mod auth;
 pub mod error;
 pub mod metrics;
 mod middleware;
+mod prefixes;
 mod routes;
 mod server;
 pub mod settings;

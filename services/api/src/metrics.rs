@@ -18,6 +18,8 @@ pub struct Metrics {
     pub job_duration: HistogramVec,
     /// View reads by the tier that answered: process, redis or postgres.
     pub view_reads: IntCounterVec,
+    /// `?limit=N` answers: a kept prefix reused, or one computed.
+    pub view_prefixes: IntCounterVec,
     /// Live jobs by kind and status, read from Postgres at each scrape.
     pub queue_depth: IntGaugeVec,
     /// Tracked owners' repositories by statistics state, read at each scrape.
@@ -70,6 +72,14 @@ impl Metrics {
             &["tier"],
         )
         .expect("static metric definition is valid");
+        let view_prefixes = IntCounterVec::new(
+            Opts::new(
+                "view_prefixes_total",
+                "?limit=N answers by whether a kept prefix was reused or one computed",
+            ),
+            &["result"],
+        )
+        .expect("static metric definition is valid");
         let queue_depth = IntGaugeVec::new(
             Opts::new(
                 "job_queue_depth",
@@ -92,6 +102,7 @@ impl Metrics {
             Box::new(repository_stats.clone()),
             Box::new(job_duration.clone()),
             Box::new(view_reads.clone()),
+            Box::new(view_prefixes.clone()),
         ] {
             registry.register(collector).expect("registered once");
         }
@@ -116,6 +127,7 @@ impl Metrics {
             job_attempts,
             job_duration,
             view_reads,
+            view_prefixes,
             queue_depth,
             repository_stats,
         }

@@ -29,6 +29,10 @@ pub struct Settings {
 pub struct ViewSettings {
     pub process_ttl_ms: u64,
     pub process_max_bytes: u64,
+    /// `?limit=N` answers kept per (view, N, encoding), by bytes.
+    pub prefix_max_bytes: u64,
+    /// How long a rendered contributors chart is kept in Redis.
+    pub chart_ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -106,18 +110,18 @@ impl AdminSettings {
         let loopback = host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback());
-        let Some(token) = self.token() else {
-            return Ok(());
-        };
         if loopback {
             return Ok(());
         }
-        let reason = if KNOWN_ADMIN_TOKENS.contains(&token) {
-            "is the development token committed to the repository"
-        } else if token.len() < MIN_ADMIN_TOKEN_BYTES {
-            "is shorter than 32 bytes"
-        } else {
-            return Ok(());
+        // Compose and the container image listen on 0.0.0.0: no token there
+        // is a deployment that forgot its own, not a choice.
+        let reason = match self.token() {
+            None => "is not set",
+            Some(t) if KNOWN_ADMIN_TOKENS.contains(&t) => {
+                "is the development token committed to the repository"
+            }
+            Some(t) if t.len() < MIN_ADMIN_TOKEN_BYTES => "is shorter than 32 bytes",
+            Some(_) => return Ok(()),
         };
         Err(invalid((
             "admin.token",
@@ -257,8 +261,9 @@ mod tests {
             ("0.0.0.0", &strong, true),
             ("127.0.0.1", "hubpulse-dev-admin-token", true),
             ("::1", "short", true),
-            // Empty: the admin routes are off, nothing to guess.
-            ("0.0.0.0", "", true),
+            // Empty off loopback: a deployment that forgot its token.
+            ("0.0.0.0", "", false),
+            ("127.0.0.1", "", true),
         ] {
             let loaded = load_env(&[
                 ("HUBPULSE__SERVER__HOST", host),
@@ -269,7 +274,10 @@ mod tests {
                 (false, Err(err)) => {
                     let err = err.to_string();
                     assert!(err.contains("HUBPULSE__ADMIN__TOKEN"), "{err}");
-                    assert!(!err.contains(token), "the token leaked: {err}");
+                    assert!(
+                        token.is_empty() || !err.contains(token),
+                        "the token leaked: {err}"
+                    );
                 }
                 (ok, other) => panic!("{host} {token:?}: expected ok={ok}, got {other:?}"),
             }

@@ -38,6 +38,7 @@ impl AppState {
             std::time::Duration::from_millis(settings.views.process_ttl_ms),
             settings.views.process_max_bytes,
             metrics.view_reads.clone(),
+            crate::prefixes::Prefixes::new(settings.views.prefix_max_bytes, &metrics.view_prefixes),
         );
         Self {
             inner: Arc::new(Inner {

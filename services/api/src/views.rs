@@ -10,6 +10,8 @@ use hubpulse_store::read_model::{self, TopicView};
 use hubpulse_store::{Store, StoreError, topics};
 use prometheus::{IntCounter, IntCounterVec};
 
+use crate::prefixes::Prefixes;
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ReadError {
     #[error("neither Redis nor Postgres could answer: {0}")]
@@ -75,6 +77,7 @@ pub struct ViewReader {
     store: Store,
     hits: TierCounters,
     write_backs: Arc<tokio::sync::Semaphore>,
+    prefixes: Prefixes,
 }
 
 /// The counters of each tier, looked up once rather than by label per read.
@@ -95,6 +98,7 @@ impl ViewReader {
         ttl: Duration,
         max_bytes: u64,
         hits: IntCounterVec,
+        prefixes: Prefixes,
     ) -> Self {
         Self {
             tracked: Arc::default(),
@@ -108,7 +112,13 @@ impl ViewReader {
                 postgres: hits.with_label_values(&["postgres"]),
             },
             write_backs: Arc::new(tokio::sync::Semaphore::new(1)),
+            prefixes,
         }
+    }
+
+    /// The `?limit=N` answers kept in this process.
+    pub fn prefixes(&self) -> &Prefixes {
+        &self.prefixes
     }
 
     /// Whether `topic` is tracked, from a snapshot about `ttl` old at most (a

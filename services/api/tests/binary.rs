@@ -37,7 +37,8 @@ fn a_wrong_config_value_stops_start_up_naming_the_key() {
 }
 
 /// What compose would start without a token of its own (it listens on
-/// 0.0.0.0): the binary refuses, naming the variable to set.
+/// 0.0.0.0): the binary refuses a known, short or missing token, naming the
+/// variable to set (compose itself refuses first: `compose.rs`).
 #[test]
 fn a_known_or_short_admin_token_off_loopback_stops_start_up() {
     for token in ["hubpulse-dev-admin-token", "short-but-not-empty"] {
@@ -51,6 +52,19 @@ fn a_known_or_short_admin_token_off_loopback_stops_start_up() {
         assert!(stderr.contains("HUBPULSE__ADMIN__TOKEN"), "{stderr}");
         assert!(!stderr.contains(token), "the token leaked: {stderr}");
     }
+    // No token at all: what the container image (0.0.0.0) would start
+    // with if compose's own refusal were bypassed.
+    let out = Command::new(BIN)
+        .env("HUBPULSE__SERVER__HOST", "0.0.0.0")
+        .env_remove("HUBPULSE__ADMIN__TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "started without a token");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("HUBPULSE__ADMIN__TOKEN") && stderr.contains("not set"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]

@@ -21,7 +21,7 @@ pub enum ViewError {
 }
 
 /// Which body a client asked for, by `Accept-Encoding`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Encoding {
     Identity,
     Gzip,
@@ -97,40 +97,13 @@ impl View {
             Compression::Thorough => (6, 9),
             Compression::Quick => (1, 1),
         };
-        // A window just large enough for the whole body compresses it as well
-        // as the largest would, and the encoder's buffers shrink with it
-        // (a 4 MiB window for a 250 kB view was most of a build's memory).
-        let brotli_window = plain
-            .len()
-            .max(1)
-            .next_power_of_two()
-            .trailing_zeros()
-            .clamp(16, 22);
+        let brotli_window = window_for(plain.len());
         // gzip on a second thread while brotli and the digest run on this
         // one: a reader waiting on a quick view waits for the slower of the
         // two rather than their sum.
         let (gzip, brotli, etag) = std::thread::scope(|scope| {
-            let gzip = scope.spawn(|| -> Result<Bytes, ViewError> {
-                let mut gz = flate2::write::GzEncoder::new(
-                    Vec::with_capacity(plain.len() / 4),
-                    flate2::Compression::new(gzip_level),
-                );
-                gz.write_all(&plain)?;
-                Ok(Bytes::from(gz.finish()?))
-            });
-            let brotli = (|| -> Result<Bytes, ViewError> {
-                let mut br = Vec::with_capacity(plain.len() / 5);
-                {
-                    let mut writer = brotli::CompressorWriter::new(
-                        &mut br,
-                        16 * 1024,
-                        brotli_quality,
-                        brotli_window,
-                    );
-                    writer.write_all(&plain)?;
-                }
-                Ok(Bytes::from(br))
-            })();
+            let gzip = scope.spawn(|| gzip(&plain, gzip_level));
+            let brotli = brotli(&plain, brotli_quality, brotli_window);
             let digest = Sha256::digest(&plain);
             let etag = Bytes::from(format!("\"{}\"", hex::encode(&digest[..12])));
             let gzip = gzip
@@ -179,6 +152,19 @@ impl View {
         out.freeze()
     }
 
+    /// The first `limit` items in `encoding`, cut from the plain body and,
+    /// unless `Identity`, compressed now and quickly (gzip 1, brotli 1: what
+    /// the response compression layer spends on a body), so the caller
+    /// keeps the result rather than asking again.
+    pub fn first_encoded(&self, limit: usize, encoding: Encoding) -> Result<Bytes, ViewError> {
+        let plain = self.first(limit);
+        match encoding {
+            Encoding::Identity => Ok(plain),
+            Encoding::Gzip => gzip(&plain, 1),
+            Encoding::Brotli => brotli(&plain, 1, window_for(plain.len())),
+        }
+    }
+
     /// The item offsets as stored: little-endian u32s.
     pub fn ends_to_bytes(&self) -> Bytes {
         let mut out = BytesMut::with_capacity(self.ends.len() * 4);
@@ -219,6 +205,34 @@ impl View {
             ends,
         })
     }
+}
+
+/// A brotli window just large enough for `len` bytes compresses them as well
+/// as the largest would, and the encoder's buffers shrink with it (a 4 MiB
+/// window for a 250 kB view was most of a build's memory).
+fn window_for(len: usize) -> u32 {
+    len.max(1)
+        .next_power_of_two()
+        .trailing_zeros()
+        .clamp(16, 22)
+}
+
+fn gzip(plain: &[u8], level: u32) -> Result<Bytes, ViewError> {
+    let mut gz = flate2::write::GzEncoder::new(
+        Vec::with_capacity(plain.len() / 4),
+        flate2::Compression::new(level),
+    );
+    gz.write_all(plain)?;
+    Ok(Bytes::from(gz.finish()?))
+}
+
+fn brotli(plain: &[u8], quality: u32, window: u32) -> Result<Bytes, ViewError> {
+    let mut br = Vec::with_capacity(plain.len() / 5);
+    {
+        let mut writer = brotli::CompressorWriter::new(&mut br, 16 * 1024, quality, window);
+        writer.write_all(plain)?;
+    }
+    Ok(Bytes::from(br))
 }
 
 #[cfg(test)]
@@ -282,6 +296,27 @@ mod tests {
                 assert_eq!(parsed[n - 1]["id"], (n - 1) as u64);
             }
         }
+    }
+
+    #[test]
+    fn an_encoded_prefix_decodes_to_the_plain_prefix() {
+        let view = View::from_items(&items(50)).unwrap();
+        let gz = view.first_encoded(7, Encoding::Gzip).unwrap();
+        let mut plain = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut plain)
+            .unwrap();
+        assert_eq!(plain, view.first(7));
+        let br = view.first_encoded(7, Encoding::Brotli).unwrap();
+        let mut plain = Vec::new();
+        brotli::Decompressor::new(&br[..], 4096)
+            .read_to_end(&mut plain)
+            .unwrap();
+        assert_eq!(plain, view.first(7));
+        assert_eq!(
+            view.first_encoded(7, Encoding::Identity).unwrap(),
+            view.first(7)
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod error;
 mod metrics;
+mod orgs;
 mod tasks;
 mod types;
 mod views;
@@ -19,6 +20,7 @@ use serde_json::json;
 pub use error::ClientError;
 pub use hubpulse_domain::ViewKind;
 pub use metrics::{Metrics, Sample};
+pub use orgs::{MonthItem, MonthQuery, NewContributors, OwnerChange, QueuedSync, TrackedOwner};
 pub use reqwest::{Method, StatusCode};
 pub use types::{
     Checks, Health, QueuedJob, QueuedJobs, Readiness, Task, TaskStatus, TaskWatch, TopicChange,

@@ -173,6 +173,27 @@ pub async fn enqueue_at<J: Job>(
 mod tests {
     use super::*;
 
+    /// A job's last_error is public (`/v1/tasks/{id}`): the database's own
+    /// words (names of tables, values, connection details) stay in the log.
+    #[test]
+    fn a_database_error_reaches_last_error_as_its_kind_only() {
+        let raw = "duplicate key value violates unique constraint \"owners_pkey\" (23505)";
+        for (err, kind) in [
+            (StoreError::Database(raw.into()), "a database error"),
+            (
+                StoreError::Unavailable(format!("error connecting to server: {raw}")),
+                "the database was unavailable",
+            ),
+        ] {
+            let job = JobError::from(err).to_string();
+            assert!(job.starts_with(kind), "{job}");
+            assert!(
+                !job.contains("owners_pkey") && !job.contains("23505"),
+                "{job}"
+            );
+        }
+    }
+
     #[test]
     fn github_errors_become_retries_reschedules_or_failures() {
         let until = Utc::now();

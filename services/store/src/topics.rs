@@ -20,13 +20,14 @@ fn topic_from_db(raw: String) -> Result<Topic, StoreError> {
         .map_err(|e| StoreError::Database(format!("stored topic {raw:?} is invalid: {e}")))
 }
 
-/// The tracked topics by name, each with its member count.
+/// The tracked topics by name, each with its member count: the count kept
+/// by the writes to `repository_topics` (V7's triggers), so a call reads one
+/// row per topic whatever the topics hold.
 pub async fn tracked(db: &impl Db) -> Result<Vec<TrackedTopic>, StoreError> {
     let rows = db
         .client()
         .query(
-            "SELECT t.name, t.created_at, \
-                 (SELECT count(*) FROM repository_topics rt WHERE rt.topic_id = t.id) \
+            "SELECT t.name, t.created_at, t.member_count \
              FROM topics t WHERE t.tracked ORDER BY t.name",
             &[],
         )

@@ -153,6 +153,9 @@ pub async fn untrack(
     if !orgs::untrack(&state.store().conn().await?, login.as_str()).await? {
         return Err(ApiError::NotFound(format!("{login} is not tracked")));
     }
+    if let Err(err) = state.cache().delete_charts(login.as_str()).await {
+        tracing::warn!(error = %err, "could not drop an untracked owner's charts; they expire by themselves");
+    }
     Ok(Json(OwnerChange {
         name: login.as_str().to_lowercase(),
         tracked: false,

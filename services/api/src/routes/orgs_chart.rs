@@ -1,12 +1,16 @@
 //! `GET /v1/orgs/{name}/new-contributors.svg`: the same data as monthly
 //! bars, with a strong ETag (a 304 when unchanged) and a short public
-//! cache lifetime, as the topic views have.
+//! cache lifetime, as the topic views have. Kept in Redis as the views are
+//! (`views.chart_ttl_secs`, dropped at untrack): a kept chart costs no
+//! Postgres query, and Postgres down still serves it.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use chrono::NaiveDate;
 use hubpulse_store::orgs::{self, MonthQuery};
 use sha2::{Digest, Sha256};
@@ -39,20 +43,51 @@ pub async fn chart(
 ) -> Result<Response, ApiError> {
     let login = owner(&name)?;
     let checked = checked_query(&params)?;
-    let conn = state.store().read_conn().await?;
-    if !orgs::is_tracked(&conn, login.as_str()).await? {
-        return Err(ApiError::NotFound(format!("{login} is not tracked")));
-    }
-    let query = MonthQuery {
-        from: checked.from,
-        to: checked.to,
-        repo: params.repo(),
-        limit: 0,
-        offset: 0,
+    let owner_name = login.as_str().to_lowercase();
+    // What the chart depends on, checked and normalised: one kept chart per
+    // distinct answer, whatever the spelling of the query.
+    let key = format!(
+        "from={:?};to={:?};repo={:?}",
+        checked.from,
+        checked.to,
+        params.repo()
+    );
+    let kept = match state.cache().get_chart(&owner_name, &key).await {
+        Ok(kept) => kept,
+        Err(err) => {
+            tracing::debug!(error = %err, "no kept chart: Redis unavailable");
+            None
+        }
     };
-    let totals = orgs::monthly_totals(&conn, login.as_str(), &query).await?;
-    let svg = render(&login.as_str().to_lowercase(), &totals);
-    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(svg.as_bytes())[..12]));
+    let svg = match kept {
+        Some(svg) => svg,
+        None => {
+            let conn = state.store().read_conn().await?;
+            if !orgs::is_tracked(&conn, login.as_str()).await? {
+                return Err(ApiError::NotFound(format!("{login} is not tracked")));
+            }
+            let query = MonthQuery {
+                from: checked.from,
+                to: checked.to,
+                repo: params.repo(),
+                limit: 0,
+                offset: 0,
+            };
+            let totals = orgs::monthly_totals(&conn, login.as_str(), &query).await?;
+            drop(conn);
+            let svg = Bytes::from(render(&owner_name, &totals));
+            let ttl = Duration::from_secs(state.settings().views.chart_ttl_secs);
+            if let Err(err) = state
+                .cache()
+                .put_chart(&owner_name, &key, svg.clone(), ttl)
+                .await
+            {
+                tracing::debug!(error = %err, "could not keep a chart in Redis");
+            }
+            svg
+        }
+    };
+    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&svg)[..12]));
     let mut out = HeaderMap::new();
     if let Ok(value) = HeaderValue::from_str(&etag) {
         out.insert(header::ETAG, value);

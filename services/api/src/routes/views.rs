@@ -7,6 +7,7 @@ use hubpulse_domain::{Topic, VIEW_SIZE, ViewKind};
 use serde::Deserialize;
 
 use crate::error::ApiError;
+use crate::prefixes::Prefixes;
 use crate::state::AppState;
 use crate::views::ReadError;
 
@@ -157,7 +158,7 @@ async fn serve(
         }
         Err(ReadError::Internal(detail)) => return Err(ApiError::Internal(detail)),
     };
-    Ok(respond(&view, limit, headers))
+    respond(&view, limit, headers, state.views().prefixes()).await
 }
 
 /// The best encoding the client accepts among those stored.
@@ -190,7 +191,12 @@ fn negotiate(headers: &HeaderMap) -> Encoding {
     }
 }
 
-fn respond(view: &View, limit: Option<usize>, headers: &HeaderMap) -> Response {
+async fn respond(
+    view: &View,
+    limit: Option<usize>,
+    headers: &HeaderMap,
+    prefixes: &Prefixes,
+) -> Result<Response, ApiError> {
     let etag = match limit {
         // A prefix has an ETag of its own, derived from the whole view's.
         Some(n) if n < view.len() => {
@@ -221,24 +227,27 @@ fn respond(view: &View, limit: Option<usize>, headers: &HeaderMap) -> Response {
     );
     out.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     if not_modified {
-        return (StatusCode::NOT_MODIFIED, out).into_response();
+        return Ok((StatusCode::NOT_MODIFIED, out).into_response());
     }
     out.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    let encoding = negotiate(headers);
     let body = match limit {
-        // A prefix is cut from the plain body; the compression layer encodes it.
-        Some(n) if n < view.len() => view.first(n),
-        _ => {
-            let encoding = negotiate(headers);
-            if let Some(name) = encoding.header_value() {
-                out.insert(header::CONTENT_ENCODING, HeaderValue::from_static(name));
-            }
-            view.body(encoding)
-        }
+        // A prefix, cut and encoded the first time a client asks for it and
+        // kept: the next read of it costs what a full read does.
+        Some(n) if n < view.len() => prefixes
+            .get(view, n, encoding)
+            .await
+            .map_err(|e| ApiError::Internal(format!("a ?limit={n} answer: {e}")))?,
+        _ => view.body(encoding),
     };
-    (StatusCode::OK, out, body).into_response()
+    // Set, the compression layer leaves the body as it is.
+    if let Some(name) = encoding.header_value() {
+        out.insert(header::CONTENT_ENCODING, HeaderValue::from_static(name));
+    }
+    Ok((StatusCode::OK, out, body).into_response())
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@ mod sync_org;
 
 pub use crawl_topic::{CrawlTopic, CrawlTopicOutput};
 pub use repo_stats::{Detail as RepoStatsDetail, RepoStats, RepoStatsOutput};
+// The statistics' reduction, for the organisation benchmark of `make bench`.
+pub use repo_stats::{ContributorStats, Reduced, Week as StatsWeek, reduce as reduce_stats};
 pub use sync_org::{SyncOrg, SyncOrgOutput};
 
 use crate::{JobContext, Registry};

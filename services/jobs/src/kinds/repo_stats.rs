@@ -35,17 +35,19 @@ pub struct RepoStats {
 /// One element of GitHub's answer; additions and deletions are not read
 /// (GitHub reports 0 for them past 10,000 commits anyway).
 #[derive(Debug, Deserialize)]
-struct ContributorStats {
-    author: Option<OwnerPayload>,
+pub struct ContributorStats {
+    pub author: Option<OwnerPayload>,
     #[serde(default)]
-    weeks: Vec<Week>,
+    pub weeks: Vec<Week>,
 }
 
 #[derive(Debug, Deserialize)]
-struct Week {
-    w: i64,
+pub struct Week {
+    /// The week's Sunday, 00:00 UTC, in Unix seconds.
+    pub w: i64,
+    /// Commits.
     #[serde(default)]
-    c: u64,
+    pub c: u64,
 }
 
 impl Job for RepoStats {
@@ -209,10 +211,10 @@ fn done(id: i64, state: &str, detail: Detail) -> Outcome<RepoStatsOutput> {
 
 /// What is kept of one answer, and the hash of exactly that.
 #[derive(Debug, PartialEq, Eq)]
-struct Reduced {
-    first_weeks: BTreeMap<i64, FirstWeek>,
-    anonymous_commits: i64,
-    hash: String,
+pub struct Reduced {
+    pub first_weeks: BTreeMap<i64, FirstWeek>,
+    pub anonymous_commits: i64,
+    pub hash: String,
 }
 
 fn is_bot(author: &OwnerPayload) -> bool {
@@ -226,7 +228,7 @@ fn week_date(w: i64) -> Option<NaiveDate> {
 /// Each counted contributor's first week with commits, the anonymous
 /// commits, and a hash of those (not of the body's bytes: GitHub's order
 /// and the additions and deletions do not matter downstream).
-fn reduce(stats: &[ContributorStats], include_bots: bool) -> Reduced {
+pub fn reduce(stats: &[ContributorStats], include_bots: bool) -> Reduced {
     let mut first_weeks = BTreeMap::new();
     let mut anonymous_commits: i64 = 0;
     for s in stats {
