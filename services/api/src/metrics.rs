@@ -22,6 +22,8 @@ pub struct Metrics {
     pub queue_depth: IntGaugeVec,
     /// Tracked owners' repositories by statistics state, read at each scrape.
     pub repository_stats: IntGaugeVec,
+    /// Gist scans, Pipedrive posts and the outbox (`hubpulse_jobs::GistMetrics`).
+    pub gists: hubpulse_jobs::GistMetrics,
 }
 
 impl Metrics {
@@ -109,6 +111,8 @@ impl Metrics {
         registry
             .register(Box::new(http_latency.clone()))
             .expect("registered once");
+        let gists = hubpulse_jobs::GistMetrics::register(&registry)
+            .expect("static metric definition is valid");
         Self {
             registry,
             http_requests,
@@ -117,6 +121,7 @@ impl Metrics {
             job_duration,
             view_reads,
             queue_depth,
+            gists,
             repository_stats,
         }
     }

@@ -8,7 +8,7 @@
 //! before posting again. Deals follow the same rule on `tracked_users`.
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::Transaction;
+use tokio_postgres::{GenericClient, Transaction};
 
 use crate::{Db, StoreError};
 

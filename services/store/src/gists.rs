@@ -9,7 +9,7 @@
 //! an earlier one is still in flight, so a cursor never skips a file.
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::Transaction;
+use tokio_postgres::{GenericClient, Transaction};
 
 use crate::{Db, StoreError};
 
@@ -254,24 +254,36 @@ pub async fn record_gists(
     Ok(new_files)
 }
 
-/// After a scan that listed every gist: the owner's gists not in `seen`
-/// (and their files) are gone. Rows stay.
+/// The owner's gists not marked gone, by id.
+pub async fn live_gist_ids(db: &impl Db, owner_id: i64) -> Result<Vec<String>, StoreError> {
+    let rows = db
+        .client()
+        .query(
+            "SELECT id FROM gists WHERE owner_id = $1 AND gone_at IS NULL",
+            &[&owner_id],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// After a scan that listed every gist: these are gone, with their files.
+/// Rows stay.
 pub async fn mark_gone(
     tx: &Transaction<'_>,
     owner_id: i64,
-    seen: &[String],
+    gone: &[String],
 ) -> Result<u64, StoreError> {
     let n = tx
         .execute(
             "UPDATE gists SET gone_at = now() \
-             WHERE owner_id = $1 AND gone_at IS NULL AND NOT (id = ANY($2))",
-            &[&owner_id, &seen],
+             WHERE owner_id = $1 AND gone_at IS NULL AND id = ANY($2)",
+            &[&owner_id, &gone],
         )
         .await?;
     tx.execute(
-        "UPDATE gist_files f SET gone_at = now() FROM gists g \
-         WHERE g.id = f.gist_id AND g.owner_id = $1 AND g.gone_at IS NOT NULL AND f.gone_at IS NULL",
-        &[&owner_id],
+        "UPDATE gist_files SET gone_at = now() \
+         WHERE owner_id = $1 AND gist_id = ANY($2) AND gone_at IS NULL",
+        &[&owner_id, &gone],
     )
     .await?;
     Ok(n)

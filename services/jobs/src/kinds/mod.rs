@@ -1,11 +1,15 @@
 //! The production job kinds, one per file, all registered by `register_all`.
 
 mod crawl_topic;
+mod deliver_outbox;
 mod repo_stats;
+mod scan_gists;
 mod sync_org;
 
 pub use crawl_topic::{CrawlTopic, CrawlTopicOutput};
+pub use deliver_outbox::{DeliverOutbox, DeliverOutboxOutput, deal_marker, file_marker};
 pub use repo_stats::{Detail as RepoStatsDetail, RepoStats, RepoStatsOutput};
+pub use scan_gists::{ScanGists, ScanGistsOutput};
 pub use sync_org::{SyncOrg, SyncOrgOutput};
 
 use crate::{JobContext, Registry};
@@ -19,6 +23,8 @@ pub enum JobOutput {
     CrawlTopic(CrawlTopicOutput),
     SyncOrg(SyncOrgOutput),
     RepoStats(RepoStatsOutput),
+    ScanGists(ScanGistsOutput),
+    DeliverOutbox(DeliverOutboxOutput),
 }
 
 /// Registers every production kind.
@@ -27,6 +33,8 @@ pub fn register_all(registry: Registry<JobContext>) -> Registry<JobContext> {
         .register::<CrawlTopic>()
         .register::<SyncOrg>()
         .register::<RepoStats>()
+        .register::<ScanGists>()
+        .register::<DeliverOutbox>()
 }
 
 /// The production kinds' names (what `/metrics` reports a queue depth for,
