@@ -3,6 +3,7 @@
 //! on. Each leaves the stack whole again ([`restore`]), pass or fail, so the
 //! next case starts from a working stack. This file holds what they share.
 
+mod delivery;
 mod github_faults;
 mod postgres_down;
 mod redis_down;
@@ -23,6 +24,7 @@ use crate::load::{Load, LoadSpec, Tally};
 use crate::report::Report;
 use crate::{Stack, clients, sql};
 
+use delivery::delivery;
 use github_faults::github_faults;
 use postgres_down::postgres_down;
 use redis_down::redis_down;
@@ -59,6 +61,10 @@ pub struct Profile {
     /// The simulator's delay per reply where a case needs a crawl to last.
     pub slow_ms: u64,
     pub topics: Topics,
+    /// Gist files the delivery case posts to the Pipedrive stand-in...
+    pub delivery_files: usize,
+    /// ...while SIGKILLing this many replicas at random points.
+    pub delivery_kills: usize,
 }
 
 impl Profile {
@@ -77,6 +83,8 @@ impl Profile {
                 resume: ("faults-resume", 1500),
                 outage: ("faults-outage", 800),
             },
+            delivery_files: 300,
+            delivery_kills: 100,
         }
     }
 
@@ -95,6 +103,8 @@ impl Profile {
                 resume: ("faults-resume", 1100),
                 outage: ("faults-outage", 400),
             },
+            delivery_files: 100,
+            delivery_kills: 6,
         }
     }
 
@@ -140,16 +150,18 @@ pub enum Case {
     PostgresDown,
     GithubFaults,
     WorkerKill,
+    Delivery,
 }
 
 impl Case {
-    pub const ALL: [Case; 6] = [
+    pub const ALL: [Case; 7] = [
         Case::ReplicaKill,
         Case::RollingRestart,
         Case::RedisDown,
         Case::PostgresDown,
         Case::GithubFaults,
         Case::WorkerKill,
+        Case::Delivery,
     ];
 
     pub fn name(self) -> &'static str {
@@ -160,6 +172,7 @@ impl Case {
             Case::PostgresDown => "postgres-down",
             Case::GithubFaults => "github-faults",
             Case::WorkerKill => "worker-kill",
+            Case::Delivery => "delivery",
         }
     }
 
@@ -180,6 +193,9 @@ impl Case {
             }
             Case::WorkerKill => {
                 "SIGKILL the replica whose worker is crawling, then compare with an uninterrupted crawl"
+            }
+            Case::Delivery => {
+                "post gist files to Pipedrive while replicas are SIGKILLed and Pipedrive drops, limits and fails replies"
             }
         }
     }
@@ -202,6 +218,7 @@ pub async fn run<S: Stack>(stack: &S, profile: &Profile, case: Case) -> Report {
             Case::PostgresDown => postgres_down(stack, profile, &mut report).await,
             Case::GithubFaults => github_faults(stack, profile, &mut report).await,
             Case::WorkerKill => worker_kill(stack, profile, &mut report).await,
+            Case::Delivery => delivery(stack, profile, &mut report).await,
         }
     })
     .await;

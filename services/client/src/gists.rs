@@ -113,6 +113,17 @@ impl ApiClient {
             .await
     }
 
+    /// `POST /v1/tracked-users/{login}/scan` (admin): a scan now.
+    pub async fn scan_user_gists(&self, login: &str) -> Result<GistJobs, ClientError> {
+        self.call_json(
+            Method::POST,
+            &format!("/v1/tracked-users/{login}/scan"),
+            true,
+            None,
+        )
+        .await
+    }
+
     /// `POST /v1/tracked-users/deliver` (admin): the delivery sweep.
     pub async fn deliver_gists(&self) -> Result<GistJobs, ClientError> {
         self.call_json(Method::POST, "/v1/tracked-users/deliver", true, None)

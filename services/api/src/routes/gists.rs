@@ -114,7 +114,9 @@ pub async fn seed_list(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTrackedUser {
-    /// A GitHub user's login.
+    /// A GitHub user's login (`name` is taken too, as the other tracking
+    /// routes call it).
+    #[serde(alias = "name")]
     #[schema(example = "octocat", pattern = "^[A-Za-z0-9][A-Za-z0-9-]{0,38}$")]
     login: String,
 }
@@ -336,6 +338,42 @@ pub async fn scan_all(
             new: matches!(enqueued, hubpulse_store::queue::Enqueued::New(_)),
         });
     }
+    Ok((StatusCode::ACCEPTED, Json(QueuedGistJobs { jobs })))
+}
+
+/// Queues a scan of one tracked user's gists now (a window of its own,
+/// starting this second: the periodic scan still runs in the next one).
+#[utoipa::path(post, path = "/v1/tracked-users/{login}/scan", tag = "gists",
+    params(("login" = String, Path, description = "A tracked user's login", pattern = "^[A-Za-z0-9][A-Za-z0-9-]{0,38}$")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 202, description = "Scan queued (or already queued)", body = QueuedGistJobs),
+        (status = 400, description = "Not a login", body = crate::error::ErrorBody),
+        (status = 401, description = "No or wrong admin token", body = crate::error::ErrorBody),
+        (status = 404, description = "Not tracked", body = crate::error::ErrorBody),
+        (status = 503, description = "Postgres is unavailable", body = crate::error::ErrorBody),
+    ))]
+pub async fn scan_one(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(login): Path<String>,
+) -> Result<(StatusCode, Json<QueuedGistJobs>), ApiError> {
+    let login = Login::parse(&login)?;
+    let conn = state.store().conn().await?;
+    let user = gists::tracked_user(&conn, login.as_str())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("{login} is not tracked")))?;
+    let job = ScanGists {
+        user_id: user.github_id,
+        window: Utc::now().timestamp(),
+    };
+    let enqueued = enqueue(&conn, &job).await?;
+    let jobs = vec![QueuedGistJob {
+        id: enqueued.id(),
+        kind: ScanGists::KIND,
+        user_id: user.github_id,
+        new: matches!(enqueued, hubpulse_store::queue::Enqueued::New(_)),
+    }];
     Ok((StatusCode::ACCEPTED, Json(QueuedGistJobs { jobs })))
 }
 

@@ -5,7 +5,10 @@
 //! user's Pipedrive outbox with parked rows and their reasons.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use hubpulse_domain::Login;
 use hubpulse_store::gists::{self, SeenFile, TrackedUser};
@@ -67,6 +70,7 @@ pub struct LatestParams {
     #[param(pattern = "^[0-9]{1,18}$")]
     cursor: Option<String>,
     /// RFC 3339: files first seen after this (ignored with `cursor`).
+    #[param(value_type = Option<String>, format = DateTime)]
     since: Option<String>,
     /// 1 to 1000; 100 when absent.
     #[param(minimum = 1, maximum = 1000)]
@@ -125,7 +129,10 @@ pub async fn latest(
                 ApiError::BadRequest("cursor: a next_cursor from an earlier answer".into())
             })?,
     };
-    let since = match (params.cursor.is_some(), params.since.as_deref()) {
+    let since = match (
+        params.cursor.is_some(),
+        params.since.as_deref().filter(|s| !s.is_empty()),
+    ) {
         (false, Some(raw)) => Some(
             DateTime::parse_from_rfc3339(raw)
                 .map_err(|_| {
@@ -148,7 +155,9 @@ pub async fn latest(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Visit {
-    /// Who is visiting: each subscriber has its own "last visit".
+    /// Who is visiting: each subscriber has its own "last visit" (`name`
+    /// is taken too).
+    #[serde(alias = "name")]
     #[schema(example = "sales-team", pattern = "^[A-Za-z0-9._-]{1,64}$")]
     subscriber: String,
 }
@@ -169,10 +178,9 @@ fn subscriber(raw: &str) -> Result<&str, ApiError> {
 
 async fn visit_as(
     state: &AppState,
-    login: &str,
+    user: TrackedUser,
     subscriber: &str,
 ) -> Result<LatestGists, ApiError> {
-    let user = tracked(state, login).await?;
     let mut conn = state.store().conn().await?;
     let tx = conn.transaction().await.map_err(StoreError::from)?;
     let files = gists::visit(&tx, user.github_id, subscriber, MAX_LIMIT + 1).await?;
@@ -193,9 +201,11 @@ async fn visit_as(
 }
 
 /// Records a subscriber's visit and returns the files first seen since its
-/// previous one (all of them on a first visit). Atomic: two visits at once
+/// previous one (all of them on a first visit); no body is the default
+/// subscriber's visit. Atomic: two visits at once
 /// split the new files between them, none twice, none missed.
-#[utoipa::path(post, path = "/v1/tracked-users/{login}/gists/visits", tag = "gists", request_body = Visit,
+#[utoipa::path(post, path = "/v1/tracked-users/{login}/gists/visits", tag = "gists",
+    request_body(content = Option<Visit>, description = "Without a body: the default subscriber (as `POST /latestgists/{username}`)"),
     params(("login" = String, Path, description = "A tracked user's login", pattern = "^[A-Za-z0-9][A-Za-z0-9-]{0,38}$")),
     responses(
         (status = 200, description = "Files new since the subscriber's last visit", body = LatestGists),
@@ -209,10 +219,34 @@ async fn visit_as(
 pub async fn visit(
     State(state): State<AppState>,
     Path(login): Path<String>,
-    Json(body): Json<Visit>,
-) -> Result<Json<LatestGists>, ApiError> {
-    let subscriber = subscriber(&body.subscriber)?;
-    Ok(Json(visit_as(&state, &login, subscriber).await?))
+    request: Request,
+) -> Result<Response, ApiError> {
+    // The body first (as every JSON route answers it), then the user.
+    let body = if request.headers().contains_key(header::CONTENT_TYPE) {
+        match Json::<Visit>::from_request(request, &state).await {
+            Ok(Json(body)) => Some(body),
+            Err(rejection) => return Ok(rejection.into_response()),
+        }
+    } else {
+        // No Content-Type: only an empty body is "no body".
+        match Bytes::from_request(request, &state).await {
+            Ok(bytes) if bytes.is_empty() => None,
+            Ok(_) => {
+                return Ok((
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "Expected request with `Content-Type: application/json`",
+                )
+                    .into_response());
+            }
+            Err(rejection) => return Ok(rejection.into_response()),
+        }
+    };
+    let user = tracked(&state, &login).await?;
+    let subscriber = match &body {
+        Some(body) => subscriber(&body.subscriber)?,
+        None => DEFAULT_SUBSCRIBER,
+    };
+    Ok(Json(visit_as(&state, user, subscriber).await?).into_response())
 }
 
 /// The seed's `POST /latestgists/{username}`: a visit by the default subscriber.
@@ -228,7 +262,8 @@ pub async fn seed_latest(
     State(state): State<AppState>,
     Path(username): Path<String>,
 ) -> Result<Json<LatestGists>, ApiError> {
-    Ok(Json(visit_as(&state, &username, DEFAULT_SUBSCRIBER).await?))
+    let user = tracked(&state, &username).await?;
+    Ok(Json(visit_as(&state, user, DEFAULT_SUBSCRIBER).await?))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -74,6 +74,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(gists::seed_track))
         .routes(routes!(gists::untrack))
         .routes(routes!(gists::scan_all))
+        .routes(routes!(gists::scan_one))
         .routes(routes!(gists::deliver_all))
         .routes(routes!(gists_latest::latest))
         .routes(routes!(gists_latest::visit))
