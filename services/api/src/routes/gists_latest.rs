@@ -205,7 +205,7 @@ async fn visit_as(
 /// subscriber's visit. Atomic: two visits at once
 /// split the new files between them, none twice, none missed.
 #[utoipa::path(post, path = "/v1/tracked-users/{login}/gists/visits", tag = "gists",
-    request_body(content = Option<Visit>, description = "Without a body: the default subscriber (as `POST /latestgists/{username}`)"),
+    request_body(content = Visit, description = "The subscriber. A request with no body at all (no Content-Type) is the default subscriber's visit, as `POST /latestgists/{username}`."),
     params(("login" = String, Path, description = "A tracked user's login", pattern = "^[A-Za-z0-9][A-Za-z0-9-]{0,38}$")),
     responses(
         (status = 200, description = "Files new since the subscriber's last visit", body = LatestGists),
