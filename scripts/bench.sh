@@ -13,6 +13,9 @@
 #   - organisation statistics (issue 15): 2,000 repositories x 500
 #     contributors over ten years computed in full, then a re-sync where one
 #     repository gained one contributor (rows written and time, both judged)
+#   - gist delivery: DELIVERY_FILES new gist files of two tracked users
+#     posted to the simulator's Pipedrive stand-in, the rate while staying
+#     under its burst limit, and the outbox latency (first seen to posted) p99
 # prints one table, writes target/bench/report.md and report.json, and exits
 # non-zero when a target is missed. The stack is stopped at the end.
 #
@@ -254,6 +257,59 @@ EOF
   say "static limit: nginx on 127.0.0.1:$STATIC_PORT serving the $(stat -c %s "$body") bytes of /api/popularity/$FIRST_TOPIC (br)"
 }
 
+DELIVERY_FILES=${DELIVERY_FILES:-600}
+
+# Gist delivery against the Pipedrive stand-in: files per second from the
+# first track to the last activity held, the stand-in's busiest 2-second
+# window against its burst limit, and the p99 of the replicas' summed
+# gist_outbox_latency_seconds histograms (a bucket's upper bound).
+bench_delivery() {
+  local sim="http://127.0.0.1:$HUBPULSE_SIM_PORT" auth="Authorization: Bearer $TOKEN"
+  local users=(hubpulse-walker hubpulse-nobody) user per_user gists start held0 held elapsed deadline
+  per_user=$((DELIVERY_FILES / ${#users[@]}))
+  gists=$((per_user / 3))
+  say "gist delivery: $DELIVERY_FILES files of ${#users[@]} users to the Pipedrive stand-in"
+  held0=$(curl -fsS "$sim/_sim/pipedrive" | jq -r .activities)
+  for user in "${users[@]}"; do
+    curl -fsS -X POST -H 'Content-Type: application/json' -d "{\"count\":$gists,\"files_per_gist\":3}" \
+      "$sim/_sim/accounts/$user/gists" >/dev/null || die "the simulator did not add gists to $user"
+  done
+  start=$(date +%s.%N)
+  for user in "${users[@]}"; do
+    curl -fsS -X POST -H "$auth" -H 'Content-Type: application/json' -d "{\"login\":\"$user\"}" \
+      "$BASE/v1/tracked-users" >/dev/null || die "tracking $user failed"
+    curl -fsS -X POST -H "$auth" "$BASE/v1/tracked-users/$user/scan" >/dev/null || die "scanning $user failed"
+  done
+  deadline=$((SECONDS + 600))
+  while :; do
+    held=$(curl -fsS "$sim/_sim/pipedrive" | jq -r .activities) || held=$held0
+    [ $((held - held0)) -ge $((gists * 3 * ${#users[@]})) ] && break
+    [ "$SECONDS" -lt "$deadline" ] || die "gist delivery: $((held - held0)) activities after 600 s"
+    sleep 0.2
+  done
+  elapsed=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.2f", e - s }')
+  local buckets="" i
+  for i in $(seq 1 "$REPLICAS"); do
+    buckets+=$(curl -fsS "http://127.0.0.1:$((HUBPULSE_API_BASE_PORT + i - 1))/metrics" \
+      | grep '^hubpulse_gist_outbox_latency_seconds_bucket') || true
+    buckets+=$'\n'
+  done
+  local p99
+  p99=$(awk -F'le="' '/_bucket/ { split($2, a, "\""); le = a[1]; n = $0; sub(/.* /, "", n); sum[le] += n; if (le != "+Inf") les[le] = 1 }
+    END { total = sum["+Inf"]; m = 0; for (l in les) keys[++m] = l + 0;
+          for (x = 1; x <= m; x++) for (y = x + 1; y <= m; y++) if (keys[y] < keys[x]) { t = keys[x]; keys[x] = keys[y]; keys[y] = t }
+          for (x = 1; x <= m; x++) { for (l in sum) if (l != "+Inf" && l + 0 == keys[x]) c = sum[l]; if (total > 0 && c >= 0.99 * total) { print keys[x]; exit } }
+          print "inf" }' <<<"$buckets")
+  local pd
+  pd=$(curl -fsS "$sim/_sim/pipedrive")
+  jq -n --argjson files "$((gists * 3 * ${#users[@]}))" --argjson secs "$elapsed" --arg p99 "$p99" --argjson pd "$pd" \
+    '{files: $files, seconds: $secs, rate: ($files / $secs), outbox_latency_p99_le: $p99,
+      burst_limit: $pd.burst_limit, max_in_window: $pd.counts.max_in_window, burst_429: $pd.counts.burst_429}' \
+    >"$RAW/10-delivery.json"
+  jq -r '"    \(.files) files in \(.seconds) s: \(.rate | floor) files/s; busiest 2 s window \(.max_in_window) of \(.burst_limit), \(.burst_429) burst 429s; outbox latency p99 <= \(.outbox_latency_p99_le) s"' \
+    "$RAW/10-delivery.json"
+}
+
 main() {
   "$ROOT/scripts/install-deps.sh"
   command -v wrk >/dev/null || die "wrk is missing; scripts/install-deps.sh installs it"
@@ -307,8 +363,17 @@ main() {
     --cold-topics "$COLD_TOPICS" --redis-url "redis://:$HUBPULSE_REDIS_PASSWORD@127.0.0.1:$HUBPULSE_REDIS_PORT" \
     ${HUBPULSE__VIEWS__PROCESS_TTL_MS:+--process-ttl-ms "$HUBPULSE__VIEWS__PROCESS_TTL_MS"}
 
+  bench_delivery
+
   local rc=0
   "$BIN/hubpulse-bench" report --dir "$RAW" --md "$OUT/report.md" --json "$OUT/report.json" || rc=$?
+  # The delivery figure beside the report's table (its own file, its own target).
+  jq -r '"\n## Gist delivery to the Pipedrive stand-in\n\n\(.files) gist files in \(.seconds) s: **\(.rate | floor) files/s**, busiest 2-second window \(.max_in_window) of the burst limit \(.burst_limit) (\(.burst_429) burst 429s); outbox latency (first seen to posted) **p99 <= \(.outbox_latency_p99_le) s**."' \
+    "$RAW/10-delivery.json" >>"$OUT/report.md"
+  if [ "$(jq -r '.burst_429' "$RAW/10-delivery.json")" != 0 ]; then
+    warn "gist delivery went over the stand-in's burst limit"
+    rc=1
+  fi
   echo "report: $OUT/report.md, $OUT/report.json (raw runs and logs: $RAW)"
   [ "$rc" = 0 ] || die "a target was missed (exit $rc)"
 }

@@ -149,7 +149,9 @@ start_sim() {
 replica_env() {
   if [ "$(cat "$RUN/mode" 2>/dev/null)" = demo ]; then
     printf '%s\n' "HUBPULSE__TOPICS__TRACKED=$HUBPULSE_DEMO_TOPICS" \
-      "HUBPULSE__GITHUB__TOKEN=${HUBPULSE__GITHUB__TOKEN:-ghp_demo0000000000000000000000000000000}"
+      "HUBPULSE__GITHUB__TOKEN=${HUBPULSE__GITHUB__TOKEN:-ghp_demo0000000000000000000000000000000}" \
+      "HUBPULSE__PIPEDRIVE__BASE_URL=http://127.0.0.1:$HUBPULSE_SIM_PORT/api/v2" \
+      "HUBPULSE__PIPEDRIVE__API_TOKEN=sim-pipedrive-token"
   fi
 }
 
@@ -342,7 +344,7 @@ up() {
   for var in "${STACK_SECRETS_NEW[@]}"; do
     [ "$var" = HUBPULSE__ADMIN__TOKEN ] && printf '  %-18s %s\n' "new admin token" "$HUBPULSE__ADMIN__TOKEN"
   done
-  if [ "$mode" = demo ]; then demo_crawl; demo_org; fi
+  if [ "$mode" = demo ]; then demo_crawl; demo_org; demo_gists; fi
 }
 
 nginx_url() { printf 'http://127.0.0.1:%s%s' "$HUBPULSE_NGINX_PORT" "$1"; }
@@ -424,6 +426,39 @@ demo_org() {
 jobs_live() {
   curl -fsS --max-time 5 "$(nginx_url /metrics)" 2>/dev/null \
     | awk '/^hubpulse_job_queue_depth\{/ { n += $NF } END { print n + 0 }'
+}
+
+# Two simulated users get new gists, are tracked, and their files arrive
+# in the simulator's Pipedrive stand-in as activities, one deal per user.
+demo_gists() {
+  local auth="Authorization: Bearer $HUBPULSE__ADMIN__TOKEN" sim="http://127.0.0.1:$HUBPULSE_SIM_PORT"
+  local users=(hubpulse-walker hubpulse-nobody) user files=0 held deadline
+  echo
+  say "tracking the gists of ${users[*]} and posting them to the Pipedrive stand-in"
+  for user in "${users[@]}"; do
+    curl -fsS -X POST -H 'Content-Type: application/json' -d '{"count":4,"files_per_gist":3}' \
+      "$sim/_sim/accounts/$user/gists" >/dev/null || die "the simulator did not add gists to $user"
+    files=$((files + 12))
+    curl -fsS -X POST -H "$auth" -H 'Content-Type: application/json' -d "{\"login\":\"$user\"}" \
+      "$(nginx_url /v1/tracked-users)" >/dev/null || die "tracking $user failed; see $LOGS/api-1.log"
+    curl -fsS -X POST -H "$auth" "$(nginx_url "/v1/tracked-users/$user/scan")" >/dev/null \
+      || die "scanning $user failed; see $LOGS/api-1.log"
+  done
+  deadline=$((SECONDS + 120))
+  while :; do
+    held=$(curl -fsS "$sim/_sim/pipedrive" | jq -r '.activities') || held=0
+    [ "$held" -ge "$files" ] && break
+    [ "$SECONDS" -lt "$deadline" ] || die "the Pipedrive stand-in holds $held activities of $files after 120 s"
+    sleep 1
+  done
+  curl -fsS "$sim/_sim/pipedrive" | jq -r '"  Pipedrive stand-in: \(.deals) deals, \(.activities) activities"'
+  curl -fsS "$sim/_sim/pipedrive/activities" | jq -r '.activities[-3:][] | "  activity \(.id) on deal \(.deal_id): \(.subject)"'
+  echo "Try:"
+  printf '  curl -s %s | jq .\n' "$(nginx_url /v1/tracked-users)"
+  printf '  curl -s "%s" | jq .files[0]\n' "$(nginx_url /v1/tracked-users/hubpulse-walker/gists/latest?limit=3)"
+  printf "  curl -s -X POST -H 'Content-Type: application/json' -d '{\"subscriber\":\"me\"}' %s | jq '.files | length'\n" \
+    "$(nginx_url /v1/tracked-users/hubpulse-walker/gists/visits)"
+  printf '  curl -s %s | jq .deals\n' "$sim/_sim/pipedrive"
 }
 
 down() {

@@ -186,6 +186,10 @@ impl InProcess {
         s.workers.poll_interval_ms = 100;
         s.workers.shutdown_grace_secs = 2;
         s.github.base_url = self.sim.url.clone();
+        s.pipedrive.base_url = format!("{}/api/v2", self.sim.url);
+        s.pipedrive.api_token = SecretString::from("sim-pipedrive-token".to_owned());
+        s.gists.retry_base_ms = 100;
+        s.gists.retry_cap_secs = 2;
         s.admin.token = SecretString::from(ADMIN_TOKEN.to_owned());
         s.topics.tracked = vec![Topic::parse(&self.load_topic)?];
         Ok(s)
@@ -360,4 +364,9 @@ async fn worker_kill() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flood() {
     run_case(Case::Flood).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery() {
+    run_case(Case::Delivery).await;
 }

@@ -4,6 +4,7 @@
 //! next case starts from a working stack. This file holds what they share.
 
 mod flood;
+mod delivery;
 mod github_faults;
 mod postgres_down;
 mod redis_down;
@@ -25,6 +26,7 @@ use crate::report::Report;
 use crate::{Stack, clients, sql};
 
 use flood::flood;
+use delivery::delivery;
 use github_faults::github_faults;
 use postgres_down::postgres_down;
 use redis_down::redis_down;
@@ -67,6 +69,10 @@ pub struct Profile {
     pub flood_rate: u32,
     pub flood_concurrency: usize,
     pub topics: Topics,
+    /// Gist files the delivery case posts to the Pipedrive stand-in...
+    pub delivery_files: usize,
+    /// ...while SIGKILLing this many replicas at random points.
+    pub delivery_kills: usize,
 }
 
 impl Profile {
@@ -88,6 +94,8 @@ impl Profile {
                 outage: ("faults-outage", 800),
                 flood: ("faults-flood", 800),
             },
+            delivery_files: 300,
+            delivery_kills: 100,
         }
     }
 
@@ -109,6 +117,8 @@ impl Profile {
                 outage: ("faults-outage", 400),
                 flood: ("faults-flood", 400),
             },
+            delivery_files: 100,
+            delivery_kills: 6,
         }
     }
 
@@ -155,6 +165,7 @@ pub enum Case {
     GithubFaults,
     WorkerKill,
     Flood,
+    Delivery,
 }
 
 impl Case {
@@ -166,6 +177,7 @@ impl Case {
         Case::GithubFaults,
         Case::WorkerKill,
         Case::Flood,
+        Case::Delivery,
     ];
 
     pub fn name(self) -> &'static str {
@@ -177,6 +189,7 @@ impl Case {
             Case::GithubFaults => "github-faults",
             Case::WorkerKill => "worker-kill",
             Case::Flood => "flood",
+            Case::Delivery => "delivery",
         }
     }
 
@@ -201,6 +214,9 @@ impl Case {
             Case::Flood => {
                 "anonymous reads of untracked topics, /v1/topics and /v1/tasks beyond nginx's limits while a crawl runs"
             }
+            Case::Delivery => {
+                "post gist files to Pipedrive while replicas are SIGKILLed and Pipedrive drops, limits and fails replies"
+            }
         }
     }
 
@@ -223,6 +239,7 @@ pub async fn run<S: Stack>(stack: &S, profile: &Profile, case: Case) -> Report {
             Case::GithubFaults => github_faults(stack, profile, &mut report).await,
             Case::WorkerKill => worker_kill(stack, profile, &mut report).await,
             Case::Flood => flood(stack, profile, &mut report).await,
+            Case::Delivery => delivery(stack, profile, &mut report).await,
         }
     })
     .await;

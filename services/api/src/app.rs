@@ -6,7 +6,8 @@ use axum::Router;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use hubpulse_cache::Cache;
 use hubpulse_github::GithubClient;
-use hubpulse_jobs::{JobContext, Registry, WorkerPool, kinds};
+use hubpulse_jobs::{GistContext, JobContext, Registry, WorkerPool, kinds};
+use hubpulse_pipedrive::PipedriveClient;
 use hubpulse_store::{DatabaseSettings, Store, orgs, topics};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -171,6 +172,7 @@ async fn run_workers(state: AppState, shutdown: CancellationToken) {
             cache: state.cache().clone(),
             github: state.github().clone(),
             orgs: state.settings().orgs.clone(),
+            gists: gist_context(&state),
         }),
         state.settings().workers.clone(),
         state.replica(),
@@ -179,6 +181,29 @@ async fn run_workers(state: AppState, shutdown: CancellationToken) {
     .start(shutdown)
     .join()
     .await;
+}
+
+/// The gist jobs' share of the context: no Pipedrive client without a token
+/// (the outbox then waits), nor when the client cannot be built (logged).
+fn gist_context(state: &AppState) -> GistContext {
+    let settings = &state.settings().pipedrive;
+    let pipedrive = if settings.enabled() {
+        match PipedriveClient::new(settings) {
+            Ok(client) => Some(Arc::new(client)),
+            Err(err) => {
+                tracing::error!(error = %err, "the Pipedrive client could not be made; gist files wait in the outbox");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    GistContext {
+        settings: state.settings().gists.clone(),
+        pipedrive,
+        activity_type: settings.activity_type.clone(),
+        metrics: Some(state.metrics().gists.clone()),
+    }
 }
 
 /// True once migrations are applied; false when shut down first.

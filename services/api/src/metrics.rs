@@ -24,6 +24,8 @@ pub struct Metrics {
     pub queue_depth: IntGaugeVec,
     /// Tracked owners' repositories by statistics state, read at each scrape.
     pub repository_stats: IntGaugeVec,
+    /// Gist scans, Pipedrive posts and the outbox (`hubpulse_jobs::GistMetrics`).
+    pub gists: hubpulse_jobs::GistMetrics,
 }
 
 impl Metrics {
@@ -120,6 +122,8 @@ impl Metrics {
         registry
             .register(Box::new(http_latency.clone()))
             .expect("registered once");
+        let gists = hubpulse_jobs::GistMetrics::register(&registry)
+            .expect("static metric definition is valid");
         Self {
             registry,
             http_requests,
@@ -129,6 +133,7 @@ impl Metrics {
             view_reads,
             view_prefixes,
             queue_depth,
+            gists,
             repository_stats,
         }
     }

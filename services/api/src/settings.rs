@@ -2,7 +2,8 @@ use std::path::{Path, PathBuf};
 
 use hubpulse_cache::RedisSettings;
 use hubpulse_github::GithubSettings;
-use hubpulse_jobs::{OrgSettings, WorkerSettings};
+use hubpulse_jobs::{GistSettings, OrgSettings, WorkerSettings};
+use hubpulse_pipedrive::PipedriveSettings;
 use hubpulse_runtime::{LogSettings, SettingsError, Validate};
 use hubpulse_store::DatabaseSettings;
 use secrecy::{ExposeSecret, SecretString};
@@ -23,6 +24,8 @@ pub struct Settings {
     pub views: ViewSettings,
     pub topics: TopicSettings,
     pub orgs: OrgSettings,
+    pub gists: GistSettings,
+    pub pipedrive: PipedriveSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -91,6 +94,7 @@ impl Settings {
                 "database.url",
                 "database.read_url",
                 "redis.url",
+                "pipedrive.api_token",
             ],
         };
         hubpulse_runtime::load_settings_from(DEFAULTS, file, &keys, environment)
@@ -178,6 +182,8 @@ impl Validate for Settings {
         self.workers.validate()?;
         self.orgs.validate()?;
         self.github.validate().map_err(invalid)?;
+        self.gists.validate()?;
+        self.pipedrive.validate().map_err(invalid)?;
         Ok(())
     }
 }
@@ -287,11 +293,11 @@ mod tests {
     #[test]
     fn secrets_do_not_show_in_debug() {
         let settings = load_with(
-            "[admin]\ntoken = \"admin-s3cret\"\n[github]\ntoken = \"ghp_s3cret\"\n[database]\nurl = \"postgres://u:pw-s3cret@127.0.0.1:5432/db\"",
+            "[admin]\ntoken = \"admin-s3cret\"\n[pipedrive]\napi_token = \"pd-s3cret\"\n[github]\ntoken = \"ghp_s3cret\"\n[database]\nurl = \"postgres://u:pw-s3cret@127.0.0.1:5432/db\"",
         )
         .unwrap();
         let debug = format!("{settings:?}");
-        for secret in ["admin-s3cret", "ghp_s3cret", "pw-s3cret"] {
+        for secret in ["admin-s3cret", "ghp_s3cret", "pw-s3cret", "pd-s3cret"] {
             assert!(!debug.contains(secret), "{secret} leaked into Debug");
         }
     }

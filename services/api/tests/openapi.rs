@@ -21,6 +21,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+#[path = "openapi/gists.rs"]
+mod gists;
+
 /// Routes the README and the issue promise; each must be in the document.
 const PROMISED: [(&str, &str); 24] = [
     ("GET", "/health"),
@@ -560,6 +563,7 @@ async fn every_response_of_every_route_matches_the_document() {
     // Tracked owners: track (a user with no repositories: its sync is
     // quick), list, first-time contributors, sync all, untrack.
     drive_orgs(&d).await;
+    gists::drive_gists(&d).await;
 
     // Outside the document: wrong methods and unknown paths.
     d.expect(405, Request::new(M::DELETE, "/health")).await;
@@ -765,6 +769,7 @@ async fn with_postgres_and_redis_down_every_503_matches_the_document() {
         Request::new(M::DELETE, "/v1/rate_limit/pauses").admin(),
     )
     .await;
+    gists::drive_gists_down(&d).await;
     d.expect(200, Request::new(M::GET, "/metrics")).await;
 
     let unreached = d.unreached(|_, _, status| status != 503);

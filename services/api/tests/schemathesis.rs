@@ -51,7 +51,12 @@ fn install() -> PathBuf {
 async fn every_documented_operation_answers_as_documented_and_never_5xx() {
     let cli = tokio::task::spawn_blocking(install).await.unwrap();
     // Admin calls queue crawls: they go to a simulator, never to GitHub.
-    let sim = TestSim::roomy().await;
+    // Tracking a gist user looks its id up on GitHub: quota for every example.
+    let sim = TestSim::spawn_with(|s| {
+        s.limits.search_authenticated = 100_000;
+        s.limits.core_anonymous = 1_000_000;
+    })
+    .await;
     let sim_url = sim.url.clone();
     let app = TestApp::spawn_with(|s| s.github.base_url = sim_url).await;
     let schema = app.url("/openapi.json");

@@ -29,6 +29,8 @@ const ADMIN_TOKEN: &str = "adm-L0gTestAdminT0ken-4c0ffee7b2e9d1";
 /// Characters a URL must percent-encode, so both forms are looked for.
 const DB_PASSWORD: &str = "pg/L0gTest+Pass=w0rd@7e1d";
 const DB_ROLE: &str = "hubpulse_app";
+/// The Pipedrive API token (the simulator's stand-in checks it).
+const PIPEDRIVE_TOKEN: &str = "pd-L0gTestPipedriveT0ken-5e6f7a8b9c0d";
 
 /// RFC 4648 base64, with or without padding, standard or URL-safe alphabet.
 fn base64(bytes: &[u8], url_safe: bool, pad: bool) -> String {
@@ -92,6 +94,7 @@ fn forbidden() -> Vec<(String, String)> {
         ("github token", GITHUB_TOKEN),
         ("admin token", ADMIN_TOKEN),
         ("database password", DB_PASSWORD),
+        ("pipedrive token", PIPEDRIVE_TOKEN),
     ] {
         out.push((format!("{name} as written"), secret.to_owned()));
         // Base64 starts anywhere in a longer encoded string (`user:pass`), so
@@ -283,6 +286,8 @@ fn fill(template: &str, topic: &str, job: i64) -> String {
     template
         .replace("{topic}", topic)
         .replace("{name}", topic)
+        .replace("{login}", topic)
+        .replace("{username}", topic)
         .replace("{id}", &job.to_string())
 }
 
@@ -341,7 +346,11 @@ async fn no_secret_reaches_a_log_line_or_a_reply() {
         percent_encoded(DB_PASSWORD)[0]
     );
     let redis = TestRedis::new().await;
-    let sim = TestSim::roomy().await;
+    let sim = TestSim::spawn_with(|s| {
+        s.limits.search_authenticated = 100_000;
+        s.pipedrive.api_token = PIPEDRIVE_TOKEN.into();
+    })
+    .await;
 
     // Start-up refusals name the key, never the value.
     let out = Command::new(BIN)
@@ -351,6 +360,7 @@ async fn no_secret_reaches_a_log_line_or_a_reply() {
         )
         .env("HUBPULSE__GITHUB__TOKEN", GITHUB_TOKEN)
         .env("HUBPULSE__ADMIN__TOKEN", ADMIN_TOKEN)
+        .env("HUBPULSE__PIPEDRIVE__API_TOKEN", PIPEDRIVE_TOKEN)
         .env("HUBPULSE__LOG__FORMAT", "json")
         .output()
         .unwrap();
@@ -397,6 +407,13 @@ async fn no_secret_reaches_a_log_line_or_a_reply() {
         .env("HUBPULSE__ADMIN__TOKEN", ADMIN_TOKEN)
         .env("HUBPULSE__GITHUB__TOKEN", GITHUB_TOKEN)
         .env("HUBPULSE__GITHUB__BASE_URL", &sim.url)
+        .env("HUBPULSE__PIPEDRIVE__API_TOKEN", PIPEDRIVE_TOKEN)
+        .env(
+            "HUBPULSE__PIPEDRIVE__BASE_URL",
+            format!("{}/api/v2", sim.url),
+        )
+        .env("HUBPULSE__GISTS__RETRY_BASE_MS", "50")
+        .env("HUBPULSE__GISTS__RETRY_CAP_SECS", "1")
         .env("HUBPULSE__GITHUB__RETRY_BASE_MS", "10")
         .env("HUBPULSE__GITHUB__RETRY_MAX_MS", "100")
         .env("HUBPULSE__GITHUB__MAX_RETRIES", "6")
@@ -550,6 +567,40 @@ async fn no_secret_reaches_a_log_line_or_a_reply() {
             .await;
         }
     }
+
+    // Gist files to Pipedrive through dropped replies, 429s and 5xx: the
+    // token goes out in every request and must come back in no log or reply.
+    sim.admin.add_gists("hubpulse-walker", 5, 2).await.unwrap();
+    sim.admin
+        .set_pipedrive_faults(&hubpulse_sim::PipedriveFaults {
+            drop_after_accept_rate: 0.3,
+            error_rate: 0.2,
+            rate_limit_429: 2,
+            reset_secs: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let (status, _) = d
+        .send(
+            Method::POST,
+            "/v1/tracked-users",
+            Some(ADMIN_TOKEN),
+            Some(("application/json", r#"{"login":"hubpulse-walker"}"#)),
+        )
+        .await;
+    assert_eq!(status, 201);
+    eventually("gist files posted", Duration::from_secs(60), || async {
+        let pd = sim.admin.pipedrive().await.map_err(|e| e.to_string())?;
+        if pd.activities >= 10 {
+            Ok(())
+        } else {
+            Err(format!("{pd:?}"))
+        }
+    })
+    .await;
+    d.get("/v1/tracked-users/hubpulse-walker/outbox").await;
+    d.get("/metrics").await;
 
     // Postgres down: readiness, reads, admin calls and a crawl request.
     pg.stop().await;

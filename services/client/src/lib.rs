@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod error;
+mod gists;
 mod metrics;
 mod orgs;
 mod tasks;
@@ -18,6 +19,10 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 pub use error::ClientError;
+pub use gists::{
+    GistFile, GistJob, GistJobs, GistOutbox, LatestGists, ParkedFile, TrackedUser,
+    TrackedUserChange, TrackedUserList,
+};
 pub use hubpulse_domain::ViewKind;
 pub use metrics::{Metrics, Sample};
 pub use orgs::{MonthItem, MonthQuery, NewContributors, OwnerChange, QueuedSync, TrackedOwner};

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod gist;
 mod login;
 pub mod rate;
 mod repo_name;

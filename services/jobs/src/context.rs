@@ -2,9 +2,10 @@ use std::sync::Arc;
 
 use hubpulse_cache::Cache;
 use hubpulse_github::GithubClient;
+use hubpulse_pipedrive::PipedriveClient;
 use hubpulse_store::Store;
 
-use crate::OrgSettings;
+use crate::{GistMetrics, GistSettings, OrgSettings};
 
 /// What production job kinds run with: one per replica, shared by its workers.
 #[derive(Clone)]
@@ -17,4 +18,17 @@ pub struct JobContext {
     pub github: Arc<GithubClient>,
     /// Tracked owners' syncs and statistics (`[orgs]`).
     pub orgs: OrgSettings,
+    /// Gist scans and their delivery to Pipedrive (`[gists]`, `[pipedrive]`).
+    pub gists: GistContext,
+}
+
+/// What `scan_gists` and `deliver_outbox` need beyond the store and GitHub.
+#[derive(Clone, Default)]
+pub struct GistContext {
+    pub settings: GistSettings,
+    /// `None` when no Pipedrive token is configured: the outbox waits.
+    pub pipedrive: Option<Arc<PipedriveClient>>,
+    /// The `type` of posted activities (`pipedrive.activity_type`).
+    pub activity_type: String,
+    pub metrics: Option<GistMetrics>,
 }

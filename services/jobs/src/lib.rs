@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod context;
+mod gist_metrics;
 mod job;
 pub mod kinds;
 mod pages;
@@ -9,10 +10,11 @@ mod settings;
 mod views;
 mod worker;
 
-pub use context::JobContext;
+pub use context::{GistContext, JobContext};
+pub use gist_metrics::GistMetrics;
 pub use job::{Job, JobError, JobRun, Outcome, enqueue, enqueue_at};
 pub use pages::{PgPages, remember_page};
 pub use registry::Registry;
-pub use settings::{OrgSettings, WorkerSettings};
+pub use settings::{GistSettings, OrgSettings, WorkerSettings};
 pub use views::stored_view;
 pub use worker::{JobObserver, WorkerPool, WorkerPoolHandle};

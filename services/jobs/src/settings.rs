@@ -88,3 +88,63 @@ impl OrgSettings {
         )
     }
 }
+
+/// The `[gists]` section: tracked users' gist scans and their delivery to
+/// Pipedrive.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GistSettings {
+    /// The scan window: one scan per user per window across all replicas
+    /// (cron asks every 3 hours).
+    pub scan_every_secs: u64,
+    /// A scan that sends `since` cannot see deleted gists; a whole-list scan
+    /// (free when unchanged) runs at least this often.
+    pub full_scan_every_secs: u64,
+    /// `since` is set this much before the last complete scan began, for
+    /// clock skew between GitHub and us (duplicates are harmless).
+    pub since_margin_secs: u64,
+    /// Rows a delivery run posts before it yields its worker.
+    pub deliver_batch: i64,
+    /// A row that failed waits this, doubled per attempt...
+    pub retry_base_ms: u64,
+    /// ...up to this.
+    pub retry_cap_secs: u64,
+}
+
+impl GistSettings {
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        for (key, value) in [
+            ("gists.scan_every_secs", self.scan_every_secs),
+            ("gists.full_scan_every_secs", self.full_scan_every_secs),
+            ("gists.deliver_batch", self.deliver_batch.max(0) as u64),
+            ("gists.retry_base_ms", self.retry_base_ms),
+            ("gists.retry_cap_secs", self.retry_cap_secs),
+        ] {
+            if value == 0 {
+                return Err(SettingsError::Invalid {
+                    key,
+                    reason: "must be above 0".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The window `at` falls in (windows count from the Unix epoch).
+    pub fn window(&self, at: chrono::DateTime<chrono::Utc>) -> i64 {
+        at.timestamp()
+            .div_euclid(self.scan_every_secs.max(1) as i64)
+    }
+}
+
+impl Default for GistSettings {
+    fn default() -> Self {
+        GistSettings {
+            scan_every_secs: 10_800,
+            full_scan_every_secs: 604_800,
+            since_margin_secs: 300,
+            deliver_batch: 50,
+            retry_base_ms: 2_000,
+            retry_cap_secs: 600,
+        }
+    }
+}

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::{Faults, ListControl, Stats, StatsChange};
+use crate::{Faults, ListControl, PipedriveCounts, PipedriveFaults, Stats, StatsChange};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -271,4 +271,110 @@ impl SimAdmin {
             .await?;
         Ok(())
     }
+
+    /// `PUT /_sim/accounts/{login}/gists/{id}`: creates or replaces a gist
+    /// with these files (name, language); its `updated_at` becomes now.
+    pub async fn put_gist(
+        &self,
+        login: &str,
+        id: &str,
+        files: &[(&str, Option<&str>)],
+    ) -> Result<(), AdminError> {
+        let files: Vec<Value> = files
+            .iter()
+            .map(|(name, language)| json!({ "filename": name, "language": language, "size": 1 }))
+            .collect();
+        let _: Value = self
+            .call(
+                Method::PUT,
+                &format!("/_sim/accounts/{login}/gists/{id}"),
+                Some(json!({ "files": files })),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// `DELETE /_sim/accounts/{login}/gists/{id}`.
+    pub async fn delete_gist(&self, login: &str, id: &str) -> Result<(), AdminError> {
+        let (): () = self
+            .call(
+                Method::DELETE,
+                &format!("/_sim/accounts/{login}/gists/{id}"),
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// `POST /_sim/accounts/{login}/gists`: `count` new gists of
+    /// `files_per_gist` files each; their ids.
+    pub async fn add_gists(
+        &self,
+        login: &str,
+        count: usize,
+        files_per_gist: usize,
+    ) -> Result<Vec<String>, AdminError> {
+        #[derive(Deserialize)]
+        struct Ids {
+            ids: Vec<String>,
+        }
+        let ids: Ids = self
+            .call(
+                Method::POST,
+                &format!("/_sim/accounts/{login}/gists"),
+                Some(json!({ "count": count, "files_per_gist": files_per_gist })),
+            )
+            .await?;
+        Ok(ids.ids)
+    }
+
+    /// `GET /_sim/pipedrive`: what the Pipedrive stand-in holds and counted.
+    pub async fn pipedrive(&self) -> Result<PipedriveState, AdminError> {
+        self.call(Method::GET, "/_sim/pipedrive", None).await
+    }
+
+    /// `GET /_sim/pipedrive/activities`: every activity it holds.
+    pub async fn pipedrive_activities(&self) -> Result<Vec<Value>, AdminError> {
+        let all: Value = self
+            .call(Method::GET, "/_sim/pipedrive/activities", None)
+            .await?;
+        Ok(all["activities"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// `GET /_sim/pipedrive/deals`: every deal it holds.
+    pub async fn pipedrive_deals(&self) -> Result<Vec<Value>, AdminError> {
+        let all: Value = self
+            .call(Method::GET, "/_sim/pipedrive/deals", None)
+            .await?;
+        Ok(all["deals"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// `PUT /_sim/pipedrive/faults`.
+    pub async fn set_pipedrive_faults(&self, faults: &PipedriveFaults) -> Result<(), AdminError> {
+        let body = serde_json::to_value(faults).map_err(|e| AdminError::Decode {
+            call: "PUT /_sim/pipedrive/faults".into(),
+            reason: e.to_string(),
+        })?;
+        let _: Value = self
+            .call(Method::PUT, "/_sim/pipedrive/faults", Some(body))
+            .await?;
+        Ok(())
+    }
+
+    /// `DELETE /_sim/pipedrive/faults`.
+    pub async fn clear_pipedrive_faults(&self) -> Result<(), AdminError> {
+        let (): () = self
+            .call(Method::DELETE, "/_sim/pipedrive/faults", None)
+            .await?;
+        Ok(())
+    }
+}
+
+/// `GET /_sim/pipedrive`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PipedriveState {
+    pub deals: u64,
+    pub activities: u64,
+    pub burst_limit: u64,
+    pub counts: PipedriveCounts,
 }

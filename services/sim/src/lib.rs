@@ -23,12 +23,13 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
+pub use areas::pipedrive::{PipedriveCounts, PipedriveFaults};
 pub use controls::{LinkCycle, ListControl};
 pub use fault::FaultKind;
 use fault::Outcome;
 pub use settings::{
-    AccountSettings, BinSettings, DEFAULTS, Faults, Limits, NamedAccount, SimSettings,
-    StatsSettings, TopicSpec,
+    AccountSettings, BinSettings, DEFAULTS, Faults, Limits, NamedAccount, PipedriveSettings,
+    SimSettings, StatsSettings, TopicSpec,
 };
 use state::SimState;
 pub use state::{Resource, Stats, StatsChange};
@@ -109,6 +110,8 @@ async fn handle(
 ) -> Result<Response<Body>, Dropped> {
     let req = req.map(Body::new);
     let admin = req.uri().path().starts_with("/_sim");
+    // The Pipedrive stand-in keeps its own counters (`/_sim/pipedrive`).
+    let pipedrive = req.uri().path().starts_with("/api/v2/");
     let response = match router.oneshot(req).await {
         Ok(response) => response,
         Err(never) => match never {},
@@ -122,8 +125,13 @@ async fn handle(
         .copied()
         .unwrap_or_default();
     if outcome.injected == Some(FaultKind::Drop) {
-        state.record(0, outcome.injected, outcome.slow);
+        if !pipedrive {
+            state.record(0, outcome.injected, outcome.slow);
+        }
         return Err(Dropped);
+    }
+    if pipedrive {
+        return Ok(response);
     }
     state.record(response.status().as_u16(), outcome.injected, outcome.slow);
     Ok(response)

@@ -3,6 +3,8 @@
 pub mod crawl;
 mod db;
 mod error;
+pub mod gist_outbox;
+pub mod gists;
 pub mod orgs;
 pub mod pages;
 pub mod queue;

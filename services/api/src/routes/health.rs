@@ -144,9 +144,10 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         let conn = state.store().conn().await?;
         let depth = queue::queue_depth(&conn).await?;
         let stats = orgs::state_counts(&conn).await?;
-        Ok::<_, hubpulse_store::StoreError>((depth, stats))
+        let outbox = hubpulse_store::gist_outbox::stats(&conn, None).await?;
+        Ok::<_, hubpulse_store::StoreError>((depth, stats, outbox))
     };
-    let (depth, stats) = match tokio::time::timeout(QUEUE_DEPTH_TIMEOUT, counts).await {
+    let (depth, stats, outbox) = match tokio::time::timeout(QUEUE_DEPTH_TIMEOUT, counts).await {
         Ok(Ok(counts)) => counts,
         Ok(Err(err)) => {
             tracing::debug!(error = %err, "queue depth not available");
@@ -159,6 +160,10 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
     };
     state.metrics().set_queue_depth(&depth);
     state.metrics().set_repository_stats(&stats);
+    let gists = &state.metrics().gists;
+    gists.outbox_depth.set(outbox.depth);
+    gists.outbox_parked.set(outbox.parked);
+    gists.outbox_oldest_age.set(outbox.oldest_age_secs);
     let body = state
         .metrics()
         .render()

@@ -1,4 +1,6 @@
 mod docs;
+mod gists;
+mod gists_latest;
 mod health;
 mod maintenance;
 mod orgs;
@@ -27,6 +29,7 @@ use crate::state::AppState;
         (name = "topics", description = "Repositories of GitHub topics, served from the cache"),
         (name = "tasks", description = "Background jobs"),
         (name = "orgs", description = "Tracked organisations and users: first-time contributors per month"),
+        (name = "gists", description = "Tracked GitHub users' gists, posted to Pipedrive, and what is new since a visit"),
         (name = "maintenance", description = "What cron calls: migrations, crawls and cache refreshes"),
     )
 )]
@@ -66,6 +69,17 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(orgs::untrack))
         .routes(routes!(orgs::new_contributors))
         .routes(routes!(orgs_chart::chart))
+        .routes(routes!(gists::list, gists::track))
+        .routes(routes!(gists::seed_list))
+        .routes(routes!(gists::seed_track))
+        .routes(routes!(gists::untrack))
+        .routes(routes!(gists::scan_all))
+        .routes(routes!(gists::scan_one))
+        .routes(routes!(gists::deliver_all))
+        .routes(routes!(gists_latest::latest))
+        .routes(routes!(gists_latest::visit))
+        .routes(routes!(gists_latest::seed_latest))
+        .routes(routes!(gists_latest::outbox))
         .routes(routes!(rate_limit::show))
         .routes(routes!(rate_limit::clear))
         .routes(routes!(

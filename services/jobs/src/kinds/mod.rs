@@ -1,13 +1,17 @@
 //! The production job kinds, one per file, all registered by `register_all`.
 
 mod crawl_topic;
+mod deliver_outbox;
 mod repo_stats;
+mod scan_gists;
 mod sync_org;
 
 pub use crawl_topic::{CrawlTopic, CrawlTopicOutput};
+pub use deliver_outbox::{DeliverOutbox, DeliverOutboxOutput, deal_marker, file_marker};
 pub use repo_stats::{Detail as RepoStatsDetail, RepoStats, RepoStatsOutput};
 // The statistics' reduction, for the organisation benchmark of `make bench`.
 pub use repo_stats::{ContributorStats, Reduced, Week as StatsWeek, reduce as reduce_stats};
+pub use scan_gists::{ScanGists, ScanGistsOutput};
 pub use sync_org::{SyncOrg, SyncOrgOutput};
 
 use crate::{JobContext, Registry};
@@ -21,6 +25,8 @@ pub enum JobOutput {
     CrawlTopic(CrawlTopicOutput),
     SyncOrg(SyncOrgOutput),
     RepoStats(RepoStatsOutput),
+    ScanGists(ScanGistsOutput),
+    DeliverOutbox(DeliverOutboxOutput),
 }
 
 /// Registers every production kind.
@@ -29,6 +35,8 @@ pub fn register_all(registry: Registry<JobContext>) -> Registry<JobContext> {
         .register::<CrawlTopic>()
         .register::<SyncOrg>()
         .register::<RepoStats>()
+        .register::<ScanGists>()
+        .register::<DeliverOutbox>()
 }
 
 /// The production kinds' names (what `/metrics` reports a queue depth for,

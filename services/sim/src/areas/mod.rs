@@ -7,6 +7,8 @@
 //! one `let api = name::routes(api);` in `router`.
 
 mod admin;
+mod gists;
+pub mod pipedrive;
 mod rate_limit;
 mod repos;
 mod search;
@@ -55,11 +57,17 @@ pub fn router(state: Arc<SimState>) -> Router {
     let api = users::routes(api);
     let api = repos::routes(api);
     let api = stats::routes(api);
+    let api = gists::routes(api);
     let api = api.router;
     Router::new()
         .merge(api.clone())
         .nest(ALIAS, api)
         .merge(admin::routes())
+        .merge(gists::admin_routes())
+        .merge(pipedrive::router(
+            state.settings.pipedrive.clone(),
+            state.settings.seed,
+        ))
         .fallback(not_found)
         .with_state(state)
 }

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, TimeZone, Utc};
 use hubpulse_domain::wire::RepoPayload;
 
-pub use accounts::Account;
+pub use accounts::{Account, Gist, GistFile};
 
 use crate::settings::SimSettings;
 
