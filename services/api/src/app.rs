@@ -169,6 +169,7 @@ async fn run_workers(state: AppState, shutdown: CancellationToken) {
             cache: state.cache().clone(),
             github: state.github().clone(),
             orgs: state.settings().orgs.clone(),
+            sign_in: state.sign_in().cloned(),
         }),
         state.settings().workers.clone(),
         state.replica(),

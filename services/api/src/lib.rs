@@ -7,6 +7,7 @@ pub mod metrics;
 mod middleware;
 mod routes;
 mod server;
+mod session;
 pub mod settings;
 mod state;
 mod views;

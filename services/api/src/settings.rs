@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 
 use hubpulse_cache::RedisSettings;
 use hubpulse_github::GithubSettings;
-use hubpulse_jobs::{OrgSettings, WorkerSettings};
+use hubpulse_jobs::{AuthSettings, OrgSettings, WorkerSettings};
 use hubpulse_runtime::{LogSettings, SettingsError, Validate};
 use hubpulse_store::DatabaseSettings;
 use secrecy::{ExposeSecret, SecretString};
@@ -23,6 +23,8 @@ pub struct Settings {
     pub views: ViewSettings,
     pub topics: TopicSettings,
     pub orgs: OrgSettings,
+    /// Signing in with GitHub and the page at `/`.
+    pub auth: AuthSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -81,7 +83,17 @@ impl Settings {
     ) -> Result<Self, SettingsError> {
         let keys = hubpulse_runtime::EnvKeys {
             lists: &["topics.tracked", "orgs.tracked"],
-            strings: &["admin.token", "github.token", "database.url", "redis.url"],
+            strings: &[
+                "admin.token",
+                "github.token",
+                "database.url",
+                "redis.url",
+                "auth.client_id",
+                "auth.client_secret",
+                "auth.encryption_key",
+                "auth.key_id",
+                "auth.retired_keys",
+            ],
         };
         hubpulse_runtime::load_settings_from(DEFAULTS, file, &keys, environment)
     }
@@ -167,6 +179,7 @@ impl Validate for Settings {
         self.redis.validate().map_err(invalid)?;
         self.workers.validate()?;
         self.orgs.validate()?;
+        self.auth.validate()?;
         self.github.validate().map_err(invalid)?;
         Ok(())
     }

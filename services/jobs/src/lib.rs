@@ -6,6 +6,7 @@ pub mod kinds;
 mod pages;
 mod registry;
 mod settings;
+mod user_auth;
 mod views;
 mod worker;
 
@@ -14,5 +15,6 @@ pub use job::{Job, JobError, JobRun, Outcome, enqueue, enqueue_at};
 pub use pages::{PgPages, remember_page};
 pub use registry::Registry;
 pub use settings::{OrgSettings, WorkerSettings};
+pub use user_auth::{AuthSettings, AuthenticatedUser, DeviceCodeReply, SignIn, TokenReply};
 pub use views::stored_view;
 pub use worker::{JobObserver, WorkerPool, WorkerPoolHandle};

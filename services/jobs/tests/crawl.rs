@@ -228,6 +228,7 @@ impl Stack {
                     stats_retry_cap_secs: 1,
                     stats_max_computing: 5,
                 },
+                sign_in: None,
             }),
             worker_settings(workers),
             name,

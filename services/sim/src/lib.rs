@@ -6,6 +6,7 @@ mod controls;
 mod data;
 mod fault;
 mod links;
+mod oauth;
 mod reply;
 mod settings;
 mod state;
@@ -25,9 +26,10 @@ use tower::ServiceExt;
 
 pub use controls::{LinkCycle, ListControl};
 pub use fault::FaultKind;
+pub use oauth::{Decision, DeviceAction, DeviceReport, POLL_ERRORS, TokenReport};
 use fault::Outcome;
 pub use settings::{
-    AccountSettings, BinSettings, DEFAULTS, Faults, Limits, NamedAccount, SimSettings,
+    AccountSettings, BinSettings, DEFAULTS, Faults, Limits, NamedAccount, OAuthSettings, SimSettings,
     StatsSettings, TopicSpec,
 };
 use state::SimState;

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod crawl;
+pub mod job_feed;
 mod db;
 mod error;
 pub mod orgs;
@@ -8,8 +9,11 @@ pub mod pages;
 pub mod queue;
 pub mod read_model;
 pub mod repositories;
+pub mod sealed;
 mod settings;
 pub mod topics;
+pub mod user_repos;
+pub mod web_users;
 
 use std::time::Duration;
 

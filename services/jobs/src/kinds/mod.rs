@@ -1,12 +1,16 @@
 //! The production job kinds, one per file, all registered by `register_all`.
 
 mod crawl_topic;
+mod device_flow;
 mod repo_stats;
 mod sync_org;
+mod user_repos;
 
 pub use crawl_topic::{CrawlTopic, CrawlTopicOutput};
 pub use repo_stats::{Detail as RepoStatsDetail, RepoStats, RepoStatsOutput};
 pub use sync_org::{SyncOrg, SyncOrgOutput};
+pub use device_flow::{PollDeviceFlow, PollDeviceFlowOutput, message_for as device_flow_message};
+pub use user_repos::{SyncUserRepos, SyncUserReposOutput};
 
 use crate::{JobContext, Registry};
 
@@ -19,6 +23,8 @@ pub enum JobOutput {
     CrawlTopic(CrawlTopicOutput),
     SyncOrg(SyncOrgOutput),
     RepoStats(RepoStatsOutput),
+    PollDeviceFlow(PollDeviceFlowOutput),
+    SyncUserRepos(SyncUserReposOutput),
 }
 
 /// Registers every production kind.
@@ -27,6 +33,8 @@ pub fn register_all(registry: Registry<JobContext>) -> Registry<JobContext> {
         .register::<CrawlTopic>()
         .register::<SyncOrg>()
         .register::<RepoStats>()
+        .register::<PollDeviceFlow>()
+        .register::<SyncUserRepos>()
 }
 
 /// The production kinds' names (what `/metrics` reports a queue depth for,

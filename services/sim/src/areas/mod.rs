@@ -7,10 +7,12 @@
 //! one `let api = name::routes(api);` in `router`.
 
 mod admin;
+mod oauth;
 mod rate_limit;
 mod repos;
 mod search;
 mod stats;
+mod user;
 mod users;
 
 use std::sync::Arc;
@@ -55,11 +57,13 @@ pub fn router(state: Arc<SimState>) -> Router {
     let api = users::routes(api);
     let api = repos::routes(api);
     let api = stats::routes(api);
+    let api = user::routes(api);
     let api = api.router;
     Router::new()
         .merge(api.clone())
         .nest(ALIAS, api)
         .merge(admin::routes())
+        .merge(oauth::routes())
         .fallback(not_found)
         .with_state(state)
 }
