@@ -89,6 +89,10 @@ pub struct Issued {
 pub struct TokenReport {
     pub active: u32,
     pub revoked: u32,
+    /// Every token issued to the login, live ones first: tests look for
+    /// them where they must not be (logs, replies, a database dump).
+    #[serde(default)]
+    pub tokens: Vec<String>,
 }
 
 #[derive(Default)]
@@ -289,15 +293,19 @@ impl OAuthState {
 
     pub fn tokens_of(&self, login: &str) -> TokenReport {
         let mut report = TokenReport::default();
-        for grant in lock(&self.inner).tokens.values() {
+        let mut revoked = Vec::new();
+        for (token, grant) in &lock(&self.inner).tokens {
             if grant.login.eq_ignore_ascii_case(login) {
                 if grant.revoked {
                     report.revoked += 1;
+                    revoked.push(token.clone());
                 } else {
                     report.active += 1;
+                    report.tokens.push(token.clone());
                 }
             }
         }
+        report.tokens.extend(revoked);
         report
     }
 

@@ -231,7 +231,9 @@ fn body(store: Store, login: String, viewer: Option<i64>, format: Format) -> Bod
         c.done = last;
         Some((chunk, c))
     });
-    Body::from_stream(stream)
+    // Fused: a compression layer asks once more after the end, which an
+    // unfold answers with a panic.
+    Body::from_stream(futures::StreamExt::fuse(stream))
 }
 
 async fn export(

@@ -96,11 +96,16 @@ async function loadRepos(login) {
   $("json").href = `${base}.json`;
   $("repos").hidden = false;
   // The user's repositories arrive from a background job just after
-  // sign-in: ask again a few times until they are there.
-  for (let attempt = 0; attempt < 20; attempt += 1) {
+  // sign-in, a page at a time: ask again until some private ones are
+  // there and two answers in a row agree.
+  let previous = -1;
+  for (let attempt = 0; attempt < 40; attempt += 1) {
     rows = await api(`${base}.json`, { cache: "no-store" });
-    if (rows.some((r) => r.private) || attempt >= 19) break;
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    if (rows.some((r) => r.private) && rows.length === previous) break;
+    previous = rows.length;
+    text($("repo-count"), `${rows.length} repositories so far…`);
+    render();
+    await new Promise((resolve) => setTimeout(resolve, 700));
   }
   text($("repo-count"), `${rows.length} repositories`);
   render();
