@@ -53,7 +53,12 @@ async fn every_documented_operation_answers_as_documented_and_never_5xx() {
     // Admin calls queue crawls: they go to a simulator, never to GitHub.
     let sim = TestSim::roomy().await;
     let sim_url = sim.url.clone();
-    let app = TestApp::spawn_with(|s| s.github.base_url = sim_url).await;
+    let app = TestApp::spawn_with(|s| {
+        s.github.base_url = sim_url.clone();
+        // The simulator plays github.com's device flow too.
+        s.github.oauth_base_url = sim_url;
+    })
+    .await;
     let schema = app.url("/openapi.json");
     let scratch = tempfile::tempdir().unwrap();
 

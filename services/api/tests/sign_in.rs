@@ -208,7 +208,7 @@ async fn starting_sign_ins_is_rate_limited() {
 
 #[tokio::test]
 async fn without_auth_settings_sign_in_is_off() {
-    let app = hubpulse_testkit::TestApp::spawn().await;
+    let app = hubpulse_testkit::TestApp::spawn_with(|s| s.auth.client_id = String::new()).await;
     let session: Value = app.get("/v1/auth/session").await.json().await.unwrap();
     assert_eq!(session["sign_in_available"], false);
     let start = app.http().post(app.url("/v1/auth/device")).header("x-hubpulse-csrf", "1").send().await.unwrap();

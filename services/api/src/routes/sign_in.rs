@@ -175,8 +175,8 @@ pub async fn status(
     Path(flow_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    sign_in(&state)?;
     let id = Uuid::parse_str(&flow_id).map_err(|_| ApiError::BadRequest("flow_id is not a flow id (a UUID)".into()))?;
+    sign_in(&state)?;
     let conn = state.store().conn().await?;
     let flow = web_users::flow(&conn, id)
         .await?
@@ -284,7 +284,7 @@ pub struct TokenDeleted {
 /// their session) or an admin.
 #[utoipa::path(delete, path = "/v1/auth/tokens/{login}", tag = "auth",
     params(
-        ("login" = String, Path, description = "The GitHub login"),
+        ("login" = String, Path, description = "The GitHub login", pattern = "^[A-Za-z0-9][A-Za-z0-9-]{0,38}$"),
         ("x-hubpulse-csrf" = Option<String>, Header, description = "Needed with a session cookie"),
     ),
     security(("admin_token" = []), ()),
@@ -302,7 +302,6 @@ pub async fn delete_token(
     headers: HeaderMap,
     MaybeUser(user): MaybeUser,
 ) -> Result<Json<TokenDeleted>, ApiError> {
-    let login = hubpulse_domain::Login::parse(&login)?;
     let admin = presents_admin_token(&headers, &state);
     if !admin {
         let Some(user) = &user else {
@@ -311,10 +310,11 @@ pub async fn delete_token(
             ));
         };
         require_csrf_header(&headers)?;
-        if !user.login.eq_ignore_ascii_case(login.as_str()) {
+        if !user.login.eq_ignore_ascii_case(&login) {
             return Err(ApiError::Forbidden("only the user themself or an admin may delete a token".into()));
         }
     }
+    let login = hubpulse_domain::Login::parse(&login)?;
     let sign_in = sign_in(&state)?;
     let conn = state.store().conn().await?;
     let target = web_users::user_by_login(&conn, login.as_str())

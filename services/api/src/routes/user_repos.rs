@@ -249,6 +249,11 @@ async fn export(
         let conn = state.store().conn().await?;
         user_repos::export_version(&conn, login.as_str(), viewer).await?
     };
+    if count == 0 {
+        return Err(ApiError::NotFound(format!(
+            "no repository of {login} is stored here (or visible to you)"
+        )));
+    }
     let tag = Sha256::digest(format!(
         "v1|{}|{viewer:?}|{count}|{newest:?}|{private}|{}",
         login.as_str().to_lowercase(),
@@ -293,11 +298,12 @@ async fn export(
 /// homepage, html_url, created_at, updated_at, pushed_at), by id. Private
 /// ones only for the session of a user who may see them.
 #[utoipa::path(get, path = "/v1/users/{login}/repos.csv", tag = "auth",
-    params(("login" = String, Path, description = "A GitHub login")),
+    params(("login" = String, Path, description = "A GitHub login", pattern = "^[A-Za-z0-9][A-Za-z0-9-]{0,38}$")),
     responses(
         (status = 200, description = "RFC 4180 CSV with a header row, streamed", content_type = "text/csv", body = String),
         (status = 304, description = "Unchanged since the ETag sent"),
         (status = 400, description = "Not a GitHub login", body = crate::error::ErrorBody),
+        (status = 404, description = "HubPulse holds no repository of this login that the caller may see", body = crate::error::ErrorBody),
         (status = 503, description = "Postgres unavailable", body = crate::error::ErrorBody),
     ))]
 pub async fn csv(
@@ -311,11 +317,12 @@ pub async fn csv(
 
 /// The same rows as JSON, an array in the CSV's column order.
 #[utoipa::path(get, path = "/v1/users/{login}/repos.json", tag = "auth",
-    params(("login" = String, Path, description = "A GitHub login")),
+    params(("login" = String, Path, description = "A GitHub login", pattern = "^[A-Za-z0-9][A-Za-z0-9-]{0,38}$")),
     responses(
         (status = 200, description = "The repositories, streamed", body = Vec<ExportRepo>),
         (status = 304, description = "Unchanged since the ETag sent"),
         (status = 400, description = "Not a GitHub login", body = crate::error::ErrorBody),
+        (status = 404, description = "HubPulse holds no repository of this login that the caller may see", body = crate::error::ErrorBody),
         (status = 503, description = "Postgres unavailable", body = crate::error::ErrorBody),
     ))]
 pub async fn json(

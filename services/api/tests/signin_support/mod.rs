@@ -129,7 +129,13 @@ pub async fn sign_in(app: &TestApp, sim: &TestSim, login: &str) -> Browser {
 /// sign-in) and the export holds `expected` rows, as `browser` sees them.
 pub async fn wait_for_private(app: &TestApp, browser: &Browser, login: &str, expected: usize) -> Vec<Value> {
     eventually("the user's repositories arrive", Duration::from_secs(30), || async {
-        let rows = browser.json(app, &format!("/v1/users/{login}/repos.json")).await;
+        let path = format!("/v1/users/{login}/repos.json");
+        let response = browser.request(app, Method::GET, &path).send().await.map_err(|e| e.to_string())?;
+        // 404 until the first page is stored.
+        if response.status() != 200 {
+            return Err(format!("{path}: {}", response.status()));
+        }
+        let rows: Value = response.json().await.map_err(|e| e.to_string())?;
         let rows = rows.as_array().cloned().unwrap_or_default();
         if rows.iter().any(|r| r["private"] == true) && rows.len() == expected {
             Ok(rows)

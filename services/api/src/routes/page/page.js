@@ -100,7 +100,11 @@ async function loadRepos(login) {
   // there and two answers in a row agree.
   let previous = -1;
   for (let attempt = 0; attempt < 40; attempt += 1) {
-    rows = await api(`${base}.json`, { cache: "no-store" });
+    try {
+      rows = await api(`${base}.json`, { cache: "no-store" });
+    } catch (_) {
+      rows = []; // 404 until the first page is stored
+    }
     if (rows.some((r) => r.private) && rows.length === previous) break;
     previous = rows.length;
     text($("repo-count"), `${rows.length} repositories so far…`);
