@@ -26,7 +26,9 @@ pub const CSRF_HEADER: &str = "x-hubpulse-csrf";
 pub fn new_secret() -> String {
     let a = uuid::Uuid::new_v4();
     let b = uuid::Uuid::new_v4();
-    hex::encode(Sha256::digest([a.as_bytes().as_slice(), b.as_bytes()].concat()))
+    hex::encode(Sha256::digest(
+        [a.as_bytes().as_slice(), b.as_bytes()].concat(),
+    ))
 }
 
 pub fn digest(secret: &str) -> Vec<u8> {
@@ -47,13 +49,21 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// `Set-Cookie` for `name`; `max_age` 0 deletes it.
-pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age: u64, same_site: &str) -> HeaderValue {
+pub fn set_cookie(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    max_age: u64,
+    same_site: &str,
+) -> HeaderValue {
     let secure = if state.settings().auth.secure_cookies {
         "; Secure"
     } else {
         ""
     };
-    let cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}");
+    let cookie = format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}"
+    );
     // Hex values and fixed attributes: always a valid header value.
     let mut value = HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""));
     value.set_sensitive(true);
@@ -76,12 +86,17 @@ pub struct MaybeUser(pub Option<WebUser>);
 impl FromRequestParts<AppState> for MaybeUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Some(id) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Ok(MaybeUser(None));
         };
         let conn = state.store().conn().await?;
-        Ok(MaybeUser(web_users::session_user(&conn, &digest(id)).await?))
+        Ok(MaybeUser(
+            web_users::session_user(&conn, &digest(id)).await?,
+        ))
     }
 }
 

@@ -40,7 +40,11 @@ async fn a_100k_row_csv_streams_with_flat_memory() {
     let started = Instant::now();
     // No whole-request timeout: the body is the point.
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let mut response = client.get(app.url("/v1/users/bulk-owner/repos.csv")).send().await.unwrap();
+    let mut response = client
+        .get(app.url("/v1/users/bulk-owner/repos.csv"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let (mut bytes, mut lines, mut peak) = (0usize, 0usize, before);
     let mut head = Vec::new();
@@ -62,10 +66,19 @@ async fn a_100k_row_csv_streams_with_flat_memory() {
     );
     assert_eq!(lines, ROWS as usize + 1, "a header and every row");
     let head = String::from_utf8_lossy(&head);
-    assert!(head.contains("\"'=HYPERLINK(\"\"https://example.invalid\"\")\""), "{head:.600}");
-    assert!(bytes > 15 * 1_048_576, "{bytes} bytes is not the export being measured");
+    assert!(
+        head.contains("\"'=HYPERLINK(\"\"https://example.invalid\"\")\""),
+        "{head:.600}"
+    );
+    assert!(
+        bytes > 15 * 1_048_576,
+        "{bytes} bytes is not the export being measured"
+    );
     // Flat: the whole body would be over 15 MiB; a page of 1,000 rows is
     // about 200 kB. Allow for the allocator's and the pool's slack.
-    assert!(growth_mib < 12.0, "resident memory grew {growth_mib:.1} MiB while streaming");
+    assert!(
+        growth_mib < 12.0,
+        "resident memory grew {growth_mib:.1} MiB while streaming"
+    );
     app.shutdown().await;
 }

@@ -334,7 +334,12 @@ async fn crawl(d: &mut Driver, path: &str) -> Vec<i64> {
 /// the replies searched, everything else is kept. Returns the session id and
 /// the user's token, for the search.
 async fn sign_in(d: &mut Driver, sim: &TestSim) -> (String, String) {
-    async fn call(d: &mut Driver, method: Method, path: &str, cookie: &str) -> (reqwest::header::HeaderMap, Value) {
+    async fn call(
+        d: &mut Driver,
+        method: Method,
+        path: &str,
+        cookie: &str,
+    ) -> (reqwest::header::HeaderMap, Value) {
         let resp = d
             .http
             .request(method.clone(), format!("{}{path}", d.base))
@@ -348,13 +353,19 @@ async fn sign_in(d: &mut Driver, sim: &TestSim) -> (String, String) {
         let mut text = format!("{method} {path} -> {status}\n");
         for (name, value) in &headers {
             if name != "set-cookie" {
-                text.push_str(&format!("{name}: {}\n", String::from_utf8_lossy(value.as_bytes())));
+                text.push_str(&format!(
+                    "{name}: {}\n",
+                    String::from_utf8_lossy(value.as_bytes())
+                ));
             }
         }
         let body = resp.bytes().await.unwrap_or_default();
         text.push_str(&String::from_utf8_lossy(&body));
         d.replies.push(text);
-        (headers, serde_json::from_slice(&body).unwrap_or(Value::Null))
+        (
+            headers,
+            serde_json::from_slice(&body).unwrap_or(Value::Null),
+        )
     }
     fn cookie(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
         headers
@@ -367,9 +378,15 @@ async fn sign_in(d: &mut Driver, sim: &TestSim) -> (String, String) {
             .map(str::to_owned)
     }
     let (headers, flow) = call(d, Method::POST, "/v1/auth/device", "").await;
-    let flow_cookie = format!("hubpulse_flow={}", cookie(&headers, "hubpulse_flow").unwrap());
+    let flow_cookie = format!(
+        "hubpulse_flow={}",
+        cookie(&headers, "hubpulse_flow").unwrap()
+    );
     let user_code = flow["user_code"].as_str().unwrap().to_owned();
-    sim.admin.approve_device(&user_code, "hubpulse-walker").await.unwrap();
+    sim.admin
+        .approve_device(&user_code, "hubpulse-walker")
+        .await
+        .unwrap();
     let path = format!("/v1/auth/device/{}", flow["flow_id"].as_str().unwrap());
     let started = Instant::now();
     let session = loop {
@@ -377,17 +394,42 @@ async fn sign_in(d: &mut Driver, sim: &TestSim) -> (String, String) {
         if let Some(session) = cookie(&headers, "hubpulse_session") {
             break session;
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "not signed in: {flow}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "not signed in: {flow}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let session_cookie = format!("hubpulse_session={session}");
     call(d, Method::GET, "/v1/auth/session", &session_cookie).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    call(d, Method::GET, "/v1/users/hubpulse-walker/repos.json", &session_cookie).await;
-    call(d, Method::GET, "/v1/users/hubpulse-walker/repos.csv", &session_cookie).await;
+    call(
+        d,
+        Method::GET,
+        "/v1/users/hubpulse-walker/repos.json",
+        &session_cookie,
+    )
+    .await;
+    call(
+        d,
+        Method::GET,
+        "/v1/users/hubpulse-walker/repos.csv",
+        &session_cookie,
+    )
+    .await;
     let tokens = sim.admin.user_tokens("hubpulse-walker").await.unwrap();
-    let user_token = tokens.tokens.first().cloned().expect("the simulator issued a token");
-    let (_, deleted) = call(d, Method::DELETE, "/v1/auth/tokens/hubpulse-walker", &session_cookie).await;
+    let user_token = tokens
+        .tokens
+        .first()
+        .cloned()
+        .expect("the simulator issued a token");
+    let (_, deleted) = call(
+        d,
+        Method::DELETE,
+        "/v1/auth/tokens/hubpulse-walker",
+        &session_cookie,
+    )
+    .await;
     assert_eq!(deleted["revoked_at_github"], true, "{deleted}");
     (session, user_token)
 }

@@ -55,7 +55,10 @@ async fn driver() -> Driver {
     let url = format!("http://127.0.0.1:{port}");
     let status = format!("{url}/status");
     eventually("chromedriver answers", Duration::from_secs(20), || async {
-        reqwest::get(&status).await.map(|_| ()).map_err(|e| e.to_string())
+        reqwest::get(&status)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     })
     .await;
     Driver { child, url }
@@ -84,7 +87,10 @@ async fn fetch_link(browser: &Client, id: &str) -> String {
     let script = "const done = arguments[arguments.length - 1];\
                   fetch(document.getElementById(arguments[0]).href, {credentials: 'same-origin'})\
                     .then(r => r.text()).then(done, e => done('ERROR ' + e));";
-    let text = browser.execute_async(script, vec![json!(id)]).await.unwrap();
+    let text = browser
+        .execute_async(script, vec![json!(id)])
+        .await
+        .unwrap();
     text.as_str().unwrap().to_owned()
 }
 
@@ -111,7 +117,11 @@ async fn a_person_signs_in_in_chromium_and_downloads_their_repositories() {
     let browser = browser(&driver).await;
     let page = format!("http://{}/", app.addr);
     browser.goto(&page).await.unwrap();
-    let start = browser.wait().for_element(Locator::Id("start")).await.unwrap();
+    let start = browser
+        .wait()
+        .for_element(Locator::Id("start"))
+        .await
+        .unwrap();
     shot(&browser, "1-signed-out").await;
 
     // Keyboard: the button takes focus and Enter presses it.
@@ -120,31 +130,69 @@ async fn a_person_signs_in_in_chromium_and_downloads_their_repositories() {
         .await
         .unwrap();
     start.send_keys("\u{E007}").await.unwrap();
-    let code = browser.wait().for_element(Locator::Id("user-code")).await.unwrap();
+    let code = browser
+        .wait()
+        .for_element(Locator::Id("user-code"))
+        .await
+        .unwrap();
     let user_code = eventually("the code is shown", Duration::from_secs(10), || async {
         let text = code.text().await.map_err(|e| e.to_string())?;
-        if text.len() == 9 { Ok(text) } else { Err(format!("{text:?}")) }
+        if text.len() == 9 {
+            Ok(text)
+        } else {
+            Err(format!("{text:?}"))
+        }
     })
     .await;
     let link = browser.find(Locator::Id("verify")).await.unwrap();
-    assert!(link.attr("href").await.unwrap().unwrap().ends_with("/login/device"));
+    assert!(
+        link.attr("href")
+            .await
+            .unwrap()
+            .unwrap()
+            .ends_with("/login/device")
+    );
     shot(&browser, "2-code-shown").await;
 
     sim.admin.approve_device(&user_code, WALKER).await.unwrap();
-    let table = browser.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css("#repo-table tbody tr")).await;
+    let table = browser
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("#repo-table tbody tr"))
+        .await;
     table.unwrap();
-    let private = eventually("a private repository in the table", Duration::from_secs(30), || async {
-        let badges = browser.find_all(Locator::Css("#repo-table .badge.private")).await.map_err(|e| e.to_string())?;
-        if badges.is_empty() { Err("no private badge yet".to_owned()) } else { Ok(badges.len()) }
-    })
+    let private = eventually(
+        "a private repository in the table",
+        Duration::from_secs(30),
+        || async {
+            let badges = browser
+                .find_all(Locator::Css("#repo-table .badge.private"))
+                .await
+                .map_err(|e| e.to_string())?;
+            if badges.is_empty() {
+                Err("no private badge yet".to_owned())
+            } else {
+                Ok(badges.len())
+            }
+        },
+    )
     .await;
     assert_eq!(private, 2);
-    let who = browser.find(Locator::Id("who")).await.unwrap().text().await.unwrap();
+    let who = browser
+        .find(Locator::Id("who"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(who, format!("Signed in as {WALKER}"));
     shot(&browser, "3-repositories").await;
 
     // Sorting by a column heading, by keyboard too.
-    let stars = browser.find(Locator::Css("button[data-key='stargazers_count']")).await.unwrap();
+    let stars = browser
+        .find(Locator::Css("button[data-key='stargazers_count']"))
+        .await
+        .unwrap();
     stars.send_keys("\u{E007}").await.unwrap();
     let sorted = browser
         .find(Locator::Css("#repo-table th[aria-sort] button"))
@@ -170,14 +218,28 @@ async fn a_person_signs_in_in_chromium_and_downloads_their_repositories() {
         .arg(dir.join("repositories.json"))
         .output()
         .expect("python3 runs");
-    assert!(compared.status.success(), "{}", String::from_utf8_lossy(&compared.stderr));
+    assert!(
+        compared.status.success(),
+        "{}",
+        String::from_utf8_lossy(&compared.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&compared.stdout).trim(), "232 2");
 
     // Narrow, as on a phone: the table still fits its box.
     browser.set_window_size(390, 844).await.unwrap();
     shot(&browser, "5-phone").await;
-    browser.find(Locator::Id("sign-out")).await.unwrap().click().await.unwrap();
-    browser.wait().for_element(Locator::Css("#sign-in:not([hidden])")).await.unwrap();
+    browser
+        .find(Locator::Id("sign-out"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Css("#sign-in:not([hidden])"))
+        .await
+        .unwrap();
     shot(&browser, "6-signed-out-again").await;
     browser.close().await.unwrap();
     app.shutdown().await;

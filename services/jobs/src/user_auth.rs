@@ -37,10 +37,12 @@ pub struct AuthSettings {
 
 impl AuthSettings {
     pub fn validate(&self) -> Result<(), SettingsError> {
-        self.sign_in().map(|_| ()).map_err(|reason| SettingsError::Invalid {
-            key: "auth.encryption_key",
-            reason,
-        })
+        self.sign_in()
+            .map(|_| ())
+            .map_err(|reason| SettingsError::Invalid {
+                key: "auth.encryption_key",
+                reason,
+            })
     }
 
     /// What signing in needs, or `None` when it is off.

@@ -26,11 +26,11 @@ use tower::ServiceExt;
 
 pub use controls::{LinkCycle, ListControl};
 pub use fault::FaultKind;
-pub use oauth::{Decision, DeviceAction, DeviceReport, POLL_ERRORS, TokenReport};
 use fault::Outcome;
+pub use oauth::{Decision, DeviceAction, DeviceReport, POLL_ERRORS, TokenReport};
 pub use settings::{
-    AccountSettings, BinSettings, DEFAULTS, Faults, Limits, NamedAccount, OAuthSettings, SimSettings,
-    StatsSettings, TopicSpec,
+    AccountSettings, BinSettings, DEFAULTS, Faults, Limits, NamedAccount, OAuthSettings,
+    SimSettings, StatsSettings, TopicSpec,
 };
 use state::SimState;
 pub use state::{Resource, Stats, StatsChange};

@@ -73,7 +73,10 @@ struct Grant {
 /// What a poll of the token endpoint answers.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Poll {
-    Error { error: String, interval: Option<u64> },
+    Error {
+        error: String,
+        interval: Option<u64>,
+    },
     Token(Issued),
 }
 

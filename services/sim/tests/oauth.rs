@@ -40,7 +40,8 @@ async fn code(sim: &Sim) -> (String, String) {
         .client
         .post(format!("{}/login/device/code", sim.base))
         .header("accept", "application/json")
-        .header("content-type", "application/x-www-form-urlencoded").body(form(&[("client_id", "hubpulse-test"), ("scope", "repo")]))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("client_id", "hubpulse-test"), ("scope", "repo")]))
         .send()
         .await
         .unwrap()
@@ -58,7 +59,12 @@ async fn poll(sim: &Sim, device_code: &str) -> Value {
         .client
         .post(format!("{}/login/oauth/access_token", sim.base))
         .header("accept", "application/json")
-        .header("content-type", "application/x-www-form-urlencoded").body(form(&[("client_id", "hubpulse-test"), ("device_code", device_code), ("grant_type", GRANT)]))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("client_id", "hubpulse-test"),
+            ("device_code", device_code),
+            ("grant_type", GRANT),
+        ]))
         .send()
         .await
         .unwrap();
@@ -71,7 +77,10 @@ async fn sign_in(sim: &Sim, admin: &SimAdmin, login: &str) -> String {
     let (device, user) = code(sim).await;
     admin.approve_device(&user, login).await.unwrap();
     let reply = poll(sim, &device).await;
-    reply["access_token"].as_str().unwrap_or_else(|| panic!("{reply}")).to_owned()
+    reply["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{reply}"))
+        .to_owned()
 }
 
 async fn my_repos(sim: &Sim, token: &str) -> (StatusCode, Vec<RepoPayload>) {
@@ -79,7 +88,13 @@ async fn my_repos(sim: &Sim, token: &str) -> (StatusCode, Vec<RepoPayload>) {
     let mut url = Some(format!("{}/user/repos?per_page=100", sim.base));
     let mut status = StatusCode::OK;
     while let Some(next) = url.take() {
-        let reply = sim.client.get(&next).bearer_auth(token).send().await.unwrap();
+        let reply = sim
+            .client
+            .get(&next)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
         status = reply.status();
         if status != StatusCode::OK {
             break;
@@ -96,13 +111,28 @@ async fn the_code_request_answers_a_form_unless_json_is_asked_for() {
     let reply = sim
         .client
         .post(format!("{}/login/device/code", sim.base))
-        .header("content-type", "application/x-www-form-urlencoded").body(form(&[("client_id", "hubpulse-test")]))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("client_id", "hubpulse-test")]))
         .send()
         .await
         .unwrap();
-    assert!(reply.headers()["content-type"].to_str().unwrap().starts_with("application/x-www-form-urlencoded"));
-    let answer: Vec<(String, String)> = url::form_urlencoded::parse(reply.text().await.unwrap().as_bytes()).into_owned().collect();
-    let get = |k: &str| answer.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).unwrap();
+    assert!(
+        reply.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/x-www-form-urlencoded")
+    );
+    let answer: Vec<(String, String)> =
+        url::form_urlencoded::parse(reply.text().await.unwrap().as_bytes())
+            .into_owned()
+            .collect();
+    let get = |k: &str| {
+        answer
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
     assert_eq!(get("device_code").len(), 40);
     assert_eq!(get("user_code").len(), 9);
     assert_eq!(get("interval"), "1");
@@ -114,7 +144,8 @@ async fn the_code_request_answers_a_form_unless_json_is_asked_for() {
         .client
         .post(format!("{}/login/device/code", sim.base))
         .header("accept", "application/json")
-        .header("content-type", "application/x-www-form-urlencoded").body(form(&[("client_id", "hubpulse-test")]))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("client_id", "hubpulse-test")]))
         .send()
         .await
         .unwrap();
@@ -133,13 +164,27 @@ async fn every_poll_error_is_a_200_body_and_slow_down_widens_the_interval() {
     assert_eq!(slow["error"], "slow_down");
     assert_eq!(slow["interval"], 2);
     let report = admin.device_report(&user).await.unwrap();
-    assert_eq!((report.polls, report.slow_downs, report.interval), (2, 1, 2));
+    assert_eq!(
+        (report.polls, report.slow_downs, report.interval),
+        (2, 1, 2)
+    );
     assert_eq!(report.decision, Decision::Pending);
 
     // Each terminal error, forced on a fresh code.
-    for error in POLL_ERRORS.iter().filter(|e| !matches!(**e, "authorization_pending" | "slow_down")) {
+    for error in POLL_ERRORS
+        .iter()
+        .filter(|e| !matches!(**e, "authorization_pending" | "slow_down"))
+    {
         let (device, user) = code(&sim).await;
-        admin.device(&user, &DeviceAction::Error { error: (*error).into() }).await.unwrap();
+        admin
+            .device(
+                &user,
+                &DeviceAction::Error {
+                    error: (*error).into(),
+                },
+            )
+            .await
+            .unwrap();
         assert_eq!(poll(&sim, &device).await["error"], *error, "{error}");
     }
     // And as a person or the clock would cause them.
@@ -149,12 +194,20 @@ async fn every_poll_error_is_a_200_body_and_slow_down_widens_the_interval() {
     let (device, user) = code(&sim).await;
     admin.device(&user, &DeviceAction::Expire).await.unwrap();
     assert_eq!(poll(&sim, &device).await["error"], "expired_token");
-    assert_eq!(poll(&sim, "no-such-code").await["error"], "incorrect_device_code");
+    assert_eq!(
+        poll(&sim, "no-such-code").await["error"],
+        "incorrect_device_code"
+    );
     let wrong_grant: Value = sim
         .client
         .post(format!("{}/login/oauth/access_token", sim.base))
         .header("accept", "application/json")
-        .header("content-type", "application/x-www-form-urlencoded").body(form(&[("client_id", "x"), ("device_code", device.as_str()), ("grant_type", "password")]))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("client_id", "x"),
+            ("device_code", device.as_str()),
+            ("grant_type", "password"),
+        ]))
         .send()
         .await
         .unwrap()
@@ -162,7 +215,17 @@ async fn every_poll_error_is_a_200_body_and_slow_down_widens_the_interval() {
         .await
         .unwrap();
     assert_eq!(wrong_grant["error"], "unsupported_grant_type");
-    assert!(admin.device(&user, &DeviceAction::Error { error: "nonsense".into() }).await.is_err());
+    assert!(
+        admin
+            .device(
+                &user,
+                &DeviceAction::Error {
+                    error: "nonsense".into()
+                }
+            )
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -171,7 +234,16 @@ async fn private_repositories_are_seen_only_with_their_owners_token_until_revoke
     let walker = sign_in(&sim, &admin, WALKER).await;
     let nobody = sign_in(&sim, &admin, NOBODY).await;
 
-    let me: Value = sim.client.get(format!("{}/user", sim.base)).bearer_auth(&walker).send().await.unwrap().json().await.unwrap();
+    let me: Value = sim
+        .client
+        .get(format!("{}/user", sim.base))
+        .bearer_auth(&walker)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["login"], WALKER);
 
     let (status, walker_repos) = my_repos(&sim, &walker).await;
@@ -179,7 +251,11 @@ async fn private_repositories_are_seen_only_with_their_owners_token_until_revoke
     let private: Vec<&RepoPayload> = walker_repos.iter().filter(|r| r.private).collect();
     assert_eq!(private.len(), 2);
     assert_eq!(walker_repos.len(), 232);
-    assert!(private.iter().all(|r| r.owner.login == WALKER && r.visibility.as_deref() == Some("private")));
+    assert!(
+        private
+            .iter()
+            .all(|r| r.owner.login == WALKER && r.visibility.as_deref() == Some("private"))
+    );
     assert!(private[0].description.as_deref().unwrap().starts_with('='));
 
     let (_, nobody_repos) = my_repos(&sim, &nobody).await;
@@ -188,7 +264,10 @@ async fn private_repositories_are_seen_only_with_their_owners_token_until_revoke
     // The public list never shows a private repository.
     let public: Vec<RepoPayload> = sim
         .client
-        .get(format!("{}/users/{WALKER}/repos?per_page=100&page=3", sim.base))
+        .get(format!(
+            "{}/users/{WALKER}/repos?per_page=100&page=3",
+            sim.base
+        ))
         .send()
         .await
         .unwrap()
@@ -197,10 +276,27 @@ async fn private_repositories_are_seen_only_with_their_owners_token_until_revoke
         .unwrap();
     assert!(public.iter().all(|r| !r.private));
     // No token, or a made-up one: 401.
-    assert_eq!(sim.client.get(format!("{}/user/repos", sim.base)).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(my_repos(&sim, "gho_madeup").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        sim.client
+            .get(format!("{}/user/repos", sim.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        my_repos(&sim, "gho_madeup").await.0,
+        StatusCode::UNAUTHORIZED
+    );
     // `type` with `visibility`: GitHub's 422.
-    let both = sim.client.get(format!("{}/user/repos?type=all&visibility=all", sim.base)).bearer_auth(&walker).send().await.unwrap();
+    let both = sim
+        .client
+        .get(format!("{}/user/repos?type=all&visibility=all", sim.base))
+        .bearer_auth(&walker)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(both.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
     // Revoked through the API (Basic auth as the app), then 401.
@@ -250,7 +346,12 @@ async fn an_approved_code_gives_one_token_and_expiring_tokens_refresh_once() {
             sim.client
                 .post(format!("{}/login/oauth/access_token", sim.base))
                 .header("accept", "application/json")
-                .header("content-type", "application/x-www-form-urlencoded").body(form(&[("client_id", "hubpulse-test"), ("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())]))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form(&[
+                    ("client_id", "hubpulse-test"),
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh.as_str()),
+                ]))
                 .send()
                 .await
                 .unwrap()
@@ -263,6 +364,16 @@ async fn an_approved_code_gives_one_token_and_expiring_tokens_refresh_once() {
     assert!(new["access_token"].as_str().unwrap().starts_with("ghu_"));
     // Single use: the old refresh token and the old access token are dead.
     assert_eq!(refreshed(refresh).await["error"], "bad_refresh_token");
-    assert_eq!(my_repos(&sim, token["access_token"].as_str().unwrap()).await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(my_repos(&sim, new["access_token"].as_str().unwrap()).await.0, StatusCode::OK);
+    assert_eq!(
+        my_repos(&sim, token["access_token"].as_str().unwrap())
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        my_repos(&sim, new["access_token"].as_str().unwrap())
+            .await
+            .0,
+        StatusCode::OK
+    );
 }

@@ -1,9 +1,9 @@
 #![doc = include_str!("../README.md")]
 
 pub mod crawl;
-pub mod job_feed;
 mod db;
 mod error;
+pub mod job_feed;
 pub mod orgs;
 pub mod pages;
 pub mod queue;

@@ -52,7 +52,11 @@ pub async fn record_listed(
 
 /// After a whole walk: what the user's list no longer holds, they may no
 /// longer see.
-pub async fn forget_unlisted(db: &impl Db, user_id: i64, listed: &[i64]) -> Result<u64, StoreError> {
+pub async fn forget_unlisted(
+    db: &impl Db,
+    user_id: i64,
+    listed: &[i64],
+) -> Result<u64, StoreError> {
     Ok(db
         .client()
         .execute(

@@ -180,7 +180,8 @@ pub async fn open_session(
     user_id: i64,
     ttl: std::time::Duration,
 ) -> Result<(), StoreError> {
-    let expires_at = Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(8));
+    let expires_at =
+        Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(8));
     db.client()
         .execute(
             "INSERT INTO user_sessions (id_digest, user_id, expires_at) VALUES ($1, $2, $3)",
@@ -209,7 +210,10 @@ pub async fn session_user(db: &impl Db, id_digest: &[u8]) -> Result<Option<WebUs
 pub async fn end_session(db: &impl Db, id_digest: &[u8]) -> Result<bool, StoreError> {
     Ok(db
         .client()
-        .execute("DELETE FROM user_sessions WHERE id_digest = $1", &[&id_digest])
+        .execute(
+            "DELETE FROM user_sessions WHERE id_digest = $1",
+            &[&id_digest],
+        )
         .await?
         > 0)
 }
@@ -230,7 +234,11 @@ fn flow_context(id: Uuid) -> String {
     format!("device_flow:{id}")
 }
 
-pub async fn create_flow(db: &impl Db, cipher: &TokenCipher, flow: &NewFlow<'_>) -> Result<(), StoreError> {
+pub async fn create_flow(
+    db: &impl Db,
+    cipher: &TokenCipher,
+    flow: &NewFlow<'_>,
+) -> Result<(), StoreError> {
     let sealed = cipher.seal(&flow_context(flow.id), flow.device_code.expose_secret());
     db.client()
         .execute(

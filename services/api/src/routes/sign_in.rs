@@ -60,7 +60,10 @@ pub struct DeviceFlowStarted {
         (status = 502, description = "GitHub refused (device flow disabled, unknown client)", body = ErrorBody),
         (status = 503, description = "Sign-in not configured, or GitHub or Postgres unavailable", body = ErrorBody),
     ))]
-pub async fn start(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn start(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     require_csrf_header(&headers)?;
     let sign_in = sign_in(&state)?;
     let conn = state.store().conn().await?;
@@ -72,18 +75,29 @@ pub async fn start(State(state): State<AppState>, headers: HeaderMap) -> Result<
     }
     drop(conn);
     let github = state.github();
-    let url = github.url(Operation::DeviceCode, &[], &[]).map_err(github_error)?;
+    let url = github
+        .url(Operation::DeviceCode, &[], &[])
+        .map_err(github_error)?;
     let form = [
         ("client_id", sign_in.settings.client_id.as_str()),
         ("scope", sign_in.settings.scope.as_str()),
     ];
     let reply = match github
-        .post::<DeviceCodeReply>(Operation::DeviceCode, &url, &Credential::Anonymous, PostBody::Form(&form))
+        .post::<DeviceCodeReply>(
+            Operation::DeviceCode,
+            &url,
+            &Credential::Anonymous,
+            PostBody::Form(&form),
+        )
         .await
         .map_err(github_error)?
     {
         Page::Fresh { body, .. } => body,
-        _ => return Err(ApiError::BadGateway("GitHub answered the code request with no body".into())),
+        _ => {
+            return Err(ApiError::BadGateway(
+                "GitHub answered the code request with no body".into(),
+            ));
+        }
     };
     let expires_in = reply.expires_in.unwrap_or(900).clamp(1, 3600);
     let interval = reply.interval.unwrap_or(5).clamp(1, 300);
@@ -91,7 +105,10 @@ pub async fn start(State(state): State<AppState>, headers: HeaderMap) -> Result<
     let browser = new_secret();
     let browser_digest = digest(&browser);
     let mut conn = state.store().conn().await?;
-    let tx = conn.transaction().await.map_err(hubpulse_store::StoreError::from)?;
+    let tx = conn
+        .transaction()
+        .await
+        .map_err(hubpulse_store::StoreError::from)?;
     web_users::create_flow(
         &tx,
         &sign_in.cipher,
@@ -106,8 +123,15 @@ pub async fn start(State(state): State<AppState>, headers: HeaderMap) -> Result<
         },
     )
     .await?;
-    enqueue_at(&tx, &PollDeviceFlow { flow_id: id }, Some(Duration::from_secs(interval))).await?;
-    tx.commit().await.map_err(hubpulse_store::StoreError::from)?;
+    enqueue_at(
+        &tx,
+        &PollDeviceFlow { flow_id: id },
+        Some(Duration::from_secs(interval)),
+    )
+    .await?;
+    tx.commit()
+        .await
+        .map_err(hubpulse_store::StoreError::from)?;
     let cookie = set_cookie(&state, FLOW_COOKIE, &browser, expires_in, "Strict");
     Ok((
         StatusCode::CREATED,
@@ -126,9 +150,13 @@ pub async fn start(State(state): State<AppState>, headers: HeaderMap) -> Result<
 fn github_error(err: GithubError) -> ApiError {
     match err {
         GithubError::BadRequest { message } if message.contains("device_flow_disabled") => {
-            ApiError::BadGateway(hubpulse_jobs::kinds::device_flow_message("device_flow_disabled").into())
+            ApiError::BadGateway(
+                hubpulse_jobs::kinds::device_flow_message("device_flow_disabled").into(),
+            )
         }
-        GithubError::BadRequest { .. } | GithubError::NotFound | GithubError::Unprocessable { .. } => {
+        GithubError::BadRequest { .. }
+        | GithubError::NotFound
+        | GithubError::Unprocessable { .. } => {
             ApiError::BadGateway("GitHub refused the sign-in request for this app".into())
         }
         other => {
@@ -175,7 +203,8 @@ pub async fn status(
     Path(flow_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let id = Uuid::parse_str(&flow_id).map_err(|_| ApiError::BadRequest("flow_id is not a flow id (a UUID)".into()))?;
+    let id = Uuid::parse_str(&flow_id)
+        .map_err(|_| ApiError::BadRequest("flow_id is not a flow id (a UUID)".into()))?;
     sign_in(&state)?;
     let conn = state.store().conn().await?;
     let flow = web_users::flow(&conn, id)
@@ -188,8 +217,20 @@ pub async fn status(
     {
         let session = new_secret();
         let hours = state.settings().auth.session_ttl_hours.max(1);
-        web_users::open_session(&conn, &digest(&session), user_id, Duration::from_secs(hours * 3600)).await?;
-        cookies.push(set_cookie(&state, SESSION_COOKIE, &session, hours * 3600, "Lax"));
+        web_users::open_session(
+            &conn,
+            &digest(&session),
+            user_id,
+            Duration::from_secs(hours * 3600),
+        )
+        .await?;
+        cookies.push(set_cookie(
+            &state,
+            SESSION_COOKIE,
+            &session,
+            hours * 3600,
+            "Lax",
+        ));
         cookies.push(set_cookie(&state, FLOW_COOKIE, "", 0, "Strict"));
     }
     let body = Json(DeviceFlowState {
@@ -208,7 +249,9 @@ pub async fn status(
     for cookie in cookies {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
-    response.headers_mut().insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
     Ok(response)
 }
 
@@ -234,7 +277,9 @@ pub async fn session(State(state): State<AppState>, MaybeUser(user): MaybeUser) 
         sign_in_available: state.sign_in().is_some(),
     })
     .into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
     response
 }
 
@@ -253,14 +298,20 @@ pub struct SignedOut {
         (status = 403, description = "No x-hubpulse-csrf header", body = ErrorBody),
         (status = 503, description = "Postgres unavailable", body = ErrorBody),
     ))]
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     require_csrf_header(&headers)?;
     let ended = match cookie(&headers, SESSION_COOKIE) {
         Some(id) => web_users::end_session(&state.store().conn().await?, &digest(id)).await?,
         None => false,
     };
     Ok((
-        [(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, "", 0, "Lax"))],
+        [(
+            header::SET_COOKIE,
+            set_cookie(&state, SESSION_COOKIE, "", 0, "Lax"),
+        )],
         Json(SignedOut { signed_out: ended }),
     )
         .into_response())
@@ -311,7 +362,9 @@ pub async fn delete_token(
         };
         require_csrf_header(&headers)?;
         if !user.login.eq_ignore_ascii_case(&login) {
-            return Err(ApiError::Forbidden("only the user themself or an admin may delete a token".into()));
+            return Err(ApiError::Forbidden(
+                "only the user themself or an admin may delete a token".into(),
+            ));
         }
     }
     let login = hubpulse_domain::Login::parse(&login)?;
@@ -320,13 +373,20 @@ pub async fn delete_token(
     let target = web_users::user_by_login(&conn, login.as_str())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("{login} never signed in here")))?;
-    let token = web_users::load_token(&conn, &sign_in.cipher, target.id).await.ok().flatten();
+    let token = web_users::load_token(&conn, &sign_in.cipher, target.id)
+        .await
+        .ok()
+        .flatten();
     let deleted = web_users::delete_token(&conn, target.id).await?;
     let mut revoked_at_github = false;
     if let (Some(token), Some(secret)) = (token, sign_in.client_secret()) {
         match state
             .github()
-            .revoke_user_token(&sign_in.settings.client_id, &secret.to_owned().into(), &token.access)
+            .revoke_user_token(
+                &sign_in.settings.client_id,
+                &secret.to_owned().into(),
+                &token.access,
+            )
             .await
         {
             Ok(revoked) => revoked_at_github = revoked,

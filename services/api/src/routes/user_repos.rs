@@ -21,8 +21,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use hubpulse_domain::Login;
-use hubpulse_store::user_repos::{self, ExportRow};
 use hubpulse_store::Store;
+use hubpulse_store::user_repos::{self, ExportRow};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -218,7 +218,10 @@ fn body(store: Store, login: String, viewer: Option<i64>, format: Format) -> Bod
             Err(err) => {
                 tracing::warn!(error = %err, "an export stopped part-way");
                 c.done = true;
-                return Some((Err(std::io::Error::other("the export could not be read")), c));
+                return Some((
+                    Err(std::io::Error::other("the export could not be read")),
+                    c,
+                ));
             }
         };
         let last = (rows.len() as i64) < PAGE_ROWS;
@@ -267,13 +270,19 @@ async fn export(
         "public, max-age=60"
     };
     let mut out = HeaderMap::new();
-    out.insert(header::ETAG, HeaderValue::from_str(&etag).map_err(|e| ApiError::Internal(e.to_string()))?);
+    out.insert(
+        header::ETAG,
+        HeaderValue::from_str(&etag).map_err(|e| ApiError::Internal(e.to_string()))?,
+    );
     out.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     out.insert(header::VARY, HeaderValue::from_static("Cookie"));
     let matches = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim().trim_start_matches("W/") == etag));
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().trim_start_matches("W/") == etag)
+        });
     if matches {
         return Ok((StatusCode::NOT_MODIFIED, out).into_response());
     }
@@ -288,7 +297,12 @@ async fn export(
     )) {
         out.insert(header::CONTENT_DISPOSITION, value);
     }
-    let body = body(state.store().clone(), login.as_str().to_owned(), viewer, format);
+    let body = body(
+        state.store().clone(),
+        login.as_str().to_owned(),
+        viewer,
+        format,
+    );
     Ok((out, body).into_response())
 }
 
@@ -350,7 +364,13 @@ mod tests {
 
     #[test]
     fn json_pages_join_into_one_array() {
-        assert_eq!(json_bytes(true, true, Vec::new()).unwrap(), Bytes::from_static(b"[]"));
-        assert_eq!(json_bytes(false, true, Vec::new()).unwrap(), Bytes::from_static(b"]"));
+        assert_eq!(
+            json_bytes(true, true, Vec::new()).unwrap(),
+            Bytes::from_static(b"[]")
+        );
+        assert_eq!(
+            json_bytes(false, true, Vec::new()).unwrap(),
+            Bytes::from_static(b"]")
+        );
     }
 }

@@ -50,7 +50,11 @@ impl Browser {
     pub fn request(&self, app: &TestApp, method: Method, path: &str) -> RequestBuilder {
         let mut request = app.http().request(method, app.url(path));
         if !self.cookies.is_empty() {
-            let header: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let header: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
             request = request.header("cookie", header.join("; "));
         }
         request
@@ -89,7 +93,11 @@ impl Browser {
     pub async fn finish(&mut self, app: &TestApp, flow_id: &str) -> Value {
         let this = std::sync::Mutex::new(self.clone());
         let flow = eventually("the sign-in ends", Duration::from_secs(30), || async {
-            let request = this.lock().unwrap().request(app, Method::GET, &format!("/v1/auth/device/{flow_id}"));
+            let request = this.lock().unwrap().request(
+                app,
+                Method::GET,
+                &format!("/v1/auth/device/{flow_id}"),
+            );
             let response = request.send().await.map_err(|e| e.to_string())?;
             this.lock().unwrap().keep(&response);
             let flow: Value = response.json().await.map_err(|e| e.to_string())?;
@@ -127,21 +135,34 @@ pub async fn sign_in(app: &TestApp, sim: &TestSim, login: &str) -> Browser {
 
 /// Waits until `login`'s private repositories are stored (the job after
 /// sign-in) and the export holds `expected` rows, as `browser` sees them.
-pub async fn wait_for_private(app: &TestApp, browser: &Browser, login: &str, expected: usize) -> Vec<Value> {
-    eventually("the user's repositories arrive", Duration::from_secs(30), || async {
-        let path = format!("/v1/users/{login}/repos.json");
-        let response = browser.request(app, Method::GET, &path).send().await.map_err(|e| e.to_string())?;
-        // 404 until the first page is stored.
-        if response.status() != 200 {
-            return Err(format!("{path}: {}", response.status()));
-        }
-        let rows: Value = response.json().await.map_err(|e| e.to_string())?;
-        let rows = rows.as_array().cloned().unwrap_or_default();
-        if rows.iter().any(|r| r["private"] == true) && rows.len() == expected {
-            Ok(rows)
-        } else {
-            Err(format!("{} rows, none private yet", rows.len()))
-        }
-    })
+pub async fn wait_for_private(
+    app: &TestApp,
+    browser: &Browser,
+    login: &str,
+    expected: usize,
+) -> Vec<Value> {
+    eventually(
+        "the user's repositories arrive",
+        Duration::from_secs(30),
+        || async {
+            let path = format!("/v1/users/{login}/repos.json");
+            let response = browser
+                .request(app, Method::GET, &path)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            // 404 until the first page is stored.
+            if response.status() != 200 {
+                return Err(format!("{path}: {}", response.status()));
+            }
+            let rows: Value = response.json().await.map_err(|e| e.to_string())?;
+            let rows = rows.as_array().cloned().unwrap_or_default();
+            if rows.iter().any(|r| r["private"] == true) && rows.len() == expected {
+                Ok(rows)
+            } else {
+                Err(format!("{} rows, none private yet", rows.len()))
+            }
+        },
+    )
     .await
 }

@@ -73,7 +73,11 @@ impl Job for PollDeviceFlow {
         Some(format!("poll_device_flow:{}", self.flow_id))
     }
 
-    async fn run(&self, ctx: &JobContext, _run: &JobRun) -> Result<Outcome<Self::Output>, JobError> {
+    async fn run(
+        &self,
+        ctx: &JobContext,
+        _run: &JobRun,
+    ) -> Result<Outcome<Self::Output>, JobError> {
         let sign_in = ctx
             .sign_in
             .as_ref()
@@ -85,7 +89,9 @@ impl Job for PollDeviceFlow {
         if flow.state != "pending" {
             return Ok(self.done(&flow.state, flow.error));
         }
-        let Some(device_code) = web_users::flow_device_code(&conn, &sign_in.cipher, self.flow_id).await? else {
+        let Some(device_code) =
+            web_users::flow_device_code(&conn, &sign_in.cipher, self.flow_id).await?
+        else {
             return Err(JobError::Permanent("the device flow is gone".into()));
         };
         drop(conn);
@@ -97,11 +103,20 @@ impl Job for PollDeviceFlow {
         ];
         let reply = match ctx
             .github
-            .post::<TokenReply>(Operation::AccessToken, &url, &Credential::Anonymous, PostBody::Form(&form))
+            .post::<TokenReply>(
+                Operation::AccessToken,
+                &url,
+                &Credential::Anonymous,
+                PostBody::Form(&form),
+            )
             .await
         {
             Ok(Page::Fresh { body, .. }) => body,
-            Ok(_) => return Err(JobError::Retryable("GitHub's token endpoint answered no body".into())),
+            Ok(_) => {
+                return Err(JobError::Retryable(
+                    "GitHub's token endpoint answered no body".into(),
+                ));
+            }
             Err(hubpulse_github::GithubError::BadRequest { message }) => {
                 let error = if message.contains("device_flow_disabled") {
                     "device_flow_disabled"
@@ -113,7 +128,10 @@ impl Job for PollDeviceFlow {
             Err(err) => return Err(err.into()),
         };
         let conn = ctx.store.conn().await?;
-        let token = reply.access_token.clone().filter(|t| !t.expose_secret().is_empty());
+        let token = reply
+            .access_token
+            .clone()
+            .filter(|t| !t.expose_secret().is_empty());
         match (token, reply.error.as_deref()) {
             (Some(token), _) => {
                 drop(conn);
@@ -121,7 +139,10 @@ impl Job for PollDeviceFlow {
             }
             (_, Some("authorization_pending")) => {
                 web_users::record_poll(&conn, self.flow_id, flow.interval_secs).await?;
-                Ok(self.again(flow.interval_secs, "waiting for the person to enter the code"))
+                Ok(self.again(
+                    flow.interval_secs,
+                    "waiting for the person to enter the code",
+                ))
             }
             (_, Some("slow_down")) => {
                 let interval = widened(flow.interval_secs, reply.interval);
@@ -156,7 +177,11 @@ impl PollDeviceFlow {
         }
     }
 
-    async fn fail(&self, ctx: &JobContext, error: &str) -> Result<Outcome<PollDeviceFlowOutput>, JobError> {
+    async fn fail(
+        &self,
+        ctx: &JobContext,
+        error: &str,
+    ) -> Result<Outcome<PollDeviceFlowOutput>, JobError> {
         let known = hubpulse_github_errors().contains(&error);
         let error = if known { error } else { "unexpected_error" };
         let conn = ctx.store.conn().await?;
@@ -171,15 +196,23 @@ impl PollDeviceFlow {
         reply: &TokenReply,
         token: SecretString,
     ) -> Result<Outcome<PollDeviceFlowOutput>, JobError> {
-        let sign_in = ctx.sign_in.as_ref().ok_or_else(|| JobError::Permanent("sign-in is not configured".into()))?;
+        let sign_in = ctx
+            .sign_in
+            .as_ref()
+            .ok_or_else(|| JobError::Permanent("sign-in is not configured".into()))?;
         let credential = Credential::User(UserToken::new(&token)?);
         let url = ctx.github.url(Operation::AuthenticatedUser, &[], &[])?;
-        let user = match ctx.github.get::<AuthenticatedUser>(Operation::AuthenticatedUser, &url, &credential, None).await? {
+        let user = match ctx
+            .github
+            .get::<AuthenticatedUser>(Operation::AuthenticatedUser, &url, &credential, None)
+            .await?
+        {
             Page::Fresh { body, .. } => body,
             _ => return Err(JobError::Retryable("GET /user answered no body".into())),
         };
         let now = Utc::now();
-        let seconds = |s: u64| now + Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2_000_000));
+        let seconds =
+            |s: u64| now + Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2_000_000));
         let new = web_users::NewToken {
             token_id: token_id(Some(token.expose_secret())),
             access: token,

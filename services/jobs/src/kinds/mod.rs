@@ -7,9 +7,9 @@ mod sync_org;
 mod user_repos;
 
 pub use crawl_topic::{CrawlTopic, CrawlTopicOutput};
+pub use device_flow::{PollDeviceFlow, PollDeviceFlowOutput, message_for as device_flow_message};
 pub use repo_stats::{Detail as RepoStatsDetail, RepoStats, RepoStatsOutput};
 pub use sync_org::{SyncOrg, SyncOrgOutput};
-pub use device_flow::{PollDeviceFlow, PollDeviceFlowOutput, message_for as device_flow_message};
 pub use user_repos::{SyncUserRepos, SyncUserReposOutput};
 
 use crate::{JobContext, Registry};

@@ -61,7 +61,8 @@ impl Job for SyncUserRepos {
             .sign_in
             .as_ref()
             .ok_or_else(|| JobError::Permanent("sign-in is not configured".into()))?;
-        let stored = web_users::load_token(&ctx.store.conn().await?, &sign_in.cipher, self.user_id).await?;
+        let stored =
+            web_users::load_token(&ctx.store.conn().await?, &sign_in.cipher, self.user_id).await?;
         let Some(stored) = stored else {
             return Ok(self.ended("no token"));
         };
@@ -75,8 +76,13 @@ impl Job for SyncUserRepos {
             }
             _ => stored.access,
         };
-        match self.walk(ctx, run, Credential::User(UserToken::new(&access)?)).await {
-            Err(JobError::Permanent(message)) if message.contains("(401)") => self.revoked(ctx).await,
+        match self
+            .walk(ctx, run, Credential::User(UserToken::new(&access)?))
+            .await
+        {
+            Err(JobError::Permanent(message)) if message.contains("(401)") => {
+                self.revoked(ctx).await
+            }
             other => other,
         }
     }
@@ -93,7 +99,10 @@ impl SyncUserRepos {
 
     async fn revoked(&self, ctx: &JobContext) -> Result<Outcome<SyncUserReposOutput>, JobError> {
         web_users::delete_token(&ctx.store.conn().await?, self.user_id).await?;
-        tracing::warn!(user_id = self.user_id, "GitHub refused a user's token; deleted it and ended their sessions");
+        tracing::warn!(
+            user_id = self.user_id,
+            "GitHub refused a user's token; deleted it and ended their sessions"
+        );
         Ok(self.ended("revoked"))
     }
 
@@ -115,11 +124,20 @@ impl SyncUserRepos {
         }
         let reply = match ctx
             .github
-            .post::<TokenReply>(Operation::AccessToken, &url, &Credential::Anonymous, PostBody::Form(&form))
+            .post::<TokenReply>(
+                Operation::AccessToken,
+                &url,
+                &Credential::Anonymous,
+                PostBody::Form(&form),
+            )
             .await?
         {
             Page::Fresh { body, .. } => body,
-            _ => return Err(JobError::Retryable("the token endpoint answered no body".into())),
+            _ => {
+                return Err(JobError::Retryable(
+                    "the token endpoint answered no body".into(),
+                ));
+            }
         };
         let Some(token) = reply.access_token.filter(|t| !t.expose_secret().is_empty()) else {
             return Ok(None);
@@ -135,7 +153,13 @@ impl SyncUserRepos {
             scopes: reply.scope.unwrap_or_default(),
         };
         // Stored before use: the old pair is dead the moment GitHub answered.
-        web_users::save_token(&ctx.store.conn().await?, &sign_in.cipher, self.user_id, &new).await?;
+        web_users::save_token(
+            &ctx.store.conn().await?,
+            &sign_in.cipher,
+            self.user_id,
+            &new,
+        )
+        .await?;
         tracing::info!(user_id = self.user_id, "refreshed a user's expiring token");
         Ok(Some(token))
     }
@@ -164,10 +188,13 @@ impl SyncUserRepos {
             user_id: self.user_id,
             ..SyncUserReposOutput::default()
         };
-        let (mut listed, mut private, mut page_count, mut not_modified) = (Vec::new(), 0u64, 0i64, 0u64);
+        let (mut listed, mut private, mut page_count, mut not_modified) =
+            (Vec::new(), 0u64, 0i64, 0u64);
         while let Some(page) = walk.next().await {
             let page = match page {
-                Err(WalkError::Github(GithubError::Unauthorized)) => return self.revoked(ctx).await,
+                Err(WalkError::Github(GithubError::Unauthorized)) => {
+                    return self.revoked(ctx).await;
+                }
                 other => other?,
             };
             page_count += 1;
@@ -195,7 +222,9 @@ impl SyncUserRepos {
                 }
                 WalkPage::Empty { .. } => {}
                 WalkPage::Computing { .. } => {
-                    return Err(JobError::Retryable("GitHub answered /user/repos with 202".into()));
+                    return Err(JobError::Retryable(
+                        "GitHub answered /user/repos with 202".into(),
+                    ));
                 }
             }
             tx.commit().await.map_err(StoreError::from)?;

@@ -74,19 +74,29 @@ fn answer(headers: &HeaderMap, status: StatusCode, fields: &[(&str, Value)]) -> 
     }
     (
         status,
-        [(header::CONTENT_TYPE, "application/x-www-form-urlencoded; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )],
         form.finish(),
     )
         .into_response()
 }
 
-fn oauth_error(headers: &HeaderMap, status: StatusCode, error: &str, interval: Option<u64>) -> Response {
+fn oauth_error(
+    headers: &HeaderMap,
+    status: StatusCode,
+    error: &str,
+    interval: Option<u64>,
+) -> Response {
     let description = match error {
         "authorization_pending" => "The authorization request is still pending.",
         "slow_down" => "Too many requests have been made in the same timeframe.",
         "expired_token" => "The device_code has expired.",
         "unsupported_grant_type" => "The grant type is not supported.",
-        "incorrect_client_credentials" => "The client_id and/or client_secret passed are incorrect.",
+        "incorrect_client_credentials" => {
+            "The client_id and/or client_secret passed are incorrect."
+        }
         "incorrect_device_code" => "The device_code provided is not valid.",
         "access_denied" => "The authorization request was denied.",
         "device_flow_disabled" => "Device Flow must be explicitly enabled for this App",
@@ -103,14 +113,28 @@ fn oauth_error(headers: &HeaderMap, status: StatusCode, error: &str, interval: O
     answer(headers, status, &fields)
 }
 
-async fn device_code(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn device_code(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let pairs = form(&body);
     if field(&pairs, "client_id").is_none() {
-        return oauth_error(&headers, StatusCode::OK, "incorrect_client_credentials", None);
+        return oauth_error(
+            &headers,
+            StatusCode::OK,
+            "incorrect_client_credentials",
+            None,
+        );
     }
     // GitHub refuses the code request itself when the app has the flow off.
     if state.oauth.disabled() {
-        return oauth_error(&headers, StatusCode::BAD_REQUEST, "device_flow_disabled", None);
+        return oauth_error(
+            &headers,
+            StatusCode::BAD_REQUEST,
+            "device_flow_disabled",
+            None,
+        );
     }
     let settings = &state.settings.oauth;
     let (device_code, user_code) = state.oauth.start(settings);
@@ -120,18 +144,30 @@ async fn device_code(State(state): State<Arc<SimState>>, headers: HeaderMap, bod
         &[
             ("device_code", json!(device_code)),
             ("user_code", json!(user_code)),
-            ("verification_uri", json!(format!("{}/login/device", state.public_url))),
+            (
+                "verification_uri",
+                json!(format!("{}/login/device", state.public_url)),
+            ),
             ("expires_in", json!(settings.expires_in_secs)),
             ("interval", json!(settings.interval_secs)),
         ],
     )
 }
 
-async fn access_token(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn access_token(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let pairs = form(&body);
     let settings = &state.settings.oauth;
     if field(&pairs, "client_id").is_none() {
-        return oauth_error(&headers, StatusCode::OK, "incorrect_client_credentials", None);
+        return oauth_error(
+            &headers,
+            StatusCode::OK,
+            "incorrect_client_credentials",
+            None,
+        );
     }
     let issued = match field(&pairs, "grant_type") {
         Some(DEVICE_GRANT) => {
@@ -156,7 +192,14 @@ async fn access_token(State(state): State<Arc<SimState>>, headers: HeaderMap, bo
     let mut fields = vec![
         ("access_token", json!(issued.access_token)),
         ("token_type", json!("bearer")),
-        ("scope", json!(if issued.refresh_token.is_some() { "" } else { "repo" })),
+        (
+            "scope",
+            json!(if issued.refresh_token.is_some() {
+                ""
+            } else {
+                "repo"
+            }),
+        ),
     ];
     if let (Some(refresh), Some(expires_in)) = (issued.refresh_token, issued.expires_in) {
         fields.push(("expires_in", json!(expires_in)));
@@ -204,7 +247,10 @@ struct OAuthControl {
     disabled: bool,
 }
 
-async fn set_oauth(State(state): State<Arc<SimState>>, Json(control): Json<OAuthControl>) -> Response {
+async fn set_oauth(
+    State(state): State<Arc<SimState>>,
+    Json(control): Json<OAuthControl>,
+) -> Response {
     state.oauth.set_disabled(control.disabled);
     StatusCode::NO_CONTENT.into_response()
 }

@@ -142,7 +142,8 @@ async fn my_repos(
     };
     // GitHub's rule: `type` with `visibility` or `affiliation` is a 422.
     if params.kind.is_some() && (params.visibility.is_some() || params.affiliation.is_some()) {
-        return Reply::error(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed").send(&state, &call);
+        return Reply::error(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed")
+            .send(&state, &call);
     }
     let data = state.data.read().unwrap_or_else(|p| p.into_inner());
     let Some(account) = data.account_by_login(&login) else {
@@ -157,12 +158,19 @@ async fn my_repos(
             ..data.repos[i].clone()
         })
         .collect();
-    list.extend(private_repos(&data, account, state.settings.oauth.private_repos));
-    let visibility = params.visibility.as_deref().or(match params.kind.as_deref() {
-        Some("public") => Some("public"),
-        Some("private") => Some("private"),
-        _ => None,
-    });
+    list.extend(private_repos(
+        &data,
+        account,
+        state.settings.oauth.private_repos,
+    ));
+    let visibility = params
+        .visibility
+        .as_deref()
+        .or(match params.kind.as_deref() {
+            Some("public") => Some("public"),
+            Some("private") => Some("private"),
+            _ => None,
+        });
     match visibility {
         Some("public") => list.retain(|r| !r.private),
         Some("private") => list.retain(|r| r.private),
