@@ -23,6 +23,10 @@ elif ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   missing+=(python3-venv)
 fi
 command -v ss >/dev/null 2>&1 || missing+=(iproute2)
+# The page's end-to-end test (services/api/tests/web_page.rs) drives Debian's
+# headless Chromium through its WebDriver.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 command -v flock >/dev/null 2>&1 || command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
 
 if [ ${#missing[@]} -gt 0 ]; then

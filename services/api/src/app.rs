@@ -173,6 +173,7 @@ async fn run_workers(state: AppState, shutdown: CancellationToken) {
             github: state.github().clone(),
             orgs: state.settings().orgs.clone(),
             gists: gist_context(&state),
+            sign_in: state.sign_in().cloned(),
         }),
         state.settings().workers.clone(),
         state.replica(),

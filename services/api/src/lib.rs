@@ -8,6 +8,7 @@ mod middleware;
 mod prefixes;
 mod routes;
 mod server;
+mod session;
 pub mod settings;
 mod state;
 mod views;

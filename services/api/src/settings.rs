@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 
 use hubpulse_cache::RedisSettings;
 use hubpulse_github::GithubSettings;
-use hubpulse_jobs::{GistSettings, OrgSettings, WorkerSettings};
+use hubpulse_jobs::{AuthSettings, GistSettings, OrgSettings, WorkerSettings};
 use hubpulse_pipedrive::PipedriveSettings;
 use hubpulse_runtime::{LogSettings, SettingsError, Validate};
 use hubpulse_store::DatabaseSettings;
@@ -26,6 +26,8 @@ pub struct Settings {
     pub orgs: OrgSettings,
     pub gists: GistSettings,
     pub pipedrive: PipedriveSettings,
+    /// Signing in with GitHub and the page at `/`.
+    pub auth: AuthSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -95,6 +97,11 @@ impl Settings {
                 "database.read_url",
                 "redis.url",
                 "pipedrive.api_token",
+                "auth.client_id",
+                "auth.client_secret",
+                "auth.encryption_key",
+                "auth.key_id",
+                "auth.retired_keys",
             ],
         };
         hubpulse_runtime::load_settings_from(DEFAULTS, file, &keys, environment)
@@ -181,6 +188,7 @@ impl Validate for Settings {
         self.redis.validate().map_err(invalid)?;
         self.workers.validate()?;
         self.orgs.validate()?;
+        self.auth.validate()?;
         self.github.validate().map_err(invalid)?;
         self.gists.validate()?;
         self.pipedrive.validate().map_err(invalid)?;

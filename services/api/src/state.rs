@@ -22,6 +22,8 @@ struct Inner {
     github: Arc<GithubClient>,
     metrics: Arc<Metrics>,
     views: ViewReader,
+    /// Signing in with GitHub; `None` when `[auth]` leaves it off.
+    sign_in: Option<Arc<hubpulse_jobs::SignIn>>,
 }
 
 impl AppState {
@@ -40,8 +42,12 @@ impl AppState {
             metrics.view_reads.clone(),
             crate::prefixes::Prefixes::new(settings.views.prefix_max_bytes, &metrics.view_prefixes),
         );
+        // Settings were validated at load; a key that does not parse here
+        // leaves sign-in off rather than taking the API down.
+        let sign_in = settings.auth.sign_in().ok().flatten();
         Self {
             inner: Arc::new(Inner {
+                sign_in,
                 settings,
                 store,
                 cache,
@@ -74,6 +80,10 @@ impl AppState {
 
     pub fn cache(&self) -> &Cache {
         &self.inner.cache
+    }
+
+    pub fn sign_in(&self) -> Option<&Arc<hubpulse_jobs::SignIn>> {
+        self.inner.sign_in.as_ref()
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {

@@ -136,6 +136,19 @@ impl Driver {
         }
     }
 
+    /// A GET outside the checks: the status only, for waiting.
+    async fn status_of(&self, path: &str, cookie: &str) -> (u16, Vec<u8>) {
+        let reply = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        let status = reply.status().as_u16();
+        (status, reply.bytes().await.unwrap_or_default().to_vec())
+    }
+
     async fn send(&self, request: Request<'_>) -> Checked {
         let mut builder = self.http.request(
             request.method.clone(),
@@ -336,7 +349,6 @@ async fn the_document_is_openapi_3_1_and_names_every_route_the_router_serves() {
     }
     // Paths outside the document are the fallback's 404.
     for path in [
-        "/",
         "/nope",
         "/api",
         "/v1",
@@ -394,12 +406,15 @@ async fn every_response_of_every_route_matches_the_document() {
     let sim = TestSim::roomy().await;
     let sim_url = sim.url.clone();
     let app = TestApp::spawn_with(move |s| {
-        s.github.base_url = sim_url;
+        s.github.base_url = sim_url.clone();
+        s.github.oauth_base_url = sim_url;
+        s.auth.device_flows_per_hour = 2;
         s.topics.tracked = vec![Topic::parse("tiny").unwrap()];
     })
     .await;
     let d = Driver::new(format!("http://{}", app.addr)).await;
     use Method as M;
+    drive_sign_in(&d, &sim).await;
 
     // Operations.
     d.expect(200, Request::new(M::GET, "/health")).await;
@@ -582,6 +597,163 @@ async fn every_response_of_every_route_matches_the_document() {
         "documented responses this drive never got: {unreached:#?}"
     );
     app.shutdown().await;
+}
+
+/// The page, signing in through the simulator, the exports, signing out.
+async fn drive_sign_in(d: &Driver, sim: &TestSim) {
+    use Method as M;
+    for path in [
+        "/",
+        "/assets/page.js",
+        "/assets/page.css",
+        "/v1/overview",
+        "/v1/auth/session",
+    ] {
+        d.expect(200, Request::new(M::GET, path)).await;
+    }
+    d.expect(403, Request::new(M::POST, "/v1/auth/device"))
+        .await;
+    let started = d
+        .expect(
+            201,
+            Request::new(M::POST, "/v1/auth/device").header("x-hubpulse-csrf", "1"),
+        )
+        .await;
+    let set_cookie = |reply: &Checked, name: &str| {
+        reply
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.split(';').next())
+            .filter(|v| !v.is_empty())
+            .map(|v| format!("{name}={v}"))
+    };
+    let flow_cookie = set_cookie(&started, "hubpulse_flow").expect("the flow cookie");
+    let flow = started.json();
+    let path = format!("/v1/auth/device/{}", flow["flow_id"].as_str().unwrap());
+    d.expect(400, Request::new(M::GET, "/v1/auth/device/not-a-flow"))
+        .await;
+    d.expect(
+        404,
+        Request::new(M::GET, &format!("/v1/auth/device/{}", uuid_like())),
+    )
+    .await;
+    sim.admin
+        .approve_device(flow["user_code"].as_str().unwrap(), "hubpulse-walker")
+        .await
+        .unwrap();
+    let mut session = None;
+    for _ in 0..100 {
+        let reply = d
+            .expect(
+                200,
+                Request::new(M::GET, &path).header("cookie", flow_cookie.clone()),
+            )
+            .await;
+        if let Some(cookie) = set_cookie(&reply, "hubpulse_session") {
+            session = Some(cookie);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let session = session.expect("signed in within 20 s");
+    // The user's repositories arrive from a job just after sign-in.
+    for _ in 0..100 {
+        let (status, body) = d
+            .status_of("/v1/users/hubpulse-walker/repos.json", &session)
+            .await;
+        let rows = serde_json::from_slice::<Vec<Value>>(&body).map_or(0, |rows| rows.len());
+        // All 230 public and 2 private: the job is done, the ETag stays.
+        if status == 200 && rows == 232 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    for format in ["csv", "json"] {
+        let path = format!("/v1/users/hubpulse-walker/repos.{format}");
+        let whole = d
+            .expect(
+                200,
+                Request::new(M::GET, &path).header("cookie", session.clone()),
+            )
+            .await;
+        let etag = whole.headers[ETAG].to_str().unwrap().to_owned();
+        d.expect(
+            304,
+            Request::new(M::GET, &path)
+                .header("cookie", session.clone())
+                .header(IF_NONE_MATCH.as_str(), etag),
+        )
+        .await;
+        d.expect(
+            400,
+            Request::new(M::GET, &format!("/v1/users/-bad-/repos.{format}")),
+        )
+        .await;
+        d.expect(
+            404,
+            Request::new(M::GET, &format!("/v1/users/never-seen/repos.{format}")),
+        )
+        .await;
+    }
+    // GitHub refusing the code request; then the hour's allowance spent.
+    sim.admin.set_device_flow_disabled(true).await.unwrap();
+    d.expect(
+        502,
+        Request::new(M::POST, "/v1/auth/device").header("x-hubpulse-csrf", "1"),
+    )
+    .await;
+    sim.admin.set_device_flow_disabled(false).await.unwrap();
+    d.expect(
+        201,
+        Request::new(M::POST, "/v1/auth/device").header("x-hubpulse-csrf", "1"),
+    )
+    .await;
+    d.expect(
+        429,
+        Request::new(M::POST, "/v1/auth/device").header("x-hubpulse-csrf", "1"),
+    )
+    .await;
+    // Deleting a token: who may, and bad input.
+    let tokens = "/v1/auth/tokens/hubpulse-walker";
+    d.expect(401, Request::new(M::DELETE, tokens)).await;
+    d.expect(
+        400,
+        Request::new(M::DELETE, "/v1/auth/tokens/-bad-").admin(),
+    )
+    .await;
+    d.expect(
+        404,
+        Request::new(M::DELETE, "/v1/auth/tokens/never-signed-in").admin(),
+    )
+    .await;
+    d.expect(
+        403,
+        Request::new(M::DELETE, "/v1/auth/tokens/hubpulse-nobody")
+            .header("cookie", session.clone())
+            .header("x-hubpulse-csrf", "1"),
+    )
+    .await;
+    d.expect(
+        200,
+        Request::new(M::DELETE, tokens)
+            .header("cookie", session.clone())
+            .header("x-hubpulse-csrf", "1"),
+    )
+    .await;
+    d.expect(403, Request::new(M::POST, "/v1/auth/logout"))
+        .await;
+    d.expect(
+        200,
+        Request::new(M::POST, "/v1/auth/logout").header("x-hubpulse-csrf", "1"),
+    )
+    .await;
+}
+
+fn uuid_like() -> &'static str {
+    "00000000-0000-4000-8000-000000000000"
 }
 
 async fn drive_orgs(d: &Driver) {
@@ -770,6 +942,46 @@ async fn with_postgres_and_redis_down_every_503_matches_the_document() {
     )
     .await;
     gists::drive_gists_down(&d).await;
+    let csrf = "x-hubpulse-csrf";
+    let cookie = format!("hubpulse_session={}", "ab".repeat(32));
+    d.expect(
+        503,
+        Request::new(M::POST, "/v1/auth/device").header(csrf, "1"),
+    )
+    .await;
+    d.expect(
+        503,
+        Request::new(
+            M::GET,
+            "/v1/auth/device/00000000-0000-4000-8000-000000000000",
+        ),
+    )
+    .await;
+    d.expect(
+        503,
+        Request::new(M::POST, "/v1/auth/logout")
+            .header(csrf, "1")
+            .header("cookie", cookie.clone()),
+    )
+    .await;
+    d.expect(
+        503,
+        Request::new(M::GET, "/v1/auth/session").header("cookie", cookie),
+    )
+    .await;
+    d.expect(
+        503,
+        Request::new(M::DELETE, "/v1/auth/tokens/hubpulse-walker").admin(),
+    )
+    .await;
+    d.expect(503, Request::new(M::GET, "/v1/overview")).await;
+    for format in ["csv", "json"] {
+        d.expect(
+            503,
+            Request::new(M::GET, &format!("/v1/users/hubpulse-walker/repos.{format}")),
+        )
+        .await;
+    }
     d.expect(200, Request::new(M::GET, "/metrics")).await;
 
     let unreached = d.unreached(|_, _, status| status != 503);

@@ -58,7 +58,12 @@ async fn every_documented_operation_answers_as_documented_and_never_5xx() {
     })
     .await;
     let sim_url = sim.url.clone();
-    let app = TestApp::spawn_with(|s| s.github.base_url = sim_url).await;
+    let app = TestApp::spawn_with(|s| {
+        s.github.base_url = sim_url.clone();
+        // The simulator plays github.com's device flow too.
+        s.github.oauth_base_url = sim_url;
+    })
+    .await;
     let schema = app.url("/openapi.json");
     let scratch = tempfile::tempdir().unwrap();
 

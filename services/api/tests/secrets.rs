@@ -31,6 +31,9 @@ const DB_PASSWORD: &str = "pg/L0gTest+Pass=w0rd@7e1d";
 const DB_ROLE: &str = "hubpulse_app";
 /// The Pipedrive API token (the simulator's stand-in checks it).
 const PIPEDRIVE_TOKEN: &str = "pd-L0gTestPipedriveT0ken-5e6f7a8b9c0d";
+/// The key sealing user tokens at rest, and the OAuth app's secret.
+const ENCRYPTION_KEY: &str = "9a8b7c6d5e4f30211203f4e5d6c7b8a99a8b7c6d5e4f30211203f4e5d6c7b8a9";
+const CLIENT_SECRET: &str = "oauth-L0gTestClientSecret-71be";
 
 /// RFC 4648 base64, with or without padding, standard or URL-safe alphabet.
 fn base64(bytes: &[u8], url_safe: bool, pad: bool) -> String {
@@ -89,13 +92,24 @@ fn percent_encoded(s: &str) -> [String; 2] {
 
 /// What must not appear: each form of each secret, named for the message.
 fn forbidden() -> Vec<(String, String)> {
+    forbidden_with(&[])
+}
+
+/// [`forbidden`] and secrets met while the test ran (a user's token, a
+/// session id).
+fn forbidden_with(more: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (name, secret) in [
         ("github token", GITHUB_TOKEN),
         ("admin token", ADMIN_TOKEN),
         ("database password", DB_PASSWORD),
         ("pipedrive token", PIPEDRIVE_TOKEN),
-    ] {
+        ("encryption key", ENCRYPTION_KEY),
+        ("oauth client secret", CLIENT_SECRET),
+    ]
+    .into_iter()
+    .chain(more.iter().copied())
+    {
         out.push((format!("{name} as written"), secret.to_owned()));
         // Base64 starts anywhere in a longer encoded string (`user:pass`), so
         // look for the encodings of the secret at each of the three offsets.
@@ -320,6 +334,112 @@ async fn crawl(d: &mut Driver, path: &str) -> Vec<i64> {
     jobs
 }
 
+/// Signs `hubpulse-walker` in as the page does, reads the export with the
+/// session, and deletes the token. The session id belongs in exactly one
+/// place, the `Set-Cookie` that hands it over: that header is left out of
+/// the replies searched, everything else is kept. Returns the session id and
+/// the user's token, for the search.
+async fn sign_in(d: &mut Driver, sim: &TestSim) -> (String, String) {
+    async fn call(
+        d: &mut Driver,
+        method: Method,
+        path: &str,
+        cookie: &str,
+    ) -> (reqwest::header::HeaderMap, Value) {
+        let resp = d
+            .http
+            .request(method.clone(), format!("{}{path}", d.base))
+            .header("x-hubpulse-csrf", "1")
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let mut text = format!("{method} {path} -> {status}\n");
+        for (name, value) in &headers {
+            if name != "set-cookie" {
+                text.push_str(&format!(
+                    "{name}: {}\n",
+                    String::from_utf8_lossy(value.as_bytes())
+                ));
+            }
+        }
+        let body = resp.bytes().await.unwrap_or_default();
+        text.push_str(&String::from_utf8_lossy(&body));
+        d.replies.push(text);
+        (
+            headers,
+            serde_json::from_slice(&body).unwrap_or(Value::Null),
+        )
+    }
+    fn cookie(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
+        headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.split(';').next())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    }
+    let (headers, flow) = call(d, Method::POST, "/v1/auth/device", "").await;
+    let flow_cookie = format!(
+        "hubpulse_flow={}",
+        cookie(&headers, "hubpulse_flow").unwrap()
+    );
+    let user_code = flow["user_code"].as_str().unwrap().to_owned();
+    sim.admin
+        .approve_device(&user_code, "hubpulse-walker")
+        .await
+        .unwrap();
+    let path = format!("/v1/auth/device/{}", flow["flow_id"].as_str().unwrap());
+    let started = Instant::now();
+    let session = loop {
+        let (headers, flow) = call(d, Method::GET, &path, &flow_cookie).await;
+        if let Some(session) = cookie(&headers, "hubpulse_session") {
+            break session;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "not signed in: {flow}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let session_cookie = format!("hubpulse_session={session}");
+    call(d, Method::GET, "/v1/auth/session", &session_cookie).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    call(
+        d,
+        Method::GET,
+        "/v1/users/hubpulse-walker/repos.json",
+        &session_cookie,
+    )
+    .await;
+    call(
+        d,
+        Method::GET,
+        "/v1/users/hubpulse-walker/repos.csv",
+        &session_cookie,
+    )
+    .await;
+    let tokens = sim.admin.user_tokens("hubpulse-walker").await.unwrap();
+    let user_token = tokens
+        .tokens
+        .first()
+        .cloned()
+        .expect("the simulator issued a token");
+    let (_, deleted) = call(
+        d,
+        Method::DELETE,
+        "/v1/auth/tokens/hubpulse-walker",
+        &session_cookie,
+    )
+    .await;
+    assert_eq!(deleted["revoked_at_github"], true, "{deleted}");
+    (session, user_token)
+}
+
 /// The kinds of fault the simulator has injected so far.
 async fn injected_kinds(sim: &TestSim) -> Vec<FaultKind> {
     sim.stats().await.injected.into_keys().collect()
@@ -349,6 +469,7 @@ async fn no_secret_reaches_a_log_line_or_a_reply() {
     let sim = TestSim::spawn_with(|s| {
         s.limits.search_authenticated = 100_000;
         s.pipedrive.api_token = PIPEDRIVE_TOKEN.into();
+        s.oauth.interval_secs = 1;
     })
     .await;
 
@@ -414,6 +535,10 @@ async fn no_secret_reaches_a_log_line_or_a_reply() {
         )
         .env("HUBPULSE__GISTS__RETRY_BASE_MS", "50")
         .env("HUBPULSE__GISTS__RETRY_CAP_SECS", "1")
+        .env("HUBPULSE__GITHUB__OAUTH_BASE_URL", &sim.url)
+        .env("HUBPULSE__AUTH__CLIENT_ID", "hubpulse-secrets-test")
+        .env("HUBPULSE__AUTH__CLIENT_SECRET", CLIENT_SECRET)
+        .env("HUBPULSE__AUTH__ENCRYPTION_KEY", ENCRYPTION_KEY)
         .env("HUBPULSE__GITHUB__RETRY_BASE_MS", "10")
         .env("HUBPULSE__GITHUB__RETRY_MAX_MS", "100")
         .env("HUBPULSE__GITHUB__MAX_RETRIES", "6")
@@ -501,6 +626,10 @@ async fn no_secret_reaches_a_log_line_or_a_reply() {
         Some(("application/json", &"x".repeat(200_000))),
     )
     .await;
+
+    // A person signs in, exports, and deletes their token (revoked at
+    // GitHub with the client secret).
+    let (session, user_token) = sign_in(&mut d, &sim).await;
 
     // Crawls through every kind of GitHub failure the simulator has, round
     // after round (refreshes revalidate every page) until each was met.
@@ -651,7 +780,7 @@ async fn no_secret_reaches_a_log_line_or_a_reply() {
     );
 
     let mut leaks = Vec::new();
-    for (what, needle) in forbidden() {
+    for (what, needle) in forbidden_with(&[("session id", &session), ("user token", &user_token)]) {
         for line in lines.iter().chain(d.replies.iter()) {
             if line.contains(&needle) {
                 leaks.push(format!(

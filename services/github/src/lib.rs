@@ -10,6 +10,7 @@ pub mod link;
 mod metrics;
 pub mod operations;
 mod quota;
+mod revoke;
 mod search;
 mod settings;
 pub mod walker;

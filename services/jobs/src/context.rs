@@ -18,6 +18,8 @@ pub struct JobContext {
     pub github: Arc<GithubClient>,
     /// Tracked owners' syncs and statistics (`[orgs]`).
     pub orgs: OrgSettings,
+    /// Signing in with GitHub (`[auth]`); `None` when it is off.
+    pub sign_in: Option<Arc<crate::SignIn>>,
     /// Gist scans and their delivery to Pipedrive (`[gists]`, `[pipedrive]`).
     pub gists: GistContext,
 }

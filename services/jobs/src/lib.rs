@@ -7,6 +7,7 @@ pub mod kinds;
 mod pages;
 mod registry;
 mod settings;
+mod user_auth;
 mod views;
 mod worker;
 
@@ -16,5 +17,6 @@ pub use job::{Job, JobError, JobRun, Outcome, enqueue, enqueue_at};
 pub use pages::{PgPages, remember_page};
 pub use registry::Registry;
 pub use settings::{GistSettings, OrgSettings, WorkerSettings};
+pub use user_auth::{AuthSettings, AuthenticatedUser, DeviceCodeReply, SignIn, TokenReply};
 pub use views::stored_view;
 pub use worker::{JobObserver, WorkerPool, WorkerPoolHandle};

@@ -229,6 +229,7 @@ impl Stack {
                     stats_max_computing: 5,
                 },
                 gists: Default::default(),
+                sign_in: None,
             }),
             worker_settings(workers),
             name,

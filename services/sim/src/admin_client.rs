@@ -12,7 +12,10 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::{Faults, ListControl, PipedriveCounts, PipedriveFaults, Stats, StatsChange};
+use crate::{
+    DeviceAction, DeviceReport, Faults, ListControl, PipedriveCounts, PipedriveFaults, Stats,
+    StatsChange, TokenReport,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -367,6 +370,76 @@ impl SimAdmin {
             .call(Method::DELETE, "/_sim/pipedrive/faults", None)
             .await?;
         Ok(())
+    }
+
+    /// `POST /_sim/oauth/devices/{user_code}`: what the person does at
+    /// github.com/login/device (approve as a login, deny), or what a test
+    /// forces on the code's next polls.
+    pub async fn device(&self, user_code: &str, action: &DeviceAction) -> Result<(), AdminError> {
+        let body = serde_json::to_value(action).map_err(|e| AdminError::Decode {
+            call: "POST /_sim/oauth/devices/{user_code}".into(),
+            reason: e.to_string(),
+        })?;
+        let (): () = self
+            .call(
+                Method::POST,
+                &format!("/_sim/oauth/devices/{user_code}"),
+                Some(body),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// `POST /_sim/oauth/devices/{user_code}` approving as `login`.
+    pub async fn approve_device(&self, user_code: &str, login: &str) -> Result<(), AdminError> {
+        self.device(
+            user_code,
+            &DeviceAction::Approve {
+                login: login.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// `GET /_sim/oauth/devices/{user_code}`: polls counted, gaps, interval.
+    pub async fn device_report(&self, user_code: &str) -> Result<DeviceReport, AdminError> {
+        self.call(
+            Method::GET,
+            &format!("/_sim/oauth/devices/{user_code}"),
+            None,
+        )
+        .await
+    }
+
+    /// `PUT /_sim/oauth`: the app's device flow off (or on again).
+    pub async fn set_device_flow_disabled(&self, disabled: bool) -> Result<(), AdminError> {
+        let (): () = self
+            .call(
+                Method::PUT,
+                "/_sim/oauth",
+                Some(json!({ "disabled": disabled })),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// `GET /_sim/oauth/tokens/{login}`: the user's live and revoked tokens.
+    pub async fn user_tokens(&self, login: &str) -> Result<TokenReport, AdminError> {
+        self.call(Method::GET, &format!("/_sim/oauth/tokens/{login}"), None)
+            .await
+    }
+
+    /// `POST /_sim/oauth/tokens/{login}/revoke`: the user revokes the app on
+    /// github.com; answers how many tokens that ended.
+    pub async fn revoke_user_tokens(&self, login: &str) -> Result<u64, AdminError> {
+        let reply: Value = self
+            .call(
+                Method::POST,
+                &format!("/_sim/oauth/tokens/{login}/revoke"),
+                None,
+            )
+            .await?;
+        Ok(reply["revoked"].as_u64().unwrap_or(0))
     }
 }
 

@@ -6,6 +6,7 @@ mod controls;
 mod data;
 mod fault;
 mod links;
+mod oauth;
 mod reply;
 mod settings;
 mod state;
@@ -27,8 +28,10 @@ pub use areas::pipedrive::{PipedriveCounts, PipedriveFaults};
 pub use controls::{LinkCycle, ListControl};
 pub use fault::FaultKind;
 use fault::Outcome;
+pub use oauth::{Decision, DeviceAction, DeviceReport, POLL_ERRORS, TokenReport};
 pub use settings::{
-    AccountSettings, BinSettings, DEFAULTS, Faults, Limits, NamedAccount, PipedriveSettings,
+    AccountSettings, BinSettings, DEFAULTS, Faults, Limits, NamedAccount, OAuthSettings,
+    PipedriveSettings,
     SimSettings, StatsSettings, TopicSpec,
 };
 use state::SimState;

@@ -121,6 +121,8 @@ pub struct SimSettings {
     pub faults: Faults,
     pub accounts: AccountSettings,
     pub stats: StatsSettings,
+    /// The OAuth device flow and signed-in users (`areas/oauth.rs`, `areas/user.rs`).
+    pub oauth: OAuthSettings,
     pub pipedrive: PipedriveSettings,
 }
 
@@ -132,6 +134,23 @@ pub struct PipedriveSettings {
     pub api_token: String,
     /// Requests per token and 2-second window; more get 429.
     pub burst_limit: u64,
+}
+
+/// `[sim.oauth]`: GitHub's device flow and what a signed-in user sees.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthSettings {
+    /// `interval` of a new device code (GitHub: 5).
+    pub interval_secs: u64,
+    /// `expires_in` of a new device code (GitHub: 900).
+    pub expires_in_secs: u64,
+    /// What a `slow_down` adds to the interval (GitHub: 5).
+    pub slow_down_step_secs: u64,
+    /// Private repositories each signed-in user owns, beyond the public ones.
+    pub private_repos: usize,
+    /// Tokens like a GitHub App's: `expires_in` and a single-use refresh token.
+    pub expiring_tokens: bool,
+    pub token_expires_in_secs: u64,
 }
 
 impl SimSettings {

@@ -111,6 +111,8 @@ pub struct SimState {
     stats_controls: Mutex<HashMap<i64, StatsControl>>,
     /// Base of absolute URLs in Link headers.
     pub public_url: String,
+    /// The device flow's codes and the tokens issued (`oauth.rs`).
+    pub oauth: crate::oauth::OAuthState,
 }
 
 pub fn unix_now() -> i64 {
@@ -137,6 +139,7 @@ impl SimState {
             stats_controls: Mutex::new(HashMap::new()),
             public_url,
             settings,
+            oauth: crate::oauth::OAuthState::default(),
         }
     }
 

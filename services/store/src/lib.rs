@@ -5,13 +5,17 @@ mod db;
 mod error;
 pub mod gist_outbox;
 pub mod gists;
+pub mod job_feed;
 pub mod orgs;
 pub mod pages;
 pub mod queue;
 pub mod read_model;
 pub mod repositories;
+pub mod sealed;
 mod settings;
 pub mod topics;
+pub mod user_repos;
+pub mod web_users;
 
 use std::time::Duration;
 

@@ -46,8 +46,16 @@ pub fn test_settings(db: &TestDb, redis: &TestRedis) -> Settings {
     // Nothing listens on the discard port: a test that crawls without
     // pointing at a simulator fails fast here instead of calling GitHub.
     settings.github.base_url = "http://127.0.0.1:9".into();
+    settings.github.oauth_base_url = "http://127.0.0.1:9".into();
+    // Signing in with GitHub on, so its routes answer more than 503.
+    settings.auth.client_id = "hubpulse-test-client".into();
+    settings.auth.encryption_key = SecretString::from(TEST_ENCRYPTION_KEY.to_owned());
     settings
 }
+
+/// The key every test app seals user tokens with.
+pub const TEST_ENCRYPTION_KEY: &str =
+    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
 /// The typed client of the API at `base_url`, with the test admin token.
 pub fn test_client(base_url: &str) -> ApiClient {

@@ -5,9 +5,12 @@ mod health;
 mod maintenance;
 mod orgs;
 mod orgs_chart;
+mod page;
 mod rate_limit;
+mod sign_in;
 mod tasks;
 mod topics;
+mod user_repos;
 mod views;
 
 use utoipa::OpenApi;
@@ -31,6 +34,7 @@ use crate::state::AppState;
         (name = "orgs", description = "Tracked organisations and users: first-time contributors per month"),
         (name = "gists", description = "Tracked GitHub users' gists, posted to Pipedrive, and what is new since a visit"),
         (name = "maintenance", description = "What cron calls: migrations, crawls and cache refreshes"),
+        (name = "auth", description = "Signing in with GitHub (device flow) and a user's repositories as CSV or JSON"),
     )
 )]
 struct ApiDoc;
@@ -82,6 +86,17 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(gists_latest::outbox))
         .routes(routes!(rate_limit::show))
         .routes(routes!(rate_limit::clear))
+        .routes(routes!(page::index))
+        .routes(routes!(page::script))
+        .routes(routes!(page::styles))
+        .routes(routes!(page::overview))
+        .routes(routes!(sign_in::start))
+        .routes(routes!(sign_in::status))
+        .routes(routes!(sign_in::session))
+        .routes(routes!(sign_in::logout))
+        .routes(routes!(sign_in::delete_token))
+        .routes(routes!(user_repos::csv))
+        .routes(routes!(user_repos::json))
         .routes(routes!(
             maintenance::bootstrap_db,
             maintenance::bootstrap_db_get

@@ -2,17 +2,21 @@
 
 mod crawl_topic;
 mod deliver_outbox;
+mod device_flow;
 mod repo_stats;
 mod scan_gists;
 mod sync_org;
+mod user_repos;
 
 pub use crawl_topic::{CrawlTopic, CrawlTopicOutput};
 pub use deliver_outbox::{DeliverOutbox, DeliverOutboxOutput, deal_marker, file_marker};
+pub use device_flow::{PollDeviceFlow, PollDeviceFlowOutput, message_for as device_flow_message};
 pub use repo_stats::{Detail as RepoStatsDetail, RepoStats, RepoStatsOutput};
 // The statistics' reduction, for the organisation benchmark of `make bench`.
 pub use repo_stats::{ContributorStats, Reduced, Week as StatsWeek, reduce as reduce_stats};
 pub use scan_gists::{ScanGists, ScanGistsOutput};
 pub use sync_org::{SyncOrg, SyncOrgOutput};
+pub use user_repos::{SyncUserRepos, SyncUserReposOutput};
 
 use crate::{JobContext, Registry};
 
@@ -27,6 +31,8 @@ pub enum JobOutput {
     RepoStats(RepoStatsOutput),
     ScanGists(ScanGistsOutput),
     DeliverOutbox(DeliverOutboxOutput),
+    PollDeviceFlow(PollDeviceFlowOutput),
+    SyncUserRepos(SyncUserReposOutput),
 }
 
 /// Registers every production kind.
@@ -37,6 +43,8 @@ pub fn register_all(registry: Registry<JobContext>) -> Registry<JobContext> {
         .register::<RepoStats>()
         .register::<ScanGists>()
         .register::<DeliverOutbox>()
+        .register::<PollDeviceFlow>()
+        .register::<SyncUserRepos>()
 }
 
 /// The production kinds' names (what `/metrics` reports a queue depth for,

@@ -9,10 +9,12 @@
 mod admin;
 mod gists;
 pub mod pipedrive;
+mod oauth;
 mod rate_limit;
 mod repos;
 mod search;
 mod stats;
+mod user;
 mod users;
 
 use std::sync::Arc;
@@ -58,6 +60,7 @@ pub fn router(state: Arc<SimState>) -> Router {
     let api = repos::routes(api);
     let api = stats::routes(api);
     let api = gists::routes(api);
+    let api = user::routes(api);
     let api = api.router;
     Router::new()
         .merge(api.clone())
@@ -68,6 +71,7 @@ pub fn router(state: Arc<SimState>) -> Router {
             state.settings.pipedrive.clone(),
             state.settings.seed,
         ))
+        .merge(oauth::routes())
         .fallback(not_found)
         .with_state(state)
 }
