@@ -27,8 +27,8 @@ pub use controls::{LinkCycle, ListControl};
 pub use fault::FaultKind;
 use fault::Outcome;
 pub use settings::{
-    AccountSettings, BinSettings, DEFAULTS, Faults, Limits, NamedAccount, SimSettings,
-    StatsSettings, TopicSpec,
+    AccountSettings, BinSettings, DEFAULTS, Faults, GraphSettings, Limits, NamedAccount,
+    SimSettings, StatsSettings, TopicSpec,
 };
 use state::SimState;
 pub use state::{Resource, Stats, StatsChange};

@@ -7,6 +7,7 @@
 //! one `let api = name::routes(api);` in `router`.
 
 mod admin;
+mod graph;
 mod rate_limit;
 mod repos;
 mod search;
@@ -55,6 +56,7 @@ pub fn router(state: Arc<SimState>) -> Router {
     let api = users::routes(api);
     let api = repos::routes(api);
     let api = stats::routes(api);
+    let api = graph::routes(api);
     let api = api.router;
     Router::new()
         .merge(api.clone())
