@@ -169,6 +169,7 @@ async fn run_workers(state: AppState, shutdown: CancellationToken) {
             cache: state.cache().clone(),
             github: state.github().clone(),
             orgs: state.settings().orgs.clone(),
+            graph: state.settings().graph.clone(),
         }),
         state.settings().workers.clone(),
         state.replica(),

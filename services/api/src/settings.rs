@@ -23,6 +23,7 @@ pub struct Settings {
     pub views: ViewSettings,
     pub topics: TopicSettings,
     pub orgs: OrgSettings,
+    pub graph: hubpulse_jobs::GraphSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -167,6 +168,7 @@ impl Validate for Settings {
         self.redis.validate().map_err(invalid)?;
         self.workers.validate()?;
         self.orgs.validate()?;
+        self.graph.validate()?;
         self.github.validate().map_err(invalid)?;
         Ok(())
     }

@@ -4,7 +4,7 @@ use hubpulse_cache::Cache;
 use hubpulse_github::GithubClient;
 use hubpulse_store::Store;
 
-use crate::OrgSettings;
+use crate::{GraphSettings, OrgSettings};
 
 /// What production job kinds run with: one per replica, shared by its workers.
 #[derive(Clone)]
@@ -17,4 +17,6 @@ pub struct JobContext {
     pub github: Arc<GithubClient>,
     /// Tracked owners' syncs and statistics (`[orgs]`).
     pub orgs: OrgSettings,
+    /// Developer discovery (`[graph]`).
+    pub graph: GraphSettings,
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod context;
+mod graph_settings;
 mod job;
 pub mod kinds;
 mod pages;
@@ -10,6 +11,7 @@ mod views;
 mod worker;
 
 pub use context::JobContext;
+pub use graph_settings::GraphSettings;
 pub use job::{Job, JobError, JobRun, Outcome, enqueue, enqueue_at};
 pub use pages::{PgPages, remember_page};
 pub use registry::Registry;

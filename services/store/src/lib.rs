@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod crawl;
+pub mod developers;
 mod db;
 mod error;
 pub mod orgs;

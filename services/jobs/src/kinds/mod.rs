@@ -1,12 +1,18 @@
 //! The production job kinds, one per file, all registered by `register_all`.
 
 mod crawl_topic;
+mod discover;
 mod repo_stats;
+mod sync_developer;
 mod sync_org;
+mod sync_repository;
 
 pub use crawl_topic::{CrawlTopic, CrawlTopicOutput};
 pub use repo_stats::{Detail as RepoStatsDetail, RepoStats, RepoStatsOutput};
+pub use discover::{Discover, DiscoverOutput};
+pub use sync_developer::{SyncDeveloper, SyncDeveloperOutput};
 pub use sync_org::{SyncOrg, SyncOrgOutput};
+pub use sync_repository::{SyncRepository, SyncRepositoryOutput};
 
 use crate::{JobContext, Registry};
 
@@ -19,6 +25,9 @@ pub enum JobOutput {
     CrawlTopic(CrawlTopicOutput),
     SyncOrg(SyncOrgOutput),
     RepoStats(RepoStatsOutput),
+    SyncDeveloper(SyncDeveloperOutput),
+    SyncRepository(SyncRepositoryOutput),
+    Discover(DiscoverOutput),
 }
 
 /// Registers every production kind.
@@ -27,6 +36,9 @@ pub fn register_all(registry: Registry<JobContext>) -> Registry<JobContext> {
         .register::<CrawlTopic>()
         .register::<SyncOrg>()
         .register::<RepoStats>()
+        .register::<SyncDeveloper>()
+        .register::<SyncRepository>()
+        .register::<Discover>()
 }
 
 /// The production kinds' names (what `/metrics` reports a queue depth for,
