@@ -45,10 +45,12 @@ CREATE UNIQUE INDEX developers_login_idx ON developers (lower(login)) WHERE logi
 -- The frontier: never synced first, then the stalest.
 CREATE INDEX developers_frontier_idx ON developers (synced_at NULLS FIRST, id) WHERE state <> 'gone';
 -- One per list order (keyset: the order's value, then id).
-CREATE INDEX developers_followers_idx ON developers (followers, id);
-CREATE INDEX developers_created_idx ON developers (created_at, id);
+-- The expressions are exactly the lists' (graph_lists::Order), nulls
+-- (known developers without a profile yet) last in the default orders.
+CREATE INDEX developers_followers_idx ON developers (COALESCE(followers, -1), id);
+CREATE INDEX developers_created_idx ON developers (COALESCE(created_at, '-infinity'::timestamptz), id);
 CREATE INDEX developers_login_order_idx ON developers (lower(login), id);
-CREATE INDEX developers_repos_idx ON developers (public_repos, id);
+CREATE INDEX developers_repos_idx ON developers (COALESCE(public_repos, -1), id);
 
 CREATE TABLE developer_logins (
     developer_id  BIGINT NOT NULL REFERENCES developers (id) ON DELETE CASCADE,
@@ -99,3 +101,12 @@ CREATE TABLE repository_graph (
 CREATE INDEX repositories_stars_idx ON repositories (stargazers_count, id);
 CREATE INDEX repositories_created_idx ON repositories (created_at, id);
 CREATE INDEX repositories_name_order_idx ON repositories (lower(name), id);
+
+-- Repositories as the graph's lists read them: with the owner's login and
+-- the stargazer state. A plain view: the lists' orders use the
+-- repositories indexes above.
+CREATE VIEW repositories_view AS
+SELECT r.*, o.login AS owner_login, COALESCE(g.stargazers, 'unknown') AS stargazers
+FROM repositories r
+JOIN owners o ON o.id = r.owner_id
+LEFT JOIN repository_graph g ON g.repository_id = r.id;

@@ -407,8 +407,8 @@ pub async fn frontier_size(
         .get(0))
 }
 
-/// Replaces a repository's weekly star history with GitHub's.
-pub async fn replace_star_history(
+/// Writes weeks of a repository's star history (one page of GitHub's).
+pub async fn upsert_star_history(
     db: &impl Db,
     repository_id: i64,
     weeks: &[StarWeekPayload],
@@ -426,12 +426,6 @@ pub async fn replace_star_history(
             format!("{{{}}}", d.join(","))
         })
         .collect();
-    db.client()
-        .execute(
-            "DELETE FROM star_history WHERE repository_id = $1 AND NOT week = ANY($2)",
-            &[&repository_id, &at],
-        )
-        .await?;
     db.client()
         .execute(
             "INSERT INTO star_history (repository_id, week, total, days) \

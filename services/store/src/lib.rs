@@ -1,9 +1,10 @@
 #![doc = include_str!("../README.md")]
 
 pub mod crawl;
-pub mod developers;
 mod db;
+pub mod developers;
 mod error;
+pub mod graph_lists;
 pub mod orgs;
 pub mod pages;
 pub mod queue;

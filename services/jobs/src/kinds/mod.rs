@@ -8,8 +8,8 @@ mod sync_org;
 mod sync_repository;
 
 pub use crawl_topic::{CrawlTopic, CrawlTopicOutput};
-pub use repo_stats::{Detail as RepoStatsDetail, RepoStats, RepoStatsOutput};
 pub use discover::{Discover, DiscoverOutput};
+pub use repo_stats::{Detail as RepoStatsDetail, RepoStats, RepoStatsOutput};
 pub use sync_developer::{SyncDeveloper, SyncDeveloperOutput};
 pub use sync_org::{SyncOrg, SyncOrgOutput};
 pub use sync_repository::{SyncRepository, SyncRepositoryOutput};

@@ -104,7 +104,10 @@ impl Job for SyncDeveloper {
         };
         if let Some(dev) = &stored {
             let fresh = dev.synced_at.is_some_and(|at| {
-                chrono::Utc::now().signed_duration_since(at).to_std().unwrap_or_default()
+                chrono::Utc::now()
+                    .signed_duration_since(at)
+                    .to_std()
+                    .unwrap_or_default()
                     < ctx.graph.staleness()
             });
             if dev.state == "gone" || (fresh && !self.force) {
@@ -197,7 +200,12 @@ impl SyncDeveloper {
         let url = ctx.github.url(Operation::GetUser, &[&login], &[])?;
         let page = match ctx
             .github
-            .get::<UserPayload>(Operation::GetUser, &url, &Credential::Service, etag.as_deref())
+            .get::<UserPayload>(
+                Operation::GetUser,
+                &url,
+                &Credential::Service,
+                etag.as_deref(),
+            )
             .await
         {
             Ok(page) => Some(page),
@@ -280,19 +288,11 @@ async fn walk<T: DeserializeOwned + Send>(
     depth: i32,
     into: fn(Vec<T>) -> Body,
 ) -> Result<Walked, JobError> {
-    let url = ctx
-        .github
-        .url(op, &[&dev.login], &[("per_page", "100")])?;
+    let url = ctx.github.url(op, &[&dev.login], &[("per_page", "100")])?;
     let pages = PgPages::new(ctx.store.clone());
     let cap = ctx.graph.max_pages();
-    let mut walk = Walker::<Vec<T>, _>::new(
-        &ctx.github,
-        &pages,
-        op,
-        url,
-        Credential::Service,
-        cap + 1,
-    );
+    let mut walk =
+        Walker::<Vec<T>, _>::new(&ctx.github, &pages, op, url, Credential::Service, cap + 1);
     let mut walked = Walked::default();
     while let Some(page) = walk.next().await {
         walked.pages += 1;

@@ -76,7 +76,11 @@ impl Job for SyncRepository {
                 out.moved_from = moved.map(|_| asked.to_owned());
                 body
             }
-            Ok(_) => return Err(JobError::Retryable("GitHub answered a repository with no body".into())),
+            Ok(_) => {
+                return Err(JobError::Retryable(
+                    "GitHub answered a repository with no body".into(),
+                ));
+            }
             Err(GithubError::NotFound) => return Ok(Outcome::Done(out)),
             Err(err) => return Err(err.into()),
         };
@@ -89,8 +93,9 @@ impl Job for SyncRepository {
             repositories::upsert(&tx, std::slice::from_ref(&repo)).await?;
             developers::upsert_known(&tx, &[&repo.owner], 1).await?;
             let state = developers::stargazer_state(&tx, id).await?;
-            developers::record_repository(&tx, id, &state, None, out.moved_from.as_deref())
-                .await?;
+            // Lower case: looked up case-insensitively.
+            let former = out.moved_from.as_deref().map(str::to_lowercase);
+            developers::record_repository(&tx, id, &state, None, former.as_deref()).await?;
             tx.commit().await.map_err(StoreError::from)?;
         }
         run.set_progress(1, Some(3)).await;
@@ -109,7 +114,9 @@ impl Job for SyncRepository {
 }
 
 /// Every week of the star history, newest first, into `star_history`.
-/// Unchanged pages (all of them 304) leave the stored weeks as they are.
+/// An unchanged page (304, no quota) holds exactly the weeks stored from
+/// it; a fresh one's weeks are written with its validator. Returns the
+/// weeks GitHub listed.
 async fn history(ctx: &JobContext, id: i64, repo: &RepoPayload) -> Result<u64, JobError> {
     let (owner, name) = (&repo.owner.login, &repo.name);
     let url = ctx.github.url(
@@ -126,38 +133,26 @@ async fn history(ctx: &JobContext, id: i64, repo: &RepoPayload) -> Result<u64, J
         Credential::Service,
         100,
     );
-    let mut weeks = Vec::new();
-    let mut records = Vec::new();
-    let mut changed = false;
+    let mut weeks = 0u64;
     while let Some(page) = walk.next().await {
-        let page = match page? {
-            // Part of the list changed: this page's weeks are needed too.
-            WalkPage::Unchanged(_) => walk.refetch().await?,
-            other => other,
-        };
-        match page {
+        match page? {
             WalkPage::Fresh(page) => {
-                changed = true;
                 let ids = page.body.iter().map(|w| w.week).collect();
-                records.push(page.record(ids, None));
-                weeks.extend(page.body);
+                let mut conn = ctx.store.conn().await?;
+                let tx = conn.transaction().await.map_err(StoreError::from)?;
+                developers::upsert_star_history(&tx, id, &page.body).await?;
+                remember_page(&tx, &page.record(ids, None)).await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                weeks += page.body.len() as u64;
             }
-            WalkPage::Unchanged(_) | WalkPage::Empty { .. } => {}
+            WalkPage::Unchanged(page) => weeks += page.ids.len() as u64,
+            WalkPage::Empty { .. } => {}
             WalkPage::Computing { .. } => {
                 return Err(JobError::Retryable("star history is being computed".into()));
             }
         }
     }
-    if changed {
-        let mut conn = ctx.store.conn().await?;
-        let tx = conn.transaction().await.map_err(StoreError::from)?;
-        developers::replace_star_history(&tx, id, &weeks).await?;
-        for record in &records {
-            remember_page(&tx, record).await?;
-        }
-        tx.commit().await.map_err(StoreError::from)?;
-    }
-    Ok(weeks.len() as u64)
+    Ok(weeks)
 }
 
 /// The stargazer list where GitHub gives it; `restricted` where it does
@@ -181,8 +176,14 @@ async fn stargazers(ctx: &JobContext, repo: &RepoPayload) -> Result<(String, u64
     let mut stored = 0u64;
     let mut first = true;
     let restrict = |status: i32| async move {
-        developers::record_repository(&ctx.store.conn().await?, repo.id, "restricted", Some(status), None)
-            .await?;
+        developers::record_repository(
+            &ctx.store.conn().await?,
+            repo.id,
+            "restricted",
+            Some(status),
+            None,
+        )
+        .await?;
         Ok::<_, JobError>(("restricted".to_owned(), 0))
     };
     while let Some(page) = walk.next().await {
