@@ -203,12 +203,17 @@ async fn discovery_through_the_task_api_fills_the_lists() {
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
     let discover = again["id"].as_i64().unwrap();
-    eventually("discovery finished", Duration::from_secs(90), || async {
+    eventually("discovery finished", Duration::from_secs(40), || async {
         let (_, job) = get(&app, &format!("/v1/tasks/{discover}")).await;
         if job["status"] == "succeeded" {
             Ok(())
         } else {
-            Err(job["status"].to_string())
+            let (_, queued) = get(&app, "/v1/tasks?status=queued&per_page=2").await;
+            let (_, running) = get(&app, "/v1/tasks?status=running&per_page=4").await;
+            Err(format!(
+                "{job}\nQUEUED {}\nRUNNING {}",
+                queued["jobs"], running["jobs"]
+            ))
         }
     })
     .await;
@@ -232,7 +237,7 @@ async fn discovery_through_the_task_api_fills_the_lists() {
     let (_, repos) = get(&app, "/v1/repositories?per_page=5&sort=stars").await;
     let top = repos["results"][0]["full_name"]
         .as_str()
-        .unwrap()
+        .unwrap_or_else(|| panic!("{repos}"))
         .to_owned();
     let (status, _) = get(&app, &format!("/v1/repositories/{top}")).await;
     assert_eq!(status, StatusCode::OK);

@@ -164,7 +164,7 @@ pub async fn page<T>(
     }
     let dir = if walk.descending { "DESC" } else { "ASC" };
     let sql = format!(
-        "SELECT {columns}, ({key})::text FROM {table} t WHERE true{sql_where} \
+        "SELECT {columns}, ({key})::text AS sort_key FROM {table} t WHERE true{sql_where} \
          ORDER BY {key} {dir}, t.id {dir} LIMIT {}",
         limit + 1,
         key = walk.key

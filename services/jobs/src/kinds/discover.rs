@@ -100,10 +100,13 @@ impl Job for Discover {
             tx.commit().await.map_err(StoreError::from)?;
             next.len() as u64
         };
-        let conn = ctx.store.conn().await?;
-        let frontier =
-            developers::frontier_size(&conn, graph.staleness(), graph.max_depth()).await?;
-        let live = developers::live_syncs(&conn).await?;
+        let (frontier, live) = {
+            let conn = ctx.store.conn().await?;
+            (
+                developers::frontier_size(&conn, graph.staleness(), graph.max_depth()).await?,
+                developers::live_syncs(&conn).await?,
+            )
+        };
         run.set_progress(0, Some(frontier)).await;
         if queued > 0 || live > 0 {
             let wait = Duration::from_millis(graph.discover_interval_ms);

@@ -140,6 +140,8 @@ impl Job for SyncDeveloper {
                 }
                 _ => walk::<OwnerPayload>(ctx, op, &dev, next, Body::Users).await?,
             };
+            // Dropped before `set_progress`, which takes a connection of
+            // its own from the same pool.
             let conn = ctx.store.conn().await?;
             if !walked.truncated {
                 match op {
@@ -166,6 +168,7 @@ impl Job for SyncDeveloper {
                 Operation::UserStarred => out.starred = n,
                 _ => out.repositories = n,
             }
+            drop(conn);
             out.pages += walked.pages;
             out.not_modified += walked.not_modified;
             run.set_progress(done as i64 + 2, Some(5)).await;
