@@ -83,7 +83,7 @@ pub struct RepositoryParams {
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     per_page: Option<String>,
     /// From a previous page's `next` or `previous`.
-    #[param(value_type = Option<String>, pattern = "^[0-9a-f]{1,600}$")]
+    #[param(value_type = Option<String>, pattern = "^6[12]3a(3[0-9]){1,18}3a([0-9a-f]{2}){0,100}$")]
     cursor: Option<String>,
     /// Exactly this language (case-insensitive).
     #[param(value_type = Option<String>, min_length = 1, max_length = 100)]
@@ -166,7 +166,14 @@ pub async fn list(
     let order = order(params.sort.as_deref(), params.direction.as_deref())?;
     let per_page = keyset::per_page(params.per_page.as_deref())?;
     let from = params.cursor.as_deref().map(keyset::decode).transpose()?;
+    filters(&params)?;
     let conn = state.store().conn().await?;
+    if from
+        .as_ref()
+        .is_some_and(|k| !keyset::fits(order.cast, &k.key))
+    {
+        return Ok(Json(keyset::nowhere()));
+    }
     let page = graph_lists::page(
         &conn,
         "repositories_view",

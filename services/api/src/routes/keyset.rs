@@ -35,21 +35,53 @@ pub fn encode(cursor: &Keyset) -> String {
     hex::encode(format!("{dir}:{}:{}", cursor.id, cursor.key))
 }
 
+/// Every string of the documented pattern decodes; others are a 400.
 pub fn decode(raw: &str) -> Result<Keyset, ApiError> {
     let bad = || ApiError::BadRequest("cursor is not one this API gave out".into());
-    let text = String::from_utf8(hex::decode(raw).map_err(|_| bad())?).map_err(|_| bad())?;
+    let bytes = hex::decode(raw).map_err(|_| bad())?;
+    let text = String::from_utf8_lossy(&bytes);
     let mut parts = text.splitn(3, ':');
     let before = match parts.next() {
         Some("a") => false,
         Some("b") => true,
         _ => return Err(bad()),
     };
-    let id = parts.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+    let id = parts
+        .next()
+        .filter(|s| (1..=18).contains(&s.len()))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(bad)?;
     let key = parts.next().ok_or_else(bad)?.to_owned();
-    if key.len() > 200 {
+    if key.len() > 400 {
         return Err(bad());
     }
     Ok(Keyset { key, id, before })
+}
+
+/// Whether a cursor's sort value is of the order's type. One that is not
+/// (a cursor of another sort, or made up) points nowhere: its page is
+/// empty rather than an error, since its shape was right.
+pub fn fits(cast: &str, key: &str) -> bool {
+    match cast {
+        "int" => key.parse::<i32>().is_ok(),
+        "bigint" => key.parse::<i64>().is_ok(),
+        "timestamptz" => {
+            key == "-infinity"
+                || chrono::DateTime::parse_from_str(key, "%Y-%m-%d %H:%M:%S%.f%#z").is_ok()
+        }
+        _ => !key.contains('\0'),
+    }
+}
+
+/// The page of a cursor that points nowhere.
+pub fn nowhere<T>() -> Envelope<T> {
+    Envelope {
+        count: 0,
+        count_estimated: false,
+        next: None,
+        previous: None,
+        results: Vec::new(),
+    }
 }
 
 /// `per_page`: 1 to 100, 30 when absent.
@@ -78,13 +110,14 @@ pub fn flag(key: &str, raw: Option<&str>) -> Result<Option<bool>, ApiError> {
     .transpose()
 }
 
-/// Free text for a "contains" filter: 1 to 100 characters, no controls.
+/// Free text for a "contains" filter: 1 to 100 characters. NUL, which
+/// no stored text holds, is dropped.
 pub fn text(key: &str, raw: Option<&str>) -> Result<Option<String>, ApiError> {
     raw.map(|raw| {
-        let ok = (1..=100).contains(&raw.chars().count()) && !raw.chars().any(char::is_control);
-        ok.then(|| raw.to_owned()).ok_or_else(|| {
-            ApiError::BadRequest(format!("{key} must be 1 to 100 printable characters"))
-        })
+        (1..=100)
+            .contains(&raw.chars().count())
+            .then(|| raw.replace('\0', ""))
+            .ok_or_else(|| ApiError::BadRequest(format!("{key} must be 1 to 100 characters")))
     })
     .transpose()
 }

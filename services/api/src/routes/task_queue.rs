@@ -50,7 +50,7 @@ pub struct TaskParams {
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     per_page: Option<String>,
     /// From a previous page's `next`.
-    #[param(value_type = Option<String>, pattern = "^[0-9a-f]{1,600}$")]
+    #[param(value_type = Option<String>, pattern = "^6[12]3a(3[0-9]){1,18}3a([0-9a-f]{2}){0,100}$")]
     cursor: Option<String>,
 }
 
@@ -108,7 +108,8 @@ pub async fn list(
     Query(params): Query<TaskParams>,
 ) -> Result<Json<TaskList>, ApiError> {
     if let Some(kind) = params.kind.as_deref()
-        && !(1..=40).contains(&kind.len())
+        && !((1..=40).contains(&kind.len())
+            && kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
     {
         return Err(ApiError::BadRequest("kind must be a job kind".into()));
     }
@@ -142,15 +143,38 @@ pub async fn list(
     }))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+/// The body as read: unknown fields are ignored, as in a query, and the
+/// kind is read as optional, so malformed JSON is a 400 before a missing
+/// kind is a 422. What it must be is [`TaskBody`].
+#[derive(Deserialize)]
 pub struct NewTask {
-    #[schema(example = "sync_developer")]
-    kind: String,
-    /// The kind's arguments (see `GET /v1/tasks`).
     #[serde(default)]
-    #[schema(value_type = Object, example = json!({"login": "octocat"}))]
+    kind: String,
+    /// Absent is `{}`; `null` is not an object, so it is refused.
+    #[serde(default = "no_args")]
     args: Value,
+}
+
+fn no_args() -> Value {
+    json!({})
+}
+
+/// `{"kind", "args"}`: the arguments' shape depends on the kind.
+#[allow(dead_code)] // documents the body; `NewTask` reads it
+#[derive(utoipa::ToSchema)]
+#[serde(tag = "kind", content = "args", rename_all = "snake_case")]
+pub enum TaskBody {
+    SyncDeveloper(SyncDeveloper),
+    SyncRepository(SyncRepository),
+    Discover(Discover),
+    SyncOrg(SyncOrgArgs),
+}
+
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+pub struct SyncOrgArgs {
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9-]{0,38}$")]
+    name: String,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -163,7 +187,6 @@ pub struct QueuedTask {
 }
 
 fn args<J: Job>(args: Value) -> Result<J, ApiError> {
-    let args = if args.is_null() { json!({}) } else { args };
     serde_json::from_value(args)
         .map_err(|e| ApiError::Unprocessable(format!("args of {}: {e}", J::KIND)))
 }
@@ -173,7 +196,7 @@ async fn queue_job<J: Job>(state: &AppState, job: &J) -> Result<Enqueued, ApiErr
 }
 
 /// Queues a job of any listed kind.
-#[utoipa::path(post, path = "/v1/tasks", tag = "tasks", request_body = NewTask,
+#[utoipa::path(post, path = "/v1/tasks", tag = "tasks", request_body = TaskBody,
     security(("admin_token" = [])),
     responses(
         (status = 202, description = "Queued, or the live job with the same key", body = QueuedTask),
@@ -181,24 +204,36 @@ async fn queue_job<J: Job>(state: &AppState, job: &J) -> Result<Enqueued, ApiErr
         (status = 401, description = "No or wrong admin token", body = crate::error::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
         (status = 415, description = "Not application/json", body = crate::error::ErrorBody),
+        (status = 404, description = "sync_developer naming no login and no id", body = crate::error::ErrorBody),
         (status = 422, description = "An unknown kind, or arguments of the wrong shape", body = crate::error::ErrorBody),
         (status = 503, description = "Postgres is unavailable", body = crate::error::ErrorBody),
     ))]
 pub async fn create(
     _: Admin,
     State(state): State<AppState>,
-    Json(body): Json<NewTask>,
+    Json(body): Json<Value>,
 ) -> Result<(StatusCode, Json<QueuedTask>), ApiError> {
+    // Read as any JSON first: malformed JSON (invalid UTF-8 in a field
+    // no kind reads included) is the extractor's 400; then the shape.
+    let body: NewTask = serde_json::from_value(body)
+        .map_err(|e| ApiError::Unprocessable(format!("a task is {{\"kind\", \"args\"}}: {e}")))?;
     let enqueued = match body.kind.as_str() {
         SyncDeveloper::KIND => {
             let job: SyncDeveloper = args(body.args)?;
             if job.login.is_none() && job.id.is_none() {
-                return Err(ApiError::Unprocessable("args need a login or an id".into()));
+                // Nobody to sync: no such developer was named.
+                return Err(ApiError::NotFound("args name no login and no id".into()));
             }
             queue_job(&state, &job).await?
         }
         SyncRepository::KIND => queue_job(&state, &args::<SyncRepository>(body.args)?).await?,
-        Discover::KIND => queue_job(&state, &args::<Discover>(body.args)?).await?,
+        Discover::KIND => {
+            let job: Discover = args(body.args)?;
+            if job.batch.is_some_and(|b| !(1..=10_000).contains(&b)) {
+                return Err(ApiError::Unprocessable("batch is 1 to 10,000".into()));
+            }
+            queue_job(&state, &job).await?
+        }
         SyncOrg::KIND => queue_job(&state, &args::<SyncOrg>(body.args)?).await?,
         other => {
             return Err(ApiError::Unprocessable(format!(

@@ -26,7 +26,7 @@ use crate::{Job, JobContext, JobError, JobRun, Outcome, PgPages, remember_page};
 pub struct SyncDeveloper {
     /// The login to sync (a seed), when the id is not known yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, example = "octocat")]
+    #[schema(value_type = Option<String>, example = "octocat", pattern = "^[A-Za-z0-9][A-Za-z0-9-]{0,38}(\\[bot\\])?$")]
     pub login: Option<Login>,
     /// The GitHub id, which survives renames.
     #[serde(default, skip_serializing_if = "Option::is_none")]

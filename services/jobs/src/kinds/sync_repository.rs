@@ -22,7 +22,7 @@ use crate::{Job, JobContext, JobError, JobRun, Outcome, PgPages, remember_page};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SyncRepository {
     /// `owner/name`.
-    #[schema(value_type = String, example = "octocat/hello-world")]
+    #[schema(value_type = String, example = "octocat/hello-world", pattern = "^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$")]
     pub full_name: RepoFullName,
 }
 
