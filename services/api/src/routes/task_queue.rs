@@ -150,13 +150,9 @@ pub async fn list(
 pub struct NewTask {
     #[serde(default)]
     kind: String,
-    /// Absent is `{}`; `null` is not an object, so it is refused.
-    #[serde(default = "no_args")]
+    /// Required, an object: absent or `null` is refused by the kind.
+    #[serde(default)]
     args: Value,
-}
-
-fn no_args() -> Value {
-    json!({})
 }
 
 /// `{"kind", "args"}`: the arguments' shape depends on the kind.

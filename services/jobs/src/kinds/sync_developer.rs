@@ -200,20 +200,25 @@ impl SyncDeveloper {
         let etag = stored
             .filter(|d| d.state == "synced")
             .and_then(|d| d.profile_etag.clone());
-        let url = ctx.github.url(Operation::GetUser, &[&login], &[])?;
-        let page = match ctx
-            .github
-            .get::<UserPayload>(
-                Operation::GetUser,
-                &url,
-                &Credential::Service,
-                etag.as_deref(),
-            )
-            .await
-        {
-            Ok(page) => Some(page),
-            Err(GithubError::NotFound) => None,
-            Err(err) => return Err(err.into()),
+        // Asked by id alone, and not stored: straight to `/user/{id}`.
+        let page = if login.is_empty() {
+            None
+        } else {
+            let url = ctx.github.url(Operation::GetUser, &[&login], &[])?;
+            match ctx
+                .github
+                .get::<UserPayload>(
+                    Operation::GetUser,
+                    &url,
+                    &Credential::Service,
+                    etag.as_deref(),
+                )
+                .await
+            {
+                Ok(page) => Some(page),
+                Err(GithubError::NotFound) => None,
+                Err(err) => return Err(err.into()),
+            }
         };
         let page = match (page, out.developer_id) {
             (Some(page), _) => page,
