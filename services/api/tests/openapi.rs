@@ -618,6 +618,9 @@ async fn drive_graph(d: &Driver) {
         .await;
     d.expect(200, Request::new(M::GET, "/v1/tasks?kind=sync_developer"))
         .await;
+    d.expect(401, Request::new(M::POST, "/v1/discover")).await;
+    d.expect(202, Request::new(M::POST, "/v1/discover").admin())
+        .await;
     d.expect(400, Request::new(M::GET, "/v1/tasks?status=lost"))
         .await;
     for (path, bad) in [
@@ -881,6 +884,8 @@ async fn with_postgres_and_redis_down_every_503_matches_the_document() {
             .json(json!({"kind": "discover", "args": {}})),
     )
     .await;
+    d.expect(503, Request::new(M::POST, "/v1/discover").admin())
+        .await;
     d.expect(
         503,
         Request::new(M::DELETE, "/v1/rate_limit/pauses").admin(),

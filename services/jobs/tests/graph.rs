@@ -99,7 +99,7 @@ impl Stack {
                         backoff_cap_secs: 1,
                         shutdown_grace_secs: 2,
                     },
-                    &format!("replica-{r}"),
+                    format!("replica-{r}"),
                 )
                 .start(shutdown.clone()),
             );

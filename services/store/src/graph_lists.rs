@@ -119,17 +119,34 @@ fn take_values(filters: Vec<Filter>, params: &mut Vec<Box<dyn ToSql + Sync + Sen
     params.extend(filters.into_iter().filter_map(|f| f.value));
 }
 
-/// One page of `table` (`developers` or `repositories`, aliased `t`) in
-/// `order`, from `from`, `limit` rows of `columns`.
+/// What a list reads: a table (or view), aliased `t`, its columns and how
+/// a row becomes a value.
+pub struct Source<T> {
+    pub table: &'static str,
+    pub columns: &'static str,
+    pub read: fn(&Row) -> T,
+}
+
+pub const DEVELOPERS: Source<DeveloperRow> = Source {
+    table: "developers",
+    columns: DEVELOPER_COLUMNS,
+    read: developer_row,
+};
+
+pub const REPOSITORIES: Source<RepositoryRow> = Source {
+    table: "repositories_view",
+    columns: REPOSITORY_COLUMNS,
+    read: repository_row,
+};
+
+/// One page of `source` in `order`, from `from`, `limit` rows.
 pub async fn page<T>(
     db: &impl Db,
-    table: &'static str,
-    columns: &str,
+    source: &Source<T>,
     filters: Vec<Filter>,
     order: Order,
     from: Option<&Keyset>,
     limit: i64,
-    read: fn(&Row) -> T,
 ) -> Result<KeyPage<T>, StoreError> {
     let walk = if from.is_some_and(|k| k.before) {
         order.reversed()
@@ -167,7 +184,9 @@ pub async fn page<T>(
         "SELECT {columns}, ({key})::text AS sort_key FROM {table} t WHERE true{sql_where} \
          ORDER BY {key} {dir}, t.id {dir} LIMIT {}",
         limit + 1,
-        key = walk.key
+        key = walk.key,
+        columns = source.columns,
+        table = source.table,
     );
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
     let rows = db.client().query(&sql, &refs).await?;
@@ -175,7 +194,7 @@ pub async fn page<T>(
     let mut rows: Vec<(T, i64, String)> = rows
         .iter()
         .take(limit as usize)
-        .map(|r| (read(r), r.get("id"), r.get(r.len() - 1)))
+        .map(|r| ((source.read)(r), r.get("id"), r.get(r.len() - 1)))
         .collect();
     if from.is_some_and(|k| k.before) {
         rows.reverse();

@@ -204,13 +204,11 @@ pub async fn list(
     }
     let page = graph_lists::page(
         &conn,
-        "developers",
-        DEVELOPER_COLUMNS,
+        &graph_lists::DEVELOPERS,
         filters(&params)?,
         order,
         from.as_ref(),
         per_page,
-        graph_lists::developer_row,
     )
     .await?;
     let count = graph_lists::count(&conn, "developers", filters(&params)?, COUNT_BOUND).await?;

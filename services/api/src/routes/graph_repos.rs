@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use hubpulse_domain::RepoFullName;
 use hubpulse_store::graph_lists::{
-    self, DEVELOPER_COLUMNS, Filter, Order, REPOSITORY_COLUMNS, RepositoryRow, contains,
+    self, DEVELOPER_COLUMNS, Filter, Order, RepositoryRow, contains,
 };
 use serde::{Deserialize, Serialize};
 
@@ -176,13 +176,11 @@ pub async fn list(
     }
     let page = graph_lists::page(
         &conn,
-        "repositories_view",
-        REPOSITORY_COLUMNS,
+        &graph_lists::REPOSITORIES,
         filters(&params)?,
         order,
         from.as_ref(),
         per_page,
-        graph_lists::repository_row,
     )
     .await?;
     let count =

@@ -67,6 +67,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(topics::untrack))
         .routes(routes!(tasks::show))
         .routes(routes!(task_queue::list, task_queue::create))
+        .routes(routes!(task_queue::discover))
         .routes(routes!(developers::list))
         .routes(routes!(developers::by_login))
         .routes(routes!(developers::by_id))

@@ -246,3 +246,26 @@ pub async fn create(
         }),
     ))
 }
+
+/// Queues a discovery round (what cron calls hourly); one live at a time.
+#[utoipa::path(post, path = "/v1/discover", tag = "tasks",
+    security(("admin_token" = [])),
+    responses(
+        (status = 202, description = "Queued, or the live discovery", body = QueuedTask),
+        (status = 401, description = "No or wrong admin token", body = crate::error::ErrorBody),
+        (status = 503, description = "Postgres is unavailable", body = crate::error::ErrorBody),
+    ))]
+pub async fn discover(
+    _: Admin,
+    State(state): State<AppState>,
+) -> Result<(StatusCode, Json<QueuedTask>), ApiError> {
+    let enqueued = queue_job(&state, &Discover::default()).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(QueuedTask {
+            id: enqueued.id(),
+            kind: Discover::KIND.into(),
+            new: matches!(enqueued, Enqueued::New(_)),
+        }),
+    ))
+}

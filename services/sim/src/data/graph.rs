@@ -52,7 +52,7 @@ pub(super) fn populate(data: &mut Dataset, settings: &SimSettings) {
     let mut rng = StdRng::seed_from_u64(settings.seed ^ 0x6EA9_11FE);
     let base = data.accounts.len();
     let n = g.developers;
-    let is_org = |i: usize| g.org_every > 0 && i >= 2 && i % g.org_every == 0;
+    let is_org = |i: usize| g.org_every > 0 && i >= 2 && i.is_multiple_of(g.org_every);
     for i in 0..n {
         let kind = if is_org(i) {
             OwnerKind::Organization
