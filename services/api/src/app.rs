@@ -174,6 +174,7 @@ async fn run_workers(state: AppState, shutdown: CancellationToken) {
             orgs: state.settings().orgs.clone(),
             gists: gist_context(&state),
             sign_in: state.sign_in().cloned(),
+            graph: state.settings().graph.clone(),
         }),
         state.settings().workers.clone(),
         state.replica(),

@@ -28,6 +28,7 @@ pub struct Settings {
     pub pipedrive: PipedriveSettings,
     /// Signing in with GitHub and the page at `/`.
     pub auth: AuthSettings,
+    pub graph: hubpulse_jobs::GraphSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -189,6 +190,7 @@ impl Validate for Settings {
         self.workers.validate()?;
         self.orgs.validate()?;
         self.auth.validate()?;
+        self.graph.validate()?;
         self.github.validate().map_err(invalid)?;
         self.gists.validate()?;
         self.pipedrive.validate().map_err(invalid)?;

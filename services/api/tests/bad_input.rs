@@ -724,7 +724,12 @@ async fn admin_routes_refuse_missing_and_wrong_tokens_with_401_json() {
             let mut head = format!("{} {path} HTTP/1.1{auth}", op.method);
             let body: &[u8] = if op.has_body {
                 head.push_str("\r\ncontent-type: application/json");
-                b"{\"name\":\"rust\"}"
+                // A body each route accepts (POST /v1/tasks takes a kind).
+                if path == "/v1/tasks" {
+                    b"{\"kind\":\"discover\",\"args\":{}}"
+                } else {
+                    b"{\"name\":\"rust\"}"
+                }
             } else {
                 b""
             };
@@ -750,7 +755,12 @@ async fn admin_routes_refuse_missing_and_wrong_tokens_with_401_json() {
             );
             let body: &[u8] = if op.has_body {
                 head.push_str("\r\ncontent-type: application/json");
-                b"{\"name\":\"rust\"}"
+                // A body each route accepts (POST /v1/tasks takes a kind).
+                if path == "/v1/tasks" {
+                    b"{\"kind\":\"discover\",\"args\":{}}"
+                } else {
+                    b"{\"name\":\"rust\"}"
+                }
             } else {
                 b""
             };

@@ -348,14 +348,7 @@ async fn the_document_is_openapi_3_1_and_names_every_route_the_router_serves() {
         }
     }
     // Paths outside the document are the fallback's 404.
-    for path in [
-        "/nope",
-        "/api",
-        "/v1",
-        "/v1/tasks",
-        "/docs/more",
-        "/health/",
-    ] {
+    for path in ["/nope", "/api", "/v1", "/docs/more", "/health/"] {
         let reply = driver.expect(404, Request::new(Method::GET, path)).await;
         assert!(
             reply.text().contains("no route"),
@@ -579,6 +572,8 @@ async fn every_response_of_every_route_matches_the_document() {
     // quick), list, first-time contributors, sync all, untrack.
     drive_orgs(&d).await;
     gists::drive_gists(&d).await;
+    // The developer graph: a sync through the task API, then its lists.
+    drive_graph(&d).await;
 
     // Outside the document: wrong methods and unknown paths.
     d.expect(405, Request::new(M::DELETE, "/health")).await;
@@ -754,6 +749,112 @@ async fn drive_sign_in(d: &Driver, sim: &TestSim) {
 
 fn uuid_like() -> &'static str {
     "00000000-0000-4000-8000-000000000000"
+}
+
+async fn drive_graph(d: &Driver) {
+    use Method as M;
+    let sync = json!({"kind": "sync_developer", "args": {"login": "hubpulse-walker"}});
+    d.expect(401, Request::new(M::POST, "/v1/tasks").json(sync.clone()))
+        .await;
+    let queued = d
+        .expect(202, Request::new(M::POST, "/v1/tasks").admin().json(sync))
+        .await
+        .json();
+    let task = wait_for_job(d, queued["id"].as_i64().unwrap()).await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+    d.expect(
+        400,
+        Request::new(M::POST, "/v1/tasks")
+            .admin()
+            .body("application/json", "{"),
+    )
+    .await;
+    d.expect(
+        415,
+        Request::new(M::POST, "/v1/tasks")
+            .admin()
+            .body("text/plain", "x"),
+    )
+    .await;
+    d.expect(
+        422,
+        Request::new(M::POST, "/v1/tasks")
+            .admin()
+            .json(json!({"kind": "nope", "args": {}})),
+    )
+    .await;
+    d.expect(
+        404,
+        Request::new(M::POST, "/v1/tasks")
+            .admin()
+            .json(json!({"kind": "sync_developer", "args": {}})),
+    )
+    .await;
+    let huge = json!({"kind": "x".repeat(200_000)});
+    d.expect(413, Request::new(M::POST, "/v1/tasks").admin().json(huge))
+        .await;
+    d.expect(200, Request::new(M::GET, "/v1/tasks?kind=sync_developer"))
+        .await;
+    d.expect(401, Request::new(M::POST, "/v1/discover")).await;
+    d.expect(202, Request::new(M::POST, "/v1/discover").admin())
+        .await;
+    d.expect(400, Request::new(M::GET, "/v1/tasks?status=lost"))
+        .await;
+    for (path, bad) in [
+        ("/v1/developers?sort=login", "/v1/developers?per_page=0"),
+        ("/v1/repositories?sort=name", "/v1/repositories?cursor=zz"),
+        ("/v1/developers/hubpulse-walker", "/v1/developers/-x"),
+        ("/v1/developers/by-id/9000001", "/v1/developers/by-id/x"),
+        (
+            "/v1/developers/hubpulse-walker/followers",
+            "/v1/developers/-x/followers",
+        ),
+        (
+            "/v1/developers/hubpulse-walker/following",
+            "/v1/developers/-x/following",
+        ),
+        (
+            "/v1/developers/hubpulse-walker/starred",
+            "/v1/developers/-x/starred",
+        ),
+        (
+            "/v1/repositories/hubpulse-walker/repo-001",
+            "/v1/repositories/-x/y",
+        ),
+        (
+            "/v1/repositories/by-id/90000001",
+            "/v1/repositories/by-id/0",
+        ),
+        (
+            "/v1/repositories/hubpulse-walker/repo-001/stargazers",
+            "/v1/repositories/-x/y/stargazers",
+        ),
+        (
+            "/v1/repositories/hubpulse-walker/repo-001/star-history",
+            "/v1/repositories/-x/y/star-history",
+        ),
+        (
+            "/v1/repositories/hubpulse-walker/repo-001/star-history.svg",
+            "/v1/repositories/-x/y/star-history.svg",
+        ),
+    ] {
+        d.expect(200, Request::new(M::GET, path)).await;
+        d.expect(400, Request::new(M::GET, bad)).await;
+    }
+    for missing in [
+        "/v1/developers/nobody-here",
+        "/v1/developers/by-id/1",
+        "/v1/developers/nobody-here/followers",
+        "/v1/developers/nobody-here/following",
+        "/v1/developers/nobody-here/starred",
+        "/v1/repositories/nobody-here/none",
+        "/v1/repositories/by-id/1",
+        "/v1/repositories/nobody-here/none/stargazers",
+        "/v1/repositories/nobody-here/none/star-history",
+        "/v1/repositories/nobody-here/none/star-history.svg",
+    ] {
+        d.expect(404, Request::new(M::GET, missing)).await;
+    }
 }
 
 async fn drive_orgs(d: &Driver) {
@@ -935,6 +1036,32 @@ async fn with_postgres_and_redis_down_every_503_matches_the_document() {
     )
     .await;
     d.expect(503, Request::new(M::GET, "/v1/rate_limit").admin())
+        .await;
+    for path in [
+        "/v1/developers",
+        "/v1/developers/go",
+        "/v1/developers/by-id/1",
+        "/v1/developers/go/followers",
+        "/v1/developers/go/following",
+        "/v1/developers/go/starred",
+        "/v1/repositories",
+        "/v1/repositories/by-id/1",
+        "/v1/repositories/go/go",
+        "/v1/repositories/go/go/stargazers",
+        "/v1/repositories/go/go/star-history",
+        "/v1/repositories/go/go/star-history.svg",
+        "/v1/tasks",
+    ] {
+        d.expect(503, Request::new(M::GET, path)).await;
+    }
+    d.expect(
+        503,
+        Request::new(M::POST, "/v1/tasks")
+            .admin()
+            .json(json!({"kind": "discover", "args": {}})),
+    )
+    .await;
+    d.expect(503, Request::new(M::POST, "/v1/discover").admin())
         .await;
     d.expect(
         503,

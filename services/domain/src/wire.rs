@@ -144,6 +144,81 @@ pub struct ErrorBody {
     pub status: Option<String>,
 }
 
+/// `GET /users/{login}` and `GET /user/{id}` (`public-user`): every field
+/// but the id, login and type may be missing or null.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserPayload {
+    pub id: i64,
+    pub login: String,
+    #[serde(rename = "type")]
+    pub kind: OwnerKind,
+    #[serde(default)]
+    pub avatar_url: Option<String>,
+    #[serde(default)]
+    pub html_url: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub company: Option<String>,
+    #[serde(default)]
+    pub blog: Option<String>,
+    #[serde(default)]
+    pub location: Option<String>,
+    #[serde(default)]
+    pub bio: Option<String>,
+    #[serde(default)]
+    pub hireable: Option<bool>,
+    #[serde(default)]
+    pub twitter_username: Option<String>,
+    #[serde(default)]
+    pub public_repos: Option<i64>,
+    #[serde(default)]
+    pub public_gists: Option<i64>,
+    #[serde(default)]
+    pub followers: Option<i64>,
+    #[serde(default)]
+    pub following: Option<i64>,
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// An item of `/users/{u}/starred` asked as `application/vnd.github.star+json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StarredPayload {
+    #[serde(default)]
+    pub starred_at: Option<DateTime<Utc>>,
+    pub repo: RepoPayload,
+}
+
+/// An item of `/repos/{o}/{r}/stargazers` as star+json; `user` is null
+/// for accounts GitHub removed but still counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StargazerPayload {
+    #[serde(default)]
+    pub starred_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub user: Option<OwnerPayload>,
+}
+
+/// A week of `/repos/{o}/{r}/stargazers/history`: stars still held,
+/// acquired that week (`week` in unix seconds), by day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StarWeekPayload {
+    pub week: i64,
+    #[serde(default)]
+    pub total: i64,
+    #[serde(default)]
+    pub days: Vec<i64>,
+}
+
+/// `/repos/{o}/{r}/stargazers/count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StarCountPayload {
+    pub count: i64,
+}
+
 fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
     D: serde::Deserializer<'de>,

@@ -5,7 +5,7 @@ use hubpulse_github::GithubClient;
 use hubpulse_pipedrive::PipedriveClient;
 use hubpulse_store::Store;
 
-use crate::{GistMetrics, GistSettings, OrgSettings};
+use crate::{GistMetrics, GistSettings, GraphSettings, OrgSettings};
 
 /// What production job kinds run with: one per replica, shared by its workers.
 #[derive(Clone)]
@@ -18,6 +18,8 @@ pub struct JobContext {
     pub github: Arc<GithubClient>,
     /// Tracked owners' syncs and statistics (`[orgs]`).
     pub orgs: OrgSettings,
+    /// Developer discovery (`[graph]`).
+    pub graph: GraphSettings,
     /// Signing in with GitHub (`[auth]`); `None` when it is off.
     pub sign_in: Option<Arc<crate::SignIn>>,
     /// Gist scans and their delivery to Pipedrive (`[gists]`, `[pipedrive]`).

@@ -2,6 +2,7 @@
 
 mod context;
 mod gist_metrics;
+mod graph_settings;
 mod job;
 pub mod kinds;
 mod pages;
@@ -13,6 +14,7 @@ mod worker;
 
 pub use context::{GistContext, JobContext};
 pub use gist_metrics::GistMetrics;
+pub use graph_settings::GraphSettings;
 pub use job::{Job, JobError, JobRun, Outcome, enqueue, enqueue_at};
 pub use pages::{PgPages, remember_page};
 pub use registry::Registry;

@@ -257,6 +257,19 @@ impl SimAdmin {
         Ok(())
     }
 
+    /// `PUT /_sim/accounts/{id}/login`: the account is renamed; its old
+    /// login answers 404 from now on.
+    pub async fn rename_account(&self, id: i64, login: &str) -> Result<(), AdminError> {
+        let _: Value = self
+            .call(
+                Method::PUT,
+                &format!("/_sim/accounts/{id}/login"),
+                Some(json!({ "login": login })),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// `PUT /_sim/repositories/{id}/stats`: the repository's contributor
     /// statistics answer 202 `computing` more times (`u32::MAX`: always)
     /// and/or list `newcomers` extra contributors, from now on.

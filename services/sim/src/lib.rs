@@ -30,8 +30,8 @@ pub use fault::FaultKind;
 use fault::Outcome;
 pub use oauth::{Decision, DeviceAction, DeviceReport, POLL_ERRORS, TokenReport};
 pub use settings::{
-    AccountSettings, BinSettings, DEFAULTS, Faults, Limits, NamedAccount, OAuthSettings,
-    PipedriveSettings,
+    AccountSettings, BinSettings, DEFAULTS, Faults, GraphSettings, Limits, NamedAccount,
+    OAuthSettings, PipedriveSettings,
     SimSettings, StatsSettings, TopicSpec,
 };
 use state::SimState;

@@ -107,6 +107,26 @@ pub struct StatsSettings {
     pub computing_replies: u32,
 }
 
+/// The developer graph (`data/graph.rs`): accounts apart from the topics'
+/// owners, connected by follow edges from `graph-seed`, with their own
+/// repositories and stars.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphSettings {
+    /// Developers (users and organisations), besides a bot and a suspended user.
+    pub developers: usize,
+    /// Mean further accounts a developer follows (a power law: low indexes
+    /// are followed most).
+    pub follows_per_developer: usize,
+    /// Share of developers who follow `graph-celebrity`.
+    pub celebrity_share: f64,
+    /// Mean repositories a developer owns, and stars a developer gives.
+    pub repos_per_developer: usize,
+    pub stars_per_developer: usize,
+    /// Every Nth developer is an organisation (0: none).
+    pub org_every: usize,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct SimSettings {
     pub host: String,
@@ -121,6 +141,7 @@ pub struct SimSettings {
     pub faults: Faults,
     pub accounts: AccountSettings,
     pub stats: StatsSettings,
+    pub graph: GraphSettings,
     /// The OAuth device flow and signed-in users (`areas/oauth.rs`, `areas/user.rs`).
     pub oauth: OAuthSettings,
     pub pipedrive: PipedriveSettings,
@@ -180,6 +201,7 @@ impl SimSettings {
                 size: 7,
             },
         ];
+        settings.graph.developers = 150;
         settings
     }
 }
@@ -234,6 +256,18 @@ impl Validate for SimSettings {
                     ),
                 ));
             }
+        }
+        if self.graph.developers < 2 || self.graph.developers > 1_000_000 {
+            return Err(invalid(
+                "sim.graph.developers",
+                "between 2 and 1,000,000".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.graph.celebrity_share) {
+            return Err(invalid(
+                "sim.graph.celebrity_share",
+                "must be between 0 and 1".into(),
+            ));
         }
         let f = &self.faults;
         for (key, rate) in [

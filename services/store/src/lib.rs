@@ -2,10 +2,12 @@
 
 pub mod crawl;
 mod db;
+pub mod developers;
 mod error;
 pub mod gist_outbox;
 pub mod gists;
 pub mod job_feed;
+pub mod graph_lists;
 pub mod orgs;
 pub mod pages;
 pub mod queue;

@@ -522,3 +522,28 @@ async fn listen(config: &tokio_postgres::Config, notify: &Notify) -> Result<(), 
     }
     Ok(())
 }
+
+/// The newest jobs first, optionally of one kind and status, `limit` of
+/// them with ids below `before` (a keyset page of `GET /v1/tasks`).
+pub async fn recent(
+    db: &impl Db,
+    kind: Option<&str>,
+    status: Option<JobStatus>,
+    before: Option<JobId>,
+    limit: i64,
+) -> Result<Vec<JobRecord>, StoreError> {
+    let status = status.map(JobStatus::as_str);
+    let rows = db
+        .client()
+        .query(
+            &format!(
+                "SELECT {RECORD_COLUMNS} FROM jobs \
+                 WHERE ($1::text IS NULL OR kind = $1) AND ($2::text IS NULL OR status::text = $2) \
+                   AND ($3::bigint IS NULL OR id < $3) \
+                 ORDER BY id DESC LIMIT $4"
+            ),
+            &[&kind, &status, &before, &limit],
+        )
+        .await?;
+    rows.iter().map(JobRecord::from_row).collect()
+}

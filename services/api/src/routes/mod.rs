@@ -1,13 +1,17 @@
+mod developers;
 mod docs;
 mod gists;
 mod gists_latest;
+mod graph_repos;
 mod health;
+mod keyset;
 mod maintenance;
 mod orgs;
 mod orgs_chart;
 mod page;
 mod rate_limit;
 mod sign_in;
+mod task_queue;
 mod tasks;
 mod topics;
 mod user_repos;
@@ -31,6 +35,7 @@ use crate::state::AppState;
         (name = "operations", description = "Liveness, readiness, metrics and this document"),
         (name = "topics", description = "Repositories of GitHub topics, served from the cache"),
         (name = "tasks", description = "Background jobs"),
+        (name = "graph", description = "Developers and repositories discovered from seed users"),
         (name = "orgs", description = "Tracked organisations and users: first-time contributors per month"),
         (name = "gists", description = "Tracked GitHub users' gists, posted to Pipedrive, and what is new since a visit"),
         (name = "maintenance", description = "What cron calls: migrations, crawls and cache refreshes"),
@@ -68,6 +73,20 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(topics::list, topics::track))
         .routes(routes!(topics::untrack))
         .routes(routes!(tasks::show))
+        .routes(routes!(task_queue::list, task_queue::create))
+        .routes(routes!(task_queue::discover))
+        .routes(routes!(developers::list))
+        .routes(routes!(developers::by_login))
+        .routes(routes!(developers::by_id))
+        .routes(routes!(developers::followers))
+        .routes(routes!(developers::following))
+        .routes(routes!(developers::starred))
+        .routes(routes!(graph_repos::list))
+        .routes(routes!(graph_repos::by_name))
+        .routes(routes!(graph_repos::by_id))
+        .routes(routes!(graph_repos::stargazers))
+        .routes(routes!(graph_repos::star_history))
+        .routes(routes!(graph_repos::star_history_svg))
         .routes(routes!(orgs::list, orgs::track))
         .routes(routes!(orgs::sync_all))
         .routes(routes!(orgs::untrack))

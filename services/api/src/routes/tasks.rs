@@ -60,6 +60,12 @@ pub struct JobRecord {
     updated_at: DateTime<Utc>,
 }
 
+impl JobRecord {
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+}
+
 impl From<queue::JobRecord> for JobRecord {
     fn from(job: queue::JobRecord) -> Self {
         Self {

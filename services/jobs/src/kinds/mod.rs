@@ -3,19 +3,25 @@
 mod crawl_topic;
 mod deliver_outbox;
 mod device_flow;
+mod discover;
 mod repo_stats;
 mod scan_gists;
+mod sync_developer;
 mod sync_org;
+mod sync_repository;
 mod user_repos;
 
 pub use crawl_topic::{CrawlTopic, CrawlTopicOutput};
 pub use deliver_outbox::{DeliverOutbox, DeliverOutboxOutput, deal_marker, file_marker};
 pub use device_flow::{PollDeviceFlow, PollDeviceFlowOutput, message_for as device_flow_message};
-pub use repo_stats::{Detail as RepoStatsDetail, RepoStats, RepoStatsOutput};
+pub use discover::{Discover, DiscoverOutput};
 // The statistics' reduction, for the organisation benchmark of `make bench`.
 pub use repo_stats::{ContributorStats, Reduced, Week as StatsWeek, reduce as reduce_stats};
+pub use repo_stats::{Detail as RepoStatsDetail, RepoStats, RepoStatsOutput};
 pub use scan_gists::{ScanGists, ScanGistsOutput};
+pub use sync_developer::{SyncDeveloper, SyncDeveloperOutput};
 pub use sync_org::{SyncOrg, SyncOrgOutput};
+pub use sync_repository::{SyncRepository, SyncRepositoryOutput};
 pub use user_repos::{SyncUserRepos, SyncUserReposOutput};
 
 use crate::{JobContext, Registry};
@@ -33,6 +39,9 @@ pub enum JobOutput {
     DeliverOutbox(DeliverOutboxOutput),
     PollDeviceFlow(PollDeviceFlowOutput),
     SyncUserRepos(SyncUserReposOutput),
+    SyncDeveloper(SyncDeveloperOutput),
+    SyncRepository(SyncRepositoryOutput),
+    Discover(DiscoverOutput),
 }
 
 /// Registers every production kind.
@@ -45,6 +54,9 @@ pub fn register_all(registry: Registry<JobContext>) -> Registry<JobContext> {
         .register::<DeliverOutbox>()
         .register::<PollDeviceFlow>()
         .register::<SyncUserRepos>()
+        .register::<SyncDeveloper>()
+        .register::<SyncRepository>()
+        .register::<Discover>()
 }
 
 /// The production kinds' names (what `/metrics` reports a queue depth for,

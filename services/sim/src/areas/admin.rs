@@ -35,6 +35,7 @@ pub fn routes() -> Router<Arc<SimState>> {
         )
         .route("/_sim/accounts/{login}", get(account))
         .route("/_sim/repositories/{id}/name", put(rename))
+        .route("/_sim/accounts/{id}/login", put(rename_account))
         .route("/_sim/repositories/{id}/stats", put(control_stats))
 }
 
@@ -270,6 +271,32 @@ async fn rename(
         None => github_error(
             StatusCode::NOT_FOUND,
             "no such repository, or the name is taken",
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    login: String,
+}
+
+/// Renames an account, as its owner would on GitHub: the old login answers
+/// 404 from now on; `/user/{id}` finds it under the new one.
+async fn rename_account(
+    State(state): State<Arc<SimState>>,
+    Path(id): Path<i64>,
+    Json(body): Json<LoginBody>,
+) -> Response {
+    if hubpulse_domain::Login::parse(&body.login).is_err() {
+        return github_error(StatusCode::UNPROCESSABLE_ENTITY, "not a valid login");
+    }
+    let mut data = state.data.write().unwrap_or_else(|p| p.into_inner());
+    match data.rename_user(id, &body.login) {
+        Some(login) => Json(json!({ "id": id, "login": login })).into_response(),
+        None => github_error(
+            StatusCode::NOT_FOUND,
+            "no such account, or the login is taken",
         ),
     }
 }

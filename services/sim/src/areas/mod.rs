@@ -10,6 +10,7 @@ mod admin;
 mod gists;
 pub mod pipedrive;
 mod oauth;
+mod graph;
 mod rate_limit;
 mod repos;
 mod search;
@@ -61,6 +62,7 @@ pub fn router(state: Arc<SimState>) -> Router {
     let api = stats::routes(api);
     let api = gists::routes(api);
     let api = user::routes(api);
+    let api = graph::routes(api);
     let api = api.router;
     Router::new()
         .merge(api.clone())

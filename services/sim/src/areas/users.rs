@@ -115,7 +115,7 @@ fn public_user(account: &Account) -> PublicUser<'_> {
 }
 
 /// `dependabot[bot]` is `/users/dependabot%5Bbot%5D` in GitHub's URLs.
-fn encode_login(login: &str) -> String {
+pub(super) fn encode_login(login: &str) -> String {
     login.replace('[', "%5B").replace(']', "%5D")
 }
 
@@ -139,7 +139,7 @@ async fn user_by_id(
 }
 
 fn user(state: &SimState, call: &Call, account: Option<&Account>) -> Response {
-    match account {
+    match account.filter(|a| !a.suspended) {
         Some(account) => Reply::json(&public_user(account)).send(state, call),
         None => Reply::not_found().send(state, call),
     }
@@ -214,7 +214,7 @@ fn repos(
     account: Option<&Account>,
     params: &RepoParams,
 ) -> Response {
-    let Some(account) = account else {
+    let Some(account) = account.filter(|a| !a.suspended) else {
         return Reply::not_found().send(state, call);
     };
     let mut list: Vec<&RepoPayload> = match params.kind.as_deref() {

@@ -39,6 +39,9 @@ pub struct Account {
     pub gists: Vec<Gist>,
     /// An organisation's members.
     pub members: Vec<usize>,
+    /// Suspended: its profile and lists answer 404, yet others' lists
+    /// still show it (GitHub's caches do).
+    pub suspended: bool,
 }
 
 impl Account {
@@ -88,16 +91,16 @@ pub struct GistFile {
     pub size: u64,
 }
 
-fn pick<'a>(rng: &mut StdRng, list: &[&'a str]) -> &'a str {
+pub(super) fn pick<'a>(rng: &mut StdRng, list: &[&'a str]) -> &'a str {
     list[rng.random_range(0..list.len())]
 }
 
 /// A count with mean `mean` and a long tail.
-fn long_tail(rng: &mut StdRng, mean: usize) -> usize {
+pub(super) fn long_tail(rng: &mut StdRng, mean: usize) -> usize {
     (rng.random_range(0.0f64..1.0).powi(3) * 4.0 * mean as f64) as usize
 }
 
-fn profile(rng: &mut StdRng, kind: OwnerKind) -> Profile {
+pub(super) fn profile(rng: &mut StdRng, kind: OwnerKind) -> Profile {
     let created = rng.random_range(ts(1_199_145_600).timestamp()..ts(1_735_689_600).timestamp());
     let capital = |w: &str| {
         let mut c = w.chars();
@@ -131,7 +134,7 @@ fn profile(rng: &mut StdRng, kind: OwnerKind) -> Profile {
     }
 }
 
-fn account(id: i64, login: String, kind: OwnerKind, profile: Profile) -> Account {
+pub(super) fn account(id: i64, login: String, kind: OwnerKind, profile: Profile) -> Account {
     Account {
         id,
         login,
@@ -143,6 +146,7 @@ fn account(id: i64, login: String, kind: OwnerKind, profile: Profile) -> Account
         starred: Vec::new(),
         gists: Vec::new(),
         members: Vec::new(),
+        suspended: false,
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod contributors;
+pub mod graph;
 mod topics;
 
 use std::collections::HashMap;
@@ -70,6 +71,7 @@ impl Dataset {
             former: HashMap::new(),
         };
         accounts::populate(&mut data, generated.owners, settings);
+        graph::populate(&mut data, settings);
         data.repo_ids = data
             .repos
             .iter()
@@ -159,5 +161,54 @@ impl Dataset {
         repo.full_name = full_name.clone();
         self.generation += 1;
         Some(full_name)
+    }
+
+    /// Renames account `id`, as its owner would on GitHub: the old login
+    /// answers 404 from now on (GitHub keeps no redirect for users), its
+    /// repositories move with it and their old names answer 301. `None`
+    /// when there is no such account or the login is taken.
+    pub fn rename_user(&mut self, id: i64, login: &str) -> Option<String> {
+        let i = *self.account_ids.get(&id)?;
+        if self
+            .logins
+            .get(&login.to_lowercase())
+            .is_some_and(|&other| other != i)
+        {
+            return None;
+        }
+        let old = self.accounts[i].login.clone();
+        self.logins.remove(&old.to_lowercase());
+        self.logins.insert(login.to_lowercase(), i);
+        self.accounts[i].login = login.to_owned();
+        for r in self.accounts[i].repos.clone() {
+            self.former
+                .insert(self.repos[r].full_name.to_lowercase(), r);
+            let repo = &mut self.repos[r];
+            let full_name = format!("{login}/{}", repo.name);
+            repo.owner.login = login.to_owned();
+            repo.owner.html_url = Some(format!("https://github.com/{login}"));
+            repo.html_url = format!("https://github.com/{full_name}");
+            repo.url = Some(format!("https://api.github.com/repos/{full_name}"));
+            repo.full_name = full_name;
+        }
+        self.generation += 1;
+        Some(login.to_owned())
+    }
+
+    /// Who starred repository `repo` and when, oldest first (GitHub's order).
+    pub fn stargazers(&self, repo: usize) -> Vec<(usize, DateTime<Utc>)> {
+        let mut stars: Vec<(usize, DateTime<Utc>)> = self
+            .accounts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| {
+                a.starred
+                    .iter()
+                    .find(|s| s.repo == repo)
+                    .map(|s| (i, s.starred_at))
+            })
+            .collect();
+        stars.sort_by_key(|&(i, at)| (at, i));
+        stars
     }
 }
