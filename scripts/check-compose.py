@@ -6,11 +6,12 @@ result validated against the compose specification's JSON schema, pinned in
 deploy/compose/compose-spec.json (compose-spec/compose-spec, schema/).
 
     check-compose.py [--file docker-compose.yml] [--env-file .env]
-                     [--set NAME=VALUE]... [--unset NAME]...
+                     [--set NAME=VALUE]... [--unset NAME]... [--dump]
 
 Exit 0 and one line when compose would accept the file; exit 1 with every
 problem otherwise: a required variable without a value (what compose
-refuses to start on) or a schema violation. Runs with a python that has
+refuses to start on) or a schema violation. `--dump` prints the
+interpolated file as JSON instead of the line. Runs with a python that has
 jsonschema and PyYAML (the kubernetes-validate venv of
 scripts/install-kubernetes-validate.sh has both);
 services/api/tests/compose.rs runs it.
@@ -86,6 +87,7 @@ def main():
     parser.add_argument("--schema", default=os.path.join(ROOT, "deploy/compose/compose-spec.json"))
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--unset", action="append", default=[], metavar="NAME")
+    parser.add_argument("--dump", action="store_true", help="print the interpolated file as JSON")
     args = parser.parse_args()
 
     # As compose: .env first, the environment wins.
@@ -113,6 +115,9 @@ def main():
         for error in errors:
             print(f"{name}: {error}", file=sys.stderr)
         return 1
+    if args.dump:
+        json.dump(config, sys.stdout, indent=1, sort_keys=True)
+        return 0
     services = sorted((config.get("services") or {}).keys())
     print(f"{name}: valid against the compose specification ({len(services)} services: {', '.join(services)})")
     return 0

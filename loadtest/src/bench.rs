@@ -743,9 +743,9 @@ mod tests {
             json!({
                 "repositories": 2000, "contributors_per_repository": 500, "years": 10,
                 "weeks_read": 521_000_000u64, "month_rows": 240_000,
-                "full": { "seconds": 120.0, "reduce_seconds": 20.0, "repositories_written": 2000,
+                "full": { "seconds": 120.0, "reduce_seconds": 20.0, "write_seconds": 90.0, "repositories_written": 2000,
                           "first_weeks_written": 1_000_000u64, "months_written": 240_000 },
-                "resync": { "seconds": 6.0, "reduce_seconds": 5.0, "repositories_written": 1,
+                "resync": { "seconds": 6.0, "reduce_seconds": 5.0, "write_seconds": 0.05, "repositories_written": 1,
                             "first_weeks_written": 1, "months_written": 1 },
             }),
         );

@@ -35,10 +35,15 @@ fn python() -> PathBuf {
 /// The checker's verdict and what it printed, with only `env` set (no
 /// developer's variables leak in) and `.env` read as compose reads it.
 fn check(python: &Path, file: &Path, env: &[(&str, &str)]) -> (bool, String) {
+    check_with(python, file, env, &[])
+}
+
+fn check_with(python: &Path, file: &Path, env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
     let out = Command::new(python)
         .arg(workspace().join("scripts/check-compose.py"))
         .arg("--file")
         .arg(file)
+        .args(args)
         .env_clear()
         .envs(env.iter().copied())
         .stdin(Stdio::null())
@@ -106,5 +111,41 @@ fn a_broken_compose_file_fails_the_check() {
         std::fs::write(&broken, original.replacen(from, to, 1)).unwrap();
         let (ok, report) = check(&python, &broken, &[("HUBPULSE__ADMIN__TOKEN", TOKEN)]);
         assert!(!ok, "{what} passed:\n{report}");
+    }
+}
+
+/// nginx is published on loopback unless HUBPULSE_PUBLISH_ADDRESS opens it,
+/// and the image's build context leaves out secrets and build output.
+#[test]
+fn nginx_is_published_on_loopback_and_the_image_leaves_out_secrets() {
+    let python = python();
+    let compose = workspace().join("docker-compose.yml");
+    let published = |env: &[(&str, &str)]| {
+        let (ok, dump) = check_with(&python, &compose, env, &["--dump"]);
+        assert!(ok, "{dump}");
+        let config: serde_json::Value = serde_json::from_str(&dump).unwrap();
+        config["services"]["nginx"]["ports"][0]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        published(&[("HUBPULSE__ADMIN__TOKEN", TOKEN)]),
+        "127.0.0.1:8080:8080"
+    );
+    assert_eq!(
+        published(&[
+            ("HUBPULSE__ADMIN__TOKEN", TOKEN),
+            ("HUBPULSE_PUBLISH_ADDRESS", "0.0.0.0")
+        ]),
+        "0.0.0.0:8080:8080"
+    );
+    let ignored = std::fs::read_to_string(workspace().join(".dockerignore")).unwrap();
+    let lines: Vec<&str> = ignored.lines().map(str::trim).collect();
+    for entry in [".env", ".stack*", "target"] {
+        assert!(
+            lines.contains(&entry),
+            ".dockerignore lacks {entry}:\n{ignored}"
+        );
     }
 }
