@@ -169,7 +169,7 @@ pub enum Case {
 }
 
 impl Case {
-    pub const ALL: [Case; 7] = [
+    pub const ALL: [Case; 8] = [
         Case::ReplicaKill,
         Case::RollingRestart,
         Case::RedisDown,

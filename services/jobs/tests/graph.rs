@@ -90,6 +90,8 @@ impl Stack {
                             stats_max_computing: 5,
                         },
                         graph: graph_settings(),
+                        gists: Default::default(),
+                        sign_in: None,
                     }),
                     WorkerSettings {
                         count: 2,
