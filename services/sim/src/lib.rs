@@ -28,7 +28,7 @@ pub use controls::{LinkCycle, ListControl};
 pub use fault::FaultKind;
 use fault::Outcome;
 pub use settings::{
-    AccountSettings, BinSettings, DEFAULTS, Faults, Limits, NamedAccount, PipedriveSettings,
+    AccountSettings, BinSettings, DEFAULTS, Faults, Limits, NamedAccount, PipedriveStandInSettings,
     SimSettings, StatsSettings, TopicSpec,
 };
 use state::SimState;

@@ -121,13 +121,13 @@ pub struct SimSettings {
     pub faults: Faults,
     pub accounts: AccountSettings,
     pub stats: StatsSettings,
-    pub pipedrive: PipedriveSettings,
+    pub pipedrive: PipedriveStandInSettings,
 }
 
 /// The Pipedrive API v2 stand-in under `/api/v2`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PipedriveSettings {
+pub struct PipedriveStandInSettings {
     /// The one token `x-api-token` must carry.
     pub api_token: String,
     /// Requests per token and 2-second window; more get 429.
