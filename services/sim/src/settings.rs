@@ -144,13 +144,13 @@ pub struct SimSettings {
     pub graph: GraphSettings,
     /// The OAuth device flow and signed-in users (`areas/oauth.rs`, `areas/user.rs`).
     pub oauth: OAuthSettings,
-    pub pipedrive: PipedriveSettings,
+    pub pipedrive: PipedriveStandInSettings,
 }
 
 /// The Pipedrive API v2 stand-in under `/api/v2`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PipedriveSettings {
+pub struct PipedriveStandInSettings {
     /// The one token `x-api-token` must carry.
     pub api_token: String,
     /// Requests per token and 2-second window; more get 429.

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::fault::{FaultKind, Outcome};
-use crate::settings::PipedriveSettings;
+use crate::settings::PipedriveStandInSettings;
 use crate::state::lock;
 
 /// Activity types the stand-in's company has (`key_string`s).
@@ -85,14 +85,14 @@ struct Inner {
 }
 
 pub struct Pipedrive {
-    settings: PipedriveSettings,
+    settings: PipedriveStandInSettings,
     inner: Mutex<Inner>,
 }
 
 type Pd = Arc<Pipedrive>;
 
 pub fn router<S: Clone + Send + Sync + 'static>(
-    settings: PipedriveSettings,
+    settings: PipedriveStandInSettings,
     seed: u64,
 ) -> Router<S> {
     let pd = Arc::new(Pipedrive {
