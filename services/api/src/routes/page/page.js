@@ -73,6 +73,7 @@ function poll(flowId, interval) {
       flow = await api(`/v1/auth/device/${encodeURIComponent(flowId)}`);
     } catch (error) {
       showError(`Checking the sign-in failed: ${error.message}`);
+      $("start").hidden = false;
       $("start").disabled = false;
       return;
     }
