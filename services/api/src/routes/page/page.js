@@ -55,6 +55,7 @@ async function startSignIn() {
     $("verify").href = flow.verification_uri;
     text($("verify"), `Open ${flow.verification_uri}`);
     $("device").hidden = false;
+    $("start").hidden = true;
     $("copy").focus();
     poll(flow.flow_id, flow.interval);
   } catch (error) {
@@ -72,6 +73,7 @@ function poll(flowId, interval) {
       flow = await api(`/v1/auth/device/${encodeURIComponent(flowId)}`);
     } catch (error) {
       showError(`Checking the sign-in failed: ${error.message}`);
+      $("start").hidden = false;
       $("start").disabled = false;
       return;
     }
@@ -80,9 +82,11 @@ function poll(flowId, interval) {
       poll(flowId, flow.interval);
     } else if (flow.state === "signed_in") {
       $("device").hidden = true;
+      $("start").hidden = false;
       await refreshSession();
     } else {
       $("device").hidden = true;
+      $("start").hidden = false;
       $("start").disabled = false;
       showError(flow.message || `Sign-in failed (${flow.error})`);
     }
