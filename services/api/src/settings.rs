@@ -23,7 +23,7 @@ pub struct Settings {
     pub views: ViewSettings,
     pub topics: TopicSettings,
     pub orgs: OrgSettings,
-    pub graph: hubpulse_jobs::GraphSettings,
+    pub graph: hubpulse_jobs::DevGraphSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

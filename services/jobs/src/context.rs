@@ -4,7 +4,7 @@ use hubpulse_cache::Cache;
 use hubpulse_github::GithubClient;
 use hubpulse_store::Store;
 
-use crate::{GraphSettings, OrgSettings};
+use crate::{DevGraphSettings, OrgSettings};
 
 /// What production job kinds run with: one per replica, shared by its workers.
 #[derive(Clone)]
@@ -18,5 +18,5 @@ pub struct JobContext {
     /// Tracked owners' syncs and statistics (`[orgs]`).
     pub orgs: OrgSettings,
     /// Developer discovery (`[graph]`).
-    pub graph: GraphSettings,
+    pub graph: DevGraphSettings,
 }

@@ -11,7 +11,7 @@ mod views;
 mod worker;
 
 pub use context::JobContext;
-pub use graph_settings::GraphSettings;
+pub use graph_settings::DevGraphSettings;
 pub use job::{Job, JobError, JobRun, Outcome, enqueue, enqueue_at};
 pub use pages::{PgPages, remember_page};
 pub use registry::Registry;

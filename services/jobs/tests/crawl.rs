@@ -228,7 +228,7 @@ impl Stack {
                     stats_retry_cap_secs: 1,
                     stats_max_computing: 5,
                 },
-                graph: hubpulse_jobs::GraphSettings {
+                graph: hubpulse_jobs::DevGraphSettings {
                     staleness_secs: 3600,
                     max_edges_per_list: 1000,
                     discover_batch: 20,
