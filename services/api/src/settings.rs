@@ -28,7 +28,7 @@ pub struct Settings {
     pub pipedrive: PipedriveSettings,
     /// Signing in with GitHub and the page at `/`.
     pub auth: AuthSettings,
-    pub graph: hubpulse_jobs::GraphSettings,
+    pub graph: hubpulse_jobs::DevGraphSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

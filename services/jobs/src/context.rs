@@ -5,7 +5,7 @@ use hubpulse_github::GithubClient;
 use hubpulse_pipedrive::PipedriveClient;
 use hubpulse_store::Store;
 
-use crate::{GistMetrics, GistSettings, GraphSettings, OrgSettings};
+use crate::{GistMetrics, GistSettings, DevGraphSettings, OrgSettings};
 
 /// What production job kinds run with: one per replica, shared by its workers.
 #[derive(Clone)]
@@ -19,7 +19,7 @@ pub struct JobContext {
     /// Tracked owners' syncs and statistics (`[orgs]`).
     pub orgs: OrgSettings,
     /// Developer discovery (`[graph]`).
-    pub graph: GraphSettings,
+    pub graph: DevGraphSettings,
     /// Signing in with GitHub (`[auth]`); `None` when it is off.
     pub sign_in: Option<Arc<crate::SignIn>>,
     /// Gist scans and their delivery to Pipedrive (`[gists]`, `[pipedrive]`).

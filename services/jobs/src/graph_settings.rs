@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct GraphSettings {
+pub struct DevGraphSettings {
     /// A developer synced less than this long ago is not synced again (not
     /// by discovery, not by `sync_developer` unless forced).
     pub staleness_secs: u64,
@@ -28,7 +28,7 @@ pub struct GraphSettings {
     pub requeue_after_secs: u64,
 }
 
-impl GraphSettings {
+impl DevGraphSettings {
     pub fn staleness(&self) -> Duration {
         Duration::from_secs(self.staleness_secs)
     }

@@ -14,7 +14,7 @@ mod worker;
 
 pub use context::{GistContext, JobContext};
 pub use gist_metrics::GistMetrics;
-pub use graph_settings::GraphSettings;
+pub use graph_settings::DevGraphSettings;
 pub use job::{Job, JobError, JobRun, Outcome, enqueue, enqueue_at};
 pub use pages::{PgPages, remember_page};
 pub use registry::Registry;

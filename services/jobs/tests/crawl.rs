@@ -230,7 +230,7 @@ impl Stack {
                 },
                 gists: Default::default(),
                 sign_in: None,
-                graph: hubpulse_jobs::GraphSettings {
+                graph: hubpulse_jobs::DevGraphSettings {
                     staleness_secs: 3600,
                     max_edges_per_list: 1000,
                     discover_batch: 20,

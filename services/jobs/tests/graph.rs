@@ -11,7 +11,7 @@ use hubpulse_domain::{Login, RepoFullName};
 use hubpulse_github::{GithubClient, GithubSettings};
 use hubpulse_jobs::kinds::{self, Discover, SyncDeveloper, SyncRepository};
 use hubpulse_jobs::{
-    GraphSettings, Job, JobContext, OrgSettings, Registry, WorkerPool, WorkerPoolHandle,
+    DevGraphSettings, Job, JobContext, OrgSettings, Registry, WorkerPool, WorkerPoolHandle,
     WorkerSettings, enqueue,
 };
 use hubpulse_store::Store;
@@ -35,8 +35,8 @@ struct Stack {
     _replicas: Vec<WorkerPoolHandle>,
 }
 
-fn graph_settings() -> GraphSettings {
-    GraphSettings {
+fn graph_settings() -> DevGraphSettings {
+    DevGraphSettings {
         staleness_secs: 3600,
         max_edges_per_list: 10_000,
         discover_batch: 40,
