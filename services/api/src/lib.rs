@@ -5,12 +5,14 @@ mod auth;
 pub mod error;
 pub mod metrics;
 mod middleware;
+mod observe;
 mod routes;
 mod server;
 pub mod settings;
 mod state;
 mod views;
 
-pub use app::{Application, REPLICA_HEADER, StartError};
+pub use app::{Application, StartError};
+pub use observe::REPLICA_HEADER;
 pub use settings::Settings;
 pub use state::AppState;

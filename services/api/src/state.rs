@@ -22,6 +22,8 @@ struct Inner {
     github: Arc<GithubClient>,
     metrics: Arc<Metrics>,
     views: ViewReader,
+    /// The OpenAPI document, serialized once the routes are known.
+    openapi: std::sync::OnceLock<bytes::Bytes>,
 }
 
 impl AppState {
@@ -47,6 +49,7 @@ impl AppState {
                 github,
                 metrics,
                 views,
+                openapi: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -73,6 +76,16 @@ impl AppState {
 
     pub fn cache(&self) -> &Cache {
         &self.inner.cache
+    }
+
+    /// Kept for /openapi.json; the first document set stays.
+    pub fn set_openapi(&self, document: bytes::Bytes) {
+        let _ = self.inner.openapi.set(document);
+    }
+
+    /// The OpenAPI document (empty before the routes are built).
+    pub fn openapi(&self) -> bytes::Bytes {
+        self.inner.openapi.get().cloned().unwrap_or_default()
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {

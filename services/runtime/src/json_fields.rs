@@ -48,7 +48,7 @@ impl<'writer> FormatFields<'writer> for JsonSpanFields {
 
 /// Writes each field as it is visited; `finish` closes the object.
 pub struct JsonVisitor<'a> {
-    writer: Writer<'a>,
+    writer: Buffered<'a>,
     first: bool,
     result: fmt::Result,
 }
@@ -56,7 +56,11 @@ pub struct JsonVisitor<'a> {
 impl<'a> JsonVisitor<'a> {
     fn new(writer: Writer<'a>) -> Self {
         Self {
-            writer,
+            writer: Buffered {
+                out: writer,
+                buf: [0; 256],
+                len: 0,
+            },
             first: true,
             result: Ok(()),
         }
@@ -124,7 +128,41 @@ impl VisitOutput<fmt::Result> for JsonVisitor<'_> {
     fn finish(mut self) -> fmt::Result {
         let close = if self.first { "{}" } else { "}" };
         self.result?;
-        self.writer.write_str(close)
+        self.writer.write_str(close)?;
+        self.writer.flush()
+    }
+}
+
+/// Gathers the many small writes of a span's fields on the stack and hands
+/// them on at once: the span's field string is then allocated once at its
+/// size, rather than grown by doubling, a reallocation a step.
+struct Buffered<'a> {
+    out: Writer<'a>,
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl Buffered<'_> {
+    fn flush(&mut self) -> fmt::Result {
+        // Only whole `str`s are ever copied in, so this is UTF-8.
+        let text = std::str::from_utf8(&self.buf[..self.len]).map_err(|_| fmt::Error)?;
+        self.out.write_str(text)?;
+        self.len = 0;
+        Ok(())
+    }
+}
+
+impl Write for Buffered<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if self.len + s.len() > self.buf.len() {
+            self.flush()?;
+            if s.len() > self.buf.len() {
+                return self.out.write_str(s);
+            }
+        }
+        self.buf[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
+        self.len += s.len();
+        Ok(())
     }
 }
 
@@ -198,6 +236,7 @@ mod tests {
                 "request",
                 request_id = %"id \"quoted\" \\ \n",
                 path = "/api/x",
+                long = "y".repeat(600).as_str(),
                 n = 3u64,
                 late = tracing::field::Empty,
             );
@@ -209,6 +248,7 @@ mod tests {
         let line: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
         assert_eq!(line["span"]["request_id"], "id \"quoted\" \\ \n", "{out}");
         assert_eq!(line["span"]["path"], "/api/x");
+        assert_eq!(line["span"]["long"], "y".repeat(600));
         assert_eq!(line["span"]["n"], 3);
         assert_eq!(line["span"]["late"], true);
         assert_eq!(line["span"]["name"], "request");

@@ -1,6 +1,7 @@
+use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use hubpulse_cache::{Encoding, View};
 use hubpulse_domain::{Topic, VIEW_SIZE, ViewKind};
@@ -211,7 +212,12 @@ fn respond(view: &View, limit: Option<usize>, headers: &HeaderMap) -> Response {
                 })
             })
     });
-    let mut out = HeaderMap::new();
+    // Built in place, with room for every header it will carry (the replica
+    // and request id are added on the way out): no map grown, merged or
+    // rehashed on the cached path.
+    let mut response = Response::new(Body::empty());
+    let out = response.headers_mut();
+    out.reserve(8);
     if let Some(etag) = etag {
         out.insert(header::ETAG, etag);
     }
@@ -221,7 +227,8 @@ fn respond(view: &View, limit: Option<usize>, headers: &HeaderMap) -> Response {
     );
     out.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     if not_modified {
-        return (StatusCode::NOT_MODIFIED, out).into_response();
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        return response;
     }
     out.insert(
         header::CONTENT_TYPE,
@@ -238,7 +245,8 @@ fn respond(view: &View, limit: Option<usize>, headers: &HeaderMap) -> Response {
             view.body(encoding)
         }
     };
-    (StatusCode::OK, out, body).into_response()
+    *response.body_mut() = Body::from(body);
+    response
 }
 
 #[cfg(test)]
