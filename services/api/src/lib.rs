@@ -6,6 +6,7 @@ pub mod error;
 pub mod metrics;
 mod middleware;
 mod observe;
+mod precompressed;
 mod routes;
 mod server;
 pub mod settings;

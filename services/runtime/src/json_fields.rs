@@ -176,26 +176,22 @@ impl<W: Write> Write for Escaping<'_, W> {
 }
 
 fn write_escaped(out: &mut impl Write, s: &str) -> fmt::Result {
-    let mut plain = 0;
-    for (i, byte) in s.bytes().enumerate() {
-        let escape = match byte {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f | 0x7f => "",
-            _ => continue,
-        };
-        out.write_str(&s[plain..i])?;
-        if escape.is_empty() {
-            write!(out, "\\u{byte:04x}")?;
-        } else {
-            out.write_str(escape)?;
+    let needs_escape = |b: &u8| *b < 0x20 || *b == b'"' || *b == b'\\' || *b == 0x7f;
+    let mut rest = s;
+    // Most values (ids, paths, methods) need no escape: one write.
+    while let Some(i) = rest.as_bytes().iter().position(needs_escape) {
+        out.write_str(&rest[..i])?;
+        match rest.as_bytes()[i] {
+            b'"' => out.write_str("\\\"")?,
+            b'\\' => out.write_str("\\\\")?,
+            b'\n' => out.write_str("\\n")?,
+            b'\r' => out.write_str("\\r")?,
+            b'\t' => out.write_str("\\t")?,
+            byte => write!(out, "\\u{byte:04x}")?,
         }
-        plain = i + 1;
+        rest = &rest[i + 1..];
     }
-    out.write_str(&s[plain..])
+    out.write_str(rest)
 }
 
 #[cfg(test)]
