@@ -103,6 +103,7 @@ window() { # name n
 }
 
 main() {
+  "$ROOT/scripts/install-deps.sh"
   command -v valgrind >/dev/null || die "valgrind is missing; scripts/install-deps.sh installs it"
   build_release hubpulse-bench
   rm -rf "$OUT"

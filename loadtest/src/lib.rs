@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod bench;
+mod ceiling;
 mod plan;
 mod summary;
 mod transactions;
