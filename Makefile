@@ -19,6 +19,7 @@ help:
 	@echo "make build   release binaries, as the stack builds them"
 	@echo "make faults  the fault suite: kills and stops members of a stack of its own under load (minutes)"
 	@echo "make bench   the speed proof on a stack of its own: load tests, static-file limit, ingest (minutes)"
+	@echo "make callgrind  instructions per cached request of one replica, under valgrind (a minute)"
 	@echo "make fmt     format the code;  make lint  clippy with warnings as errors"
 
 up:
@@ -62,9 +63,17 @@ faults:
 	@scripts/faults.sh
 
 # The speed proof on a demo stack of its own (.stack-bench, ports 8180,
-# 55532, 56479, 3101-3102, 9200, static limit on 8181), stopped at the end:
+# 55532, 56479, 3101-3102, 9200, static limit on 8181, the proxy's ceiling
+# on 8182), stopped at the end:
 # prints one table, writes target/bench/report.md and .json, exits non-zero
 # on a missed target. Not part of make test (that runs a short smoke).
 .PHONY: bench
 bench:
 	@scripts/bench.sh
+
+# Instructions per cached request of one release replica under callgrind,
+# on a demo stack of its own (.stack-callgrind, ports 8380, 55732, 56679,
+# 3301, 9400), stopped at the end: target/callgrind/summary.txt.
+.PHONY: callgrind
+callgrind:
+	@scripts/callgrind.sh

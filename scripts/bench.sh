@@ -6,8 +6,12 @@
 #     timed from its job's started_at to finished_at (views rebuilt inside)
 #   - the static-file limit: a second nginx serving the identical bytes of
 #     /api/popularity/kubernetes (brotli, as asked with gzip, br) from a file
+#   - the proxy's ceiling: the stack's own rendered nginx configuration in
+#     front of do-nothing backends (an nginx handing back those bytes, with
+#     the replicas' headers, on the same kind of upstream sockets)
 #   - closed-loop maximum through nginx and the replicas (two; REPLICAS=N
-#     for N), with wrk and goose
+#     for N), with wrk (rounds
+#     alternating static file, ceiling, HubPulse) and goose
 #   - an open loop at 1,500 requests/s, the cached, ?limit= and refresh
 #     scenarios, and the cold path (views dropped from Redis)
 #   - organisation statistics (issue 15): 2,000 repositories x 500
@@ -24,6 +28,7 @@
 #                      its report to target/bench/replicas-N/, beside the
 #                      two-replica one rather than over it
 #   BENCH_ORG_REPOS=2000  repositories of the organisation statistics benchmark
+#   BENCH_ROUNDS=3     wrk rounds of static file, ceiling and HubPulse
 #   SKIP_BUILD=1       use the release binaries already built
 #   BENCH_KEEP=1       leave the bench stack running afterwards (make down with
 #                      HUBPULSE_STACK_DIR=.stack-bench and the ports above stops it)
@@ -41,6 +46,9 @@ export NGINX_RATE_LIMIT=${NGINX_RATE_LIMIT:-1000000r/s} NGINX_RATE_BURST=${NGINX
 # set before lib.sh reads .env, so .env's count never applies here.
 export HUBPULSE_API_BASE_PORT=3101 HUBPULSE_SIM_PORT=9200 REPLICAS=${REPLICAS:-2}
 STATIC_PORT=8181
+# The ceiling's nginx (the stack's configuration); its backends, when the
+# replicas are reached over TCP, listen on the ports after it.
+CEILING_PORT=8182
 # Demo mode tracks only the ingest topic at start, so cron's bootstrap crawl
 # of it runs alone; the read topics are tracked and crawled afterwards.
 INGEST_TOPIC=bench-ingest
@@ -49,15 +57,19 @@ export HUBPULSE_DEMO_TOPICS=$INGEST_TOPIC
 READ_TOPICS=kubernetes,rust,serverless
 COLD_COUNT=8
 SECONDS_PER_RUN=${BENCH_SECONDS:-15}
+ROUNDS=${BENCH_ROUNDS:-3}
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
+require_number ROUNDS
+[ "$ROUNDS" -ge 1 ] || die "BENCH_ROUNDS must be at least 1"
 
 BIN="$ROOT/target/release"
 OUT="$ROOT/target/bench"
 [ "$REPLICAS" = 2 ] || OUT="$OUT/replicas-$REPLICAS"
 RAW="$OUT/raw"
 STATIC_DIR="$STACK/static-nginx"
+CEILING_DIR="$STACK/ceiling"
 BASE="http://127.0.0.1:$HUBPULSE_NGINX_PORT"
 # Set again once fresh_stack_dir has made the bench stack's own secrets.
 TOKEN=${HUBPULSE__ADMIN__TOKEN:-}
@@ -76,9 +88,20 @@ stop_static() {
   fi
 }
 
+stop_ceiling() {
+  local pid file
+  for file in "$CEILING_DIR/front/nginx.pid" "$CEILING_DIR/backend/nginx.pid"; do
+    if pid=$(live_pid "$file" nginx); then
+      kill -QUIT "$pid" 2>/dev/null || true
+      wait_gone 10 "$pid"
+    fi
+  done
+}
+
 cleanup() {
   local rc=$?
   stop_static
+  stop_ceiling
   if [ "${BENCH_KEEP:-0}" = 1 ]; then
     say "the bench stack is left running (BENCH_KEEP=1)"
   else
@@ -182,17 +205,18 @@ measure() { # name label generator target ratio_to connections -- command...
   read -r real user sys <"$RAW/$name.time"
   [ "$rc" = 0 ] || warn "$name exited with $rc (see $RAW/$name.log)"
   grep -E '^[a-z]+: [0-9]+ requests|^  (pass|FAIL|error)' "$RAW/$name.log" | sed 's/^/    /' || true
-  printf '{"label":"%s","generator":"%s","target":"%s","ratio_to":%s,"connections":%s,"cpu_seconds":%s,"wall_seconds":%s,"cores":%s,"machine_busy":%s,"rss_kb":%s}\n' \
+  printf '{"label":"%s","generator":"%s","target":"%s","ratio_to":%s,"ceiling":%s,"connections":%s,"cpu_seconds":%s,"wall_seconds":%s,"cores":%s,"machine_busy":%s,"rss_kb":%s}\n' \
     "$label" "$generator" "$target" "$([ -n "$ratio_to" ] && printf '"%s"' "$ratio_to" || echo null)" \
+    "$([ -n "${CEILING_RUN:-}" ] && printf '"%s"' "$CEILING_RUN" || echo null)" \
     "$connections" "$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" "$real" "$CORES" \
     "$(awk -v dt=$((t1 - t0)) -v di=$((i1 - i0)) 'BEGIN { printf "%.2f", (dt > 0 ? (dt - di) / dt : 0) }' </dev/null)" \
     "$(replica_rss)" >"$RAW/$name.meta.json"
 }
 
 # wrk from Debian: closed loop, the same request as goose's max scenario.
-wrk_run() { # name label target ratio_to url
+wrk_run() { # name label target ratio_to url [ceiling run]
   local name=$1 label=$2 target=$3 ratio_to=$4 url=$5
-  WRK_JSON="$RAW/$name.wrk.json" WRK_ACCEPT_ENCODING="gzip, br" \
+  CEILING_RUN=${6:-} WRK_JSON="$RAW/$name.wrk.json" WRK_ACCEPT_ENCODING="gzip, br" \
     measure "$name" "$label" wrk "$target" "$ratio_to" 64 -- \
     wrk -t 2 -c 64 -d "${SECONDS_PER_RUN}s" --timeout 10s -s "$ROOT/loadtest/wrk/report.lua" "$url"
 }
@@ -310,6 +334,91 @@ bench_delivery() {
     "$RAW/10-delivery.json"
 }
 
+# The proxy's ceiling: nginx with the stack's own configuration (rendered by
+# proxy/render.sh as the stack renders it, only its address, directory and
+# upstreams differ) in front of backends that do nothing but answer the
+# bytes start_static saved, with the replicas' headers, on the same kind of
+# upstream sockets as the replicas (Unix or TCP, one per replica). No proxied
+# answer from HubPulse can beat it; the replicas' own cost is the gap.
+start_ceiling() {
+  local body="$STATIC_DIR/root/api/popularity/$FIRST_TOPIC" backend="$CEILING_DIR/backend" front="$CEILING_DIR/front"
+  local upstream listens="" upstreams="" i=0 etag
+  stop_ceiling
+  mkdir -p "$backend" "$front"
+  etag=$(awk 'tolower($1) == "etag:" { print $2 }' "$STATIC_DIR/headers" | tr -d '\r')
+  [ -n "$etag" ] || die "/api/popularity/$FIRST_TOPIC answered no ETag"
+  for upstream in $(awk '$1 == "server" && $2 ~ /^unix:|:[0-9]+$/ { print $2 }' "$STACK/nginx/nginx.conf"); do
+    i=$((i + 1))
+    case "$upstream" in
+      unix:*)
+        rm -f "$RUN/cb-$i.sock"
+        listens+="        listen unix:$RUN/cb-$i.sock;"$'\n'
+        upstreams+="unix:$RUN/cb-$i.sock "
+        ;;
+      *)
+        require_free_port $((CEILING_PORT + i)) "the ceiling's backend $i"
+        listens+="        listen 127.0.0.1:$((CEILING_PORT + i)) backlog=4096;"$'\n'
+        upstreams+="127.0.0.1:$((CEILING_PORT + i)) "
+        ;;
+    esac
+  done
+  [ "$i" -gt 0 ] || die "no upstream servers in $STACK/nginx/nginx.conf"
+  cat >"$backend/nginx.conf" <<EOF
+worker_processes auto;
+pid $backend/nginx.pid;
+error_log $backend/error.log warn;
+events { worker_connections 4096; }
+http {
+    client_body_temp_path $backend/client_body;
+    proxy_temp_path $backend/proxy;
+    fastcgi_temp_path $backend/fastcgi;
+    uwsgi_temp_path $backend/uwsgi;
+    scgi_temp_path $backend/scgi;
+    # A replica logs nothing per request either.
+    access_log off;
+    server_tokens off;
+    keepalive_timeout 65s;
+    keepalive_requests 10000;
+    sendfile on;
+    tcp_nopush on;
+    open_file_cache max=16 inactive=60s;
+    etag off;
+    if_modified_since off;
+    max_ranges 0;
+    server {
+$listens        root $STATIC_DIR/root;
+        location /api/popularity/ {
+            default_type application/json;
+            add_header Content-Encoding br;
+            add_header Vary accept-encoding;
+            add_header Cache-Control "public, max-age=5";
+            add_header ETag '$etag';
+            add_header X-Hubpulse-Replica ceiling;
+            add_header X-Request-Id \$http_x_request_id;
+        }
+    }
+}
+EOF
+  nginx -p "$backend" -c "$backend/nginx.conf" -e "$backend/error.log" 9>&- \
+    || die "the ceiling's backend did not start; see $backend/error.log"
+  wait_for "the ceiling's backend" 10 "" "$backend/error.log" live_pid "$backend/nginx.pid" nginx
+  NGINX_LISTEN="127.0.0.1:$CEILING_PORT" NGINX_PREFIX="$front" NGINX_UPSTREAMS="$upstreams" \
+    sh "$ROOT/proxy/render.sh" "$ROOT/proxy/nginx.conf" >"$front/nginx.conf"
+  # The same configuration as the stack's nginx but for what was asked to differ.
+  local servers='/^ *server [^ ]* max_fails=0;$/d'
+  diff -q <(sed -e "$servers" -e "s|$front|PREFIX|g" -e "s|127.0.0.1:$CEILING_PORT|LISTEN|" "$front/nginx.conf") \
+    <(sed -e "$servers" -e "s|$STACK/nginx|PREFIX|g" -e "s|127.0.0.1:$HUBPULSE_NGINX_PORT|LISTEN|" "$STACK/nginx/nginx.conf") >/dev/null \
+    || die "the ceiling's nginx configuration differs from the stack's ($front/nginx.conf, $STACK/nginx/nginx.conf)"
+  require_free_port "$CEILING_PORT" "the bench's ceiling nginx"
+  nginx -p "$front" -c "$front/nginx.conf" -e "$front/error.log" 9>&- \
+    || die "the ceiling's nginx did not start; see $front/error.log"
+  wait_for "the ceiling's nginx" 10 "" "$front/error.log" live_pid "$front/nginx.pid" nginx
+  curl -fsS -H 'Accept-Encoding: gzip, br' -D "$CEILING_DIR/headers" -o "$CEILING_DIR/check" \
+    "http://127.0.0.1:$CEILING_PORT/api/popularity/$FIRST_TOPIC"
+  cmp -s "$body" "$CEILING_DIR/check" || die "the ceiling does not serve the same bytes"
+  say "ceiling: the stack's nginx on 127.0.0.1:$CEILING_PORT in front of $i do-nothing backends (${upstreams% })"
+}
+
 main() {
   "$ROOT/scripts/install-deps.sh"
   command -v wrk >/dev/null || die "wrk is missing; scripts/install-deps.sh installs it"
@@ -348,11 +457,21 @@ main() {
     || die "the organisation statistics benchmark failed"
 
   start_static
-  local static="http://127.0.0.1:$STATIC_PORT" url="/api/popularity/$FIRST_TOPIC" long=$((SECONDS_PER_RUN * 2))
-  wrk_run 01-static-wrk "static limit: nginx, file" static "" "$static$url"
+  start_ceiling
+  local static="http://127.0.0.1:$STATIC_PORT" ceiling="http://127.0.0.1:$CEILING_PORT"
+  local url="/api/popularity/$FIRST_TOPIC" long=$((SECONDS_PER_RUN * 2)) round
+  # Rounds alternating the three, so that whatever else the machine does
+  # meanwhile lands on all of them alike.
+  for round in $(seq 1 "$ROUNDS"); do
+    wrk_run "01-r${round}a-static-wrk" "static limit: nginx, file (round $round)" static "" "$static$url"
+    wrk_run "01-r${round}b-ceiling-wrk" "ceiling: nginx, do-nothing backends (round $round)" ceiling \
+      "01-r${round}a-static-wrk" "$ceiling$url"
+    wrk_run "01-r${round}c-max-wrk" "closed loop, cached $url (round $round)" hubpulse \
+      "01-r${round}a-static-wrk" "$BASE$url" "01-r${round}b-ceiling-wrk"
+  done
   goose_run 02-static-goose "static limit: nginx, file" static "" 64 max -H "$static" -t "${SECONDS_PER_RUN}s"
   stop_static
-  wrk_run 03-max-wrk "closed loop, cached $url" hubpulse 01-static-wrk "$BASE$url"
+  stop_ceiling
   goose_run 04-max-goose "closed loop, cached $url" hubpulse 02-static-goose 64 max -H "$BASE" -t "${SECONDS_PER_RUN}s"
   goose_run 05-open "open loop, 1,500 req/s (cached mix)" hubpulse "" 128 open -H "$BASE" -t "${long}s" --rate 1500
   goose_run 06-cached "cached mix (3 views, 3 encodings, 20% If-None-Match)" hubpulse "" 32 cached -H "$BASE" -t "${SECONDS_PER_RUN}s"

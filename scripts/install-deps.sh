@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the stack and the tests need, only what is missing; running it
-# again does nothing. Debian packages: postgresql, redis-server, nginx, wrk
+# again does nothing. Debian packages: postgresql, redis-server, nginx, wrk, valgrind
 # (plus the small tools the scripts use, and python3 with venv for schemathesis); cargo-nextest through cargo.
 # Packages are installed without starting or enabling their system services:
 # the stack and the tests run private instances on ports of their own.
@@ -14,6 +14,8 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+# make callgrind: instructions per cached request (scripts/callgrind.sh).
+command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 command -v curl >/dev/null 2>&1 || missing+=(curl ca-certificates)
 command -v jq >/dev/null 2>&1 || missing+=(jq)
 # schemathesis and kubernetes-validate (scripts/install-pytool.sh) run in venvs of Debian's python3.

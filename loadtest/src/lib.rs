@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod bench;
+mod ceiling;
 pub mod orgstats;
 mod plan;
 mod summary;

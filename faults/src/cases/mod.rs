@@ -3,8 +3,8 @@
 //! on. Each leaves the stack whole again ([`restore`]), pass or fail, so the
 //! next case starts from a working stack. This file holds what they share.
 
-mod flood;
 mod delivery;
+mod flood;
 mod github_faults;
 mod postgres_down;
 mod redis_down;
@@ -25,8 +25,8 @@ use crate::load::{Load, LoadSpec, Tally};
 use crate::report::Report;
 use crate::{Stack, clients, sql};
 
-use flood::flood;
 use delivery::delivery;
+use flood::flood;
 use github_faults::github_faults;
 use postgres_down::postgres_down;
 use redis_down::redis_down;

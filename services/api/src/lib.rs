@@ -5,6 +5,8 @@ mod auth;
 pub mod error;
 pub mod metrics;
 mod middleware;
+mod observe;
+mod precompressed;
 mod prefixes;
 mod routes;
 mod server;
@@ -13,6 +15,7 @@ pub mod settings;
 mod state;
 mod views;
 
-pub use app::{Application, REPLICA_HEADER, StartError};
+pub use app::{Application, StartError};
+pub use observe::REPLICA_HEADER;
 pub use settings::Settings;
 pub use state::AppState;

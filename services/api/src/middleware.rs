@@ -1,70 +1,128 @@
 use std::any::Any;
-use std::sync::Arc;
-use std::time::Instant;
+use std::convert::Infallible;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
-use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::Response;
-use http_body_util::BodyExt;
+use axum::BoxError;
+use axum::body::{Body, HttpBody};
+use axum::extract::Request;
+use axum::http::{HeaderValue, Response, StatusCode, header};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Either};
+use tower::{Layer, Service};
 
 use crate::error::{code_for_status, error_response};
-use crate::metrics::Metrics;
-
-/// The span every log line of a request is recorded in; the request id is set
-/// by `SetRequestIdLayer` before this runs. The query string is left out: it
-/// is where clients put things that should not be logged.
-pub fn request_span(req: &Request) -> tracing::Span {
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
-    tracing::info_span!(
-        "request",
-        request_id = %request_id,
-        method = %req.method(),
-        path = %req.uri().path(),
-    )
-}
-
-/// Counts requests and their latency by route template (never the raw path,
-/// which would let a client mint unbounded label values).
-pub async fn record_metrics(
-    State(metrics): State<Arc<Metrics>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    // MatchedPath is an Arc inside: cloning it allocates nothing.
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let route = route.as_ref().map_or("unmatched", |m| m.as_str());
-    let method = req.method().clone();
-    let started = Instant::now();
-    let response = next.run(req).await;
-    metrics
-        .http_latency
-        .with_label_values(&[route, method.as_str()])
-        .observe(started.elapsed().as_secs_f64());
-    metrics
-        .http_requests
-        .with_label_values(&[route, method.as_str(), response.status().as_str()])
-        .inc();
-    response
-}
 
 /// Error messages longer than this from lower layers are replaced by the status text.
 const MAX_PASSTHROUGH_MESSAGE: usize = 512;
 
 /// Gives every 4xx/5xx a JSON body, whoever produced it: axum's 405 and
-/// extractor rejections, tower-http's 413 and timeouts. Responses that are
-/// JSON already pass untouched.
-pub async fn json_errors(req: Request, next: Next) -> Response {
-    let response = next.run(req).await;
-    let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
-        return response;
+/// extractor rejections, tower-http's 413 and timeouts; and turns a handler's
+/// panic into a 500 JSON error. Responses that are JSON already, and every
+/// success, pass untouched and unboxed: a future of its own rather than
+/// `from_fn` and `CatchPanicLayer`, which box per request.
+#[derive(Clone, Copy, Default)]
+pub struct ErrorsLayer;
+
+impl<S> Layer<S> for ErrorsLayer {
+    type Service = Errors<S>;
+
+    fn layer(&self, inner: S) -> Errors<S> {
+        Errors { inner }
     }
+}
+
+#[derive(Clone)]
+pub struct Errors<S> {
+    inner: S,
+}
+
+/// What [`Errors`] answers: the inner response as it was, or one it rebuilt.
+pub type ErrorsBody<B> = Either<B, Body>;
+
+impl<S, B, ReqBody> Service<Request<ReqBody>> for Errors<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<B>, Error = Infallible>,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<ErrorsBody<B>>;
+    type Error = Infallible;
+    type Future = ErrorsFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        match catch_unwind(AssertUnwindSafe(|| self.inner.call(req))) {
+            Ok(future) => ErrorsFuture::Inner { future },
+            Err(payload) => ErrorsFuture::Done {
+                response: Some(panic_response(payload)),
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = ErrorsProj]
+    pub enum ErrorsFuture<F> {
+        Inner { #[pin] future: F },
+        Rewrite { future: Pin<Box<dyn Future<Output = Response<Body>> + Send>> },
+        Done { response: Option<Response<Body>> },
+    }
+}
+
+impl<F, B> Future for ErrorsFuture<F>
+where
+    F: Future<Output = Result<Response<B>, Infallible>>,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Output = Result<Response<ErrorsBody<B>>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let rewrite = match self.as_mut().project() {
+                ErrorsProj::Inner { future } => {
+                    let polled = catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
+                    let response = match polled {
+                        Ok(Poll::Pending) => return Poll::Pending,
+                        Ok(Poll::Ready(Ok(response))) => response,
+                        Err(payload) => {
+                            return Poll::Ready(Ok(panic_response(payload).map(Either::Right)));
+                        }
+                    };
+                    let status = response.status();
+                    if !(status.is_client_error() || status.is_server_error()) || is_json(&response)
+                    {
+                        return Poll::Ready(Ok(response.map(Either::Left)));
+                    }
+                    Box::pin(json_error(response))
+                }
+                ErrorsProj::Rewrite { future } => {
+                    let response = ready!(future.as_mut().poll(cx));
+                    return Poll::Ready(Ok(response.map(Either::Right)));
+                }
+                ErrorsProj::Done { response } => {
+                    let response = response.take().expect("polled after completion");
+                    return Poll::Ready(Ok(response.map(Either::Right)));
+                }
+            };
+            self.set(ErrorsFuture::Rewrite { future: rewrite });
+        }
+    }
+}
+
+/// The error response again, with a JSON body carrying its message.
+async fn json_error<B>(response: Response<B>) -> Response<Body>
+where
+    B: HttpBody<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let status = response.status();
     let (parts, body) = response.into_parts();
     // Bodies of these responses are short plain-text messages; read a bounded amount.
     let limited = http_body_util::Limited::new(body, MAX_PASSTHROUGH_MESSAGE);
@@ -87,7 +145,7 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
     rebuilt
 }
 
-fn is_json(response: &Response) -> bool {
+fn is_json<B>(response: &Response<B>) -> bool {
     response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -113,9 +171,8 @@ fn default_message(status: StatusCode) -> String {
     }
 }
 
-/// `CatchPanicLayer`'s answer: a 500 JSON error. The panic payload goes to the
-/// log only.
-pub fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response<Body> {
+/// A panic's answer: a 500 JSON error. The panic payload goes to the log only.
+fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response<Body> {
     let detail = payload
         .downcast_ref::<String>()
         .map(String::as_str)

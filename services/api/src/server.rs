@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::BoxError;
 use axum::extract::Request;
-use axum::response::Response;
-use hyper::body::Incoming;
+use axum::http::Response;
+use hyper::body::{Body, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -73,15 +74,21 @@ impl Drop for UnixSocket {
 
 /// Serves until `shutdown` is cancelled, then stops accepting and gives open
 /// connections `shutdown_grace` to finish their requests.
-pub async fn serve<S>(
+pub async fn serve<S, B>(
     tcp: TcpListener,
     unix: Option<UnixSocket>,
     service: S,
     options: ServeOptions,
     shutdown: CancellationToken,
 ) where
-    S: Service<Request<Incoming>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
 {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -160,13 +167,16 @@ struct Connections {
 }
 
 impl Connections {
-    fn spawn<S, IO>(&self, stream: IO, service: S, permit: OwnedSemaphorePermit, peer: Peer)
+    fn spawn<S, B, IO>(&self, stream: IO, service: S, permit: OwnedSemaphorePermit, peer: Peer)
     where
-        S: Service<Request<Incoming>, Response = Response, Error = Infallible>
+        S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
             + Clone
             + Send
             + 'static,
         S::Future: Send + 'static,
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let service =

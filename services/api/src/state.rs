@@ -24,6 +24,8 @@ struct Inner {
     views: ViewReader,
     /// Signing in with GitHub; `None` when `[auth]` leaves it off.
     sign_in: Option<Arc<hubpulse_jobs::SignIn>>,
+    /// The OpenAPI document, serialized once the routes are known.
+    openapi: std::sync::OnceLock<bytes::Bytes>,
 }
 
 impl AppState {
@@ -54,6 +56,7 @@ impl AppState {
                 github,
                 metrics,
                 views,
+                openapi: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -84,6 +87,16 @@ impl AppState {
 
     pub fn sign_in(&self) -> Option<&Arc<hubpulse_jobs::SignIn>> {
         self.inner.sign_in.as_ref()
+    }
+
+    /// Kept for /openapi.json; the first document set stays.
+    pub fn set_openapi(&self, document: bytes::Bytes) {
+        let _ = self.inner.openapi.set(document);
+    }
+
+    /// The OpenAPI document (empty before the routes are built).
+    pub fn openapi(&self) -> bytes::Bytes {
+        self.inner.openapi.get().cloned().unwrap_or_default()
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {

@@ -135,8 +135,11 @@ impl ViewReader {
             }
             // The first read after start or after a track/untrack asks
             // Postgres itself: there is nothing to answer from meanwhile.
+            // Boxed, as every path that reaches Postgres or Redis here: a
+            // future holds room for its largest state, and the cached read's
+            // future is boxed and moved on every request.
             None => {
-                self.refresh_tracked().await;
+                Box::pin(self.refresh_tracked()).await;
                 self.tracked_snapshot()?
             }
         };
@@ -211,7 +214,8 @@ impl ViewReader {
         // One load per view in this process at a time: readers that miss
         // together wait for the same Redis or Postgres read instead of each
         // running their own.
-        match self.memory.try_get_with(key, self.load(topic, kind)).await {
+        let load = Box::pin(self.memory.try_get_with(key, self.load(topic, kind)));
+        match load.await {
             Ok(view) => Ok(Some(view)),
             Err(err) => match &*err {
                 LoadError::NotTracked => Ok(None),

@@ -82,7 +82,7 @@ async fn json_logs_carry_the_request_id_and_no_secrets() {
     let mut child = Command::new(BIN)
         .env("HUBPULSE__SERVER__PORT", port.to_string())
         .env("HUBPULSE__LOG__FORMAT", "json")
-        .env("HUBPULSE__LOG__LEVEL", "info,tower_http=debug")
+        .env("HUBPULSE__LOG__LEVEL", "info,hubpulse_api::observe=debug")
         .env("HUBPULSE__DATABASE__URL", &db_url)
         .env("HUBPULSE__REDIS__URL", redis.url())
         .env("HUBPULSE__REDIS__KEY_PREFIX", redis.key_prefix())

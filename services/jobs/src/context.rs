@@ -5,7 +5,7 @@ use hubpulse_github::GithubClient;
 use hubpulse_pipedrive::PipedriveClient;
 use hubpulse_store::Store;
 
-use crate::{GistMetrics, GistSettings, DevGraphSettings, OrgSettings};
+use crate::{DevGraphSettings, GistMetrics, GistSettings, OrgSettings};
 
 /// What production job kinds run with: one per replica, shared by its workers.
 #[derive(Clone)]

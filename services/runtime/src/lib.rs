@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod backoff;
+mod json_fields;
 mod settings;
 mod shutdown;
 mod telemetry;

@@ -33,6 +33,7 @@ pub fn init_tracing(settings: &LogSettings) -> Result<(), crate::SettingsError> 
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
+            .fmt_fields(crate::json_fields::JsonSpanFields)
             .try_init(),
         LogFormat::Text => builder.try_init(),
     };

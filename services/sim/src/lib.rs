@@ -31,8 +31,7 @@ use fault::Outcome;
 pub use oauth::{Decision, DeviceAction, DeviceReport, POLL_ERRORS, TokenReport};
 pub use settings::{
     AccountSettings, BinSettings, DEFAULTS, Faults, GraphSettings, Limits, NamedAccount,
-    OAuthSettings, PipedriveStandInSettings,
-    SimSettings, StatsSettings, TopicSpec,
+    OAuthSettings, PipedriveStandInSettings, SimSettings, StatsSettings, TopicSpec,
 };
 use state::SimState;
 pub use state::{Resource, Stats, StatsChange};

@@ -170,14 +170,20 @@ mod tests {
                 .expose_secret(),
             "gho_secret_value"
         );
-        assert_eq!(c.open("k1", "user_token:8", &sealed).err(), Some(SealError::Open));
+        assert_eq!(
+            c.open("k1", "user_token:8", &sealed).err(),
+            Some(SealError::Open)
+        );
         assert_eq!(
             c.open("k0", "user_token:7", &sealed).err(),
             Some(SealError::UnknownKey("k0".into()))
         );
         let mut altered = sealed.clone();
         *altered.last_mut().unwrap() ^= 1;
-        assert_eq!(c.open("k1", "user_token:7", &altered).err(), Some(SealError::Open));
+        assert_eq!(
+            c.open("k1", "user_token:7", &altered).err(),
+            Some(SealError::Open)
+        );
         // A fresh nonce each time: the same token seals differently.
         assert_ne!(sealed, c.seal("user_token:7", "gho_secret_value"));
     }

@@ -1,17 +1,19 @@
-use axum::Extension;
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
-use bytes::Bytes;
 
-/// The OpenAPI document, serialized once at start-up.
-#[derive(Clone)]
-pub struct OpenApiDocument(pub Bytes);
+use crate::state::AppState;
 
 /// This document: OpenAPI 3.1, generated from the handlers' annotations.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
-pub async fn openapi_json(Extension(doc): Extension<OpenApiDocument>) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], doc.0).into_response()
+pub async fn openapi_json(State(state): State<AppState>) -> Response {
+    // Serialized once at start-up (app::Stack), kept in the state.
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        state.openapi(),
+    )
+        .into_response()
 }
 
 /// A page that renders /openapi.json in the browser; self-contained, so it works offline.

@@ -126,8 +126,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         ))
 }
 
-pub use docs::OpenApiDocument;
-
 #[cfg(test)]
 mod tests {
     use hubpulse_domain::ViewKind;

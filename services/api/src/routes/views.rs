@@ -1,6 +1,7 @@
+use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use hubpulse_cache::{Encoding, View};
 use hubpulse_domain::{Topic, VIEW_SIZE, ViewKind};
@@ -217,7 +218,12 @@ async fn respond(
                 })
             })
     });
-    let mut out = HeaderMap::new();
+    // Built in place, with room for every header it will carry (the replica
+    // and request id are added on the way out): no map grown, merged or
+    // rehashed on the cached path.
+    let mut response = Response::new(Body::empty());
+    let out = response.headers_mut();
+    out.reserve(8);
     if let Some(etag) = etag {
         out.insert(header::ETAG, etag);
     }
@@ -227,7 +233,8 @@ async fn respond(
     );
     out.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     if not_modified {
-        return Ok((StatusCode::NOT_MODIFIED, out).into_response());
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        return Ok(response);
     }
     out.insert(
         header::CONTENT_TYPE,
@@ -247,7 +254,8 @@ async fn respond(
     if let Some(name) = encoding.header_value() {
         out.insert(header::CONTENT_ENCODING, HeaderValue::from_static(name));
     }
-    Ok((StatusCode::OK, out, body).into_response())
+    *response.body_mut() = Body::from(body);
+    Ok(response)
 }
 
 #[cfg(test)]

@@ -8,9 +8,9 @@
 
 mod admin;
 mod gists;
-pub mod pipedrive;
-mod oauth;
 mod graph;
+mod oauth;
+pub mod pipedrive;
 mod rate_limit;
 mod repos;
 mod search;
