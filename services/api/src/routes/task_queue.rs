@@ -182,9 +182,30 @@ pub struct QueuedTask {
     new: bool,
 }
 
-fn args<J: Job>(args: Value) -> Result<J, ApiError> {
+fn args<J: Job>(mut args: Value) -> Result<J, ApiError> {
+    integral_floats_as_integers(&mut args);
     serde_json::from_value(args)
         .map_err(|e| ApiError::Unprocessable(format!("args of {}: {e}", J::KIND)))
+}
+
+/// JSON Schema counts `5.0` as an integer, serde does not: a whole float in
+/// the integer range becomes an integer before the arguments are parsed.
+fn integral_floats_as_integers(value: &mut Value) {
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            // Only where a float is exact (|f| < 2^53): a float at the edge
+            // of i64 stands for integers beyond it, which stay refused.
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() < 9_007_199_254_740_992.0
+            {
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
 }
 
 async fn queue_job<J: Job>(state: &AppState, job: &J) -> Result<Enqueued, ApiError> {
@@ -268,4 +289,21 @@ pub async fn discover(
             new: matches!(enqueued, Enqueued::New(_)),
         }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::integral_floats_as_integers;
+    use serde_json::json;
+
+    #[test]
+    fn whole_floats_become_integers_and_edge_floats_stay_floats() {
+        let mut args = json!({"id": 5.0, "depth": -2147483648.0, "batch": [2.5, 3.0],
+                              "huge": -9223372036854775809.0});
+        integral_floats_as_integers(&mut args);
+        assert_eq!(args["id"], json!(5));
+        assert_eq!(args["depth"], json!(-2147483648_i64));
+        assert_eq!(args["batch"], json!([2.5, 3]));
+        assert!(args["huge"].is_f64(), "{}", args["huge"]);
+    }
 }

@@ -20,13 +20,30 @@ pub fn settings(url: &str, prefix: &str) -> RedisSettings {
 pub async fn connected(url: &str, prefix: &str) -> Cache {
     let cache = Cache::connect(&settings(url, prefix)).unwrap();
     tokio::time::timeout(Duration::from_secs(10), async {
-        while cache.ping().await.is_err() {
+        while !every_connection_routes(&cache).await {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
     .await
     .expect("redis answers within 10 s");
     cache
+}
+
+/// Each pooled connection answers a keyed read: on a Cluster a connection
+/// that has not yet loaded the slot map fails those even after a `PING`
+/// through another connection has succeeded.
+async fn every_connection_routes(cache: &Cache) -> bool {
+    use fred::interfaces::KeysInterface;
+    if cache.ping().await.is_err() {
+        return false;
+    }
+    for client in cache.pool().clients() {
+        let probe: Result<Option<String>, _> = client.get(cache.key("probe")).await;
+        if probe.is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 /// `single::<scenario>` on the shared test Redis, `cluster::<scenario>` on
