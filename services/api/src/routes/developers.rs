@@ -195,7 +195,7 @@ pub async fn list(
     let per_page = keyset::per_page(params.per_page.as_deref())?;
     let from = params.cursor.as_deref().map(keyset::decode).transpose()?;
     filters(&params)?;
-    let conn = state.store().conn().await?;
+    let conn = state.store().read_conn().await?;
     if from
         .as_ref()
         .is_some_and(|k| !keyset::fits(order.cast, &k.key))
@@ -237,7 +237,7 @@ async fn one(
     login: Option<&str>,
     id: Option<i64>,
 ) -> Result<DeveloperRow, ApiError> {
-    graph_lists::developer(&state.store().conn().await?, login, id)
+    graph_lists::developer(&state.store().read_conn().await?, login, id)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such developer".into()))
 }
@@ -308,7 +308,7 @@ async fn related_developers(
     let per_page = keyset::per_page(params.per_page.as_deref())?;
     let after = keyset::after(params.cursor.as_deref())?;
     let dev = one(state, Some(login.as_str()), None).await?;
-    let conn = state.store().conn().await?;
+    let conn = state.store().read_conn().await?;
     let (ids, more) = graph_lists::related_ids(&conn, sql, dev.id, after, per_page).await?;
     let ids: Vec<i64> = ids.into_iter().map(|(id, _)| id).collect();
     let rows = graph_lists::rows_by_ids(
@@ -384,7 +384,7 @@ pub async fn starred(
     let per_page = keyset::per_page(params.per_page.as_deref())?;
     let after = keyset::after(params.cursor.as_deref())?;
     let dev = one(&state, Some(login.as_str()), None).await?;
-    let conn = state.store().conn().await?;
+    let conn = state.store().read_conn().await?;
     let (stars, more) =
         graph_lists::related_ids(&conn, graph_lists::STARRED_BY, dev.id, after, per_page).await?;
     let ids: Vec<i64> = stars.iter().map(|(id, _)| *id).collect();

@@ -167,7 +167,7 @@ pub async fn list(
     let per_page = keyset::per_page(params.per_page.as_deref())?;
     let from = params.cursor.as_deref().map(keyset::decode).transpose()?;
     filters(&params)?;
-    let conn = state.store().conn().await?;
+    let conn = state.store().read_conn().await?;
     if from
         .as_ref()
         .is_some_and(|k| !keyset::fits(order.cast, &k.key))
@@ -199,7 +199,7 @@ async fn one(
     name: Option<&str>,
     id: Option<i64>,
 ) -> Result<RepositoryRow, ApiError> {
-    graph_lists::repository(&state.store().conn().await?, name, id)
+    graph_lists::repository(&state.store().read_conn().await?, name, id)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such repository".into()))
 }
@@ -266,7 +266,7 @@ pub async fn stargazers(
     let per_page = keyset::per_page(params.per_page())?;
     let after = keyset::after(params.cursor())?;
     let repo = one(&state, Some(&full), None).await?;
-    let conn = state.store().conn().await?;
+    let conn = state.store().read_conn().await?;
     let (ids, more) =
         graph_lists::related_ids(&conn, graph_lists::STARGAZERS_OF, repo.id, after, per_page)
             .await?;
@@ -305,7 +305,7 @@ pub struct StarWeek {
 async fn history(state: &AppState, owner: &str, name: &str) -> Result<StarHistory, ApiError> {
     let full = full_name(owner, name)?;
     let repo = one(state, Some(&full), None).await?;
-    let weeks = graph_lists::star_history(&state.store().conn().await?, repo.id).await?;
+    let weeks = graph_lists::star_history(&state.store().read_conn().await?, repo.id).await?;
     let mut cumulative = 0;
     Ok(StarHistory {
         full_name: format!("{}/{}", repo.owner_login, repo.name),
