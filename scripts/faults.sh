@@ -26,10 +26,12 @@ export REPLICAS=2
 # cases track their own. The simulator's quota is out of the crawls' way:
 # the GitHub case injects its rate limits on purpose. Leases are short
 # enough that a killed worker's job is taken up within seconds rather than
-# half a minute (the mechanism is the same at any length).
+# half a minute (the mechanism is the same at any length). Discovery rounds
+# come close together, so the graph cases' discoveries take seconds.
 export HUBPULSE_DEMO_TOPICS=faults-load
 export HUBPULSE_SIM_SEARCH_QUOTA=100000
 export HUBPULSE__WORKERS__LEASE_SECS=8
+export HUBPULSE__GRAPH__DISCOVER_INTERVAL_MS=250
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"

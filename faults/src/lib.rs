@@ -2,6 +2,7 @@
 
 pub mod cases;
 pub mod clients;
+pub mod graph;
 pub mod load;
 pub mod report;
 mod script;

@@ -123,6 +123,7 @@ impl InProcess {
         };
         redis.start().await?;
         let topics = profile.topic_list();
+        let graph_developers = profile.graph_developers;
         let sim = TestSim::spawn_with(|s| {
             s.topics = topics
                 .iter()
@@ -136,9 +137,13 @@ impl InProcess {
                     "search_authenticated" => s.limits.search_authenticated = value,
                     "search_anonymous" => s.limits.search_anonymous = value,
                     "search_window_secs" => s.limits.search_window_secs = value,
+                    "core_authenticated" => s.limits.core_authenticated = value,
+                    "core_anonymous" => s.limits.core_anonymous = value,
+                    "core_window_secs" => s.limits.core_window_secs = value,
                     _ => {}
                 }
             }
+            s.graph.developers = graph_developers;
         })
         .await;
         let replicas: Vec<Mutex<Replica>> = (1..=REPLICAS)
@@ -192,6 +197,9 @@ impl InProcess {
         s.gists.retry_cap_secs = 2;
         s.admin.token = SecretString::from(ADMIN_TOKEN.to_owned());
         s.topics.tracked = vec![Topic::parse(&self.load_topic)?];
+        // Discovery rounds close together, so the graph cases' two
+        // discoveries take seconds.
+        s.graph.discover_interval_ms = 200;
         Ok(s)
     }
 
@@ -369,4 +377,14 @@ async fn flood() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivery() {
     run_case(Case::Delivery).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_kill() {
+    run_case(Case::DiscoveryKill).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_faults() {
+    run_case(Case::DiscoveryFaults).await;
 }

@@ -4,6 +4,9 @@
 //! next case starts from a working stack. This file holds what they share.
 
 mod delivery;
+mod discovery;
+mod discovery_faults;
+mod discovery_kill;
 mod flood;
 mod github_faults;
 mod postgres_down;
@@ -26,6 +29,8 @@ use crate::report::Report;
 use crate::{Stack, clients, sql};
 
 use delivery::delivery;
+use discovery_faults::discovery_faults;
+use discovery_kill::discovery_kill;
 use flood::flood;
 use github_faults::github_faults;
 use postgres_down::postgres_down;
@@ -73,6 +78,14 @@ pub struct Profile {
     pub delivery_files: usize,
     /// ...while SIGKILLing this many replicas at random points.
     pub delivery_kills: usize,
+    /// The simulator's developer graph (`[sim.graph] developers`) the
+    /// discovery cases discover twice, the most starred repositories they
+    /// sync with it, and the developers one `discover` round queues...
+    pub graph_developers: usize,
+    pub graph_repositories: usize,
+    pub discover_batch: u32,
+    /// ...while SIGKILLing at most this many replicas at random points.
+    pub discovery_kills: usize,
 }
 
 impl Profile {
@@ -96,6 +109,10 @@ impl Profile {
             },
             delivery_files: 300,
             delivery_kills: 100,
+            graph_developers: 1000,
+            graph_repositories: 20,
+            discover_batch: 200,
+            discovery_kills: 12,
         }
     }
 
@@ -119,6 +136,10 @@ impl Profile {
             },
             delivery_files: 100,
             delivery_kills: 6,
+            graph_developers: 150,
+            graph_repositories: 6,
+            discover_batch: 50,
+            discovery_kills: 3,
         }
     }
 
@@ -129,8 +150,9 @@ impl Profile {
 
     /// The simulator's settings for this profile (`hubpulse-faults
     /// sim-config`): the suite's topics, generated together so their
-    /// owners agree, and quotas the crawls never run out of, in short
-    /// windows so an injected "quota spent" 403 resets within seconds.
+    /// owners agree, the developer graph's size, and quotas the crawls and
+    /// discoveries never run out of, in short windows so an injected
+    /// "quota spent" 403 resets within seconds.
     pub fn sim_config(&self) -> String {
         let topics: Vec<String> = self
             .topic_list()
@@ -139,21 +161,25 @@ impl Profile {
             .collect();
         format!(
             "# The fault suite's simulated GitHub (written by `hubpulse-faults sim-config`).\n\
-             [sim]\ntopics = [\n{}\n]\n\n[sim.limits]\n{}",
+             [sim]\ntopics = [\n{}\n]\n\n[sim.limits]\n{}\n[sim.graph]\ndevelopers = {}\n",
             topics.join("\n"),
             SIM_LIMITS
                 .iter()
                 .map(|(k, v)| format!("{k} = {v}\n"))
-                .collect::<String>()
+                .collect::<String>(),
+            self.graph_developers
         )
     }
 }
 
 /// The simulator's quotas for the suite (see [`Profile::sim_config`]).
-pub const SIM_LIMITS: [(&str, u64); 3] = [
+pub const SIM_LIMITS: [(&str, u64); 6] = [
     ("search_authenticated", 100_000),
     ("search_anonymous", 100_000),
     ("search_window_secs", 10),
+    ("core_authenticated", 100_000),
+    ("core_anonymous", 100_000),
+    ("core_window_secs", 10),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,10 +192,12 @@ pub enum Case {
     WorkerKill,
     Flood,
     Delivery,
+    DiscoveryKill,
+    DiscoveryFaults,
 }
 
 impl Case {
-    pub const ALL: [Case; 8] = [
+    pub const ALL: [Case; 10] = [
         Case::ReplicaKill,
         Case::RollingRestart,
         Case::RedisDown,
@@ -178,6 +206,8 @@ impl Case {
         Case::WorkerKill,
         Case::Flood,
         Case::Delivery,
+        Case::DiscoveryKill,
+        Case::DiscoveryFaults,
     ];
 
     pub fn name(self) -> &'static str {
@@ -190,6 +220,8 @@ impl Case {
             Case::WorkerKill => "worker-kill",
             Case::Flood => "flood",
             Case::Delivery => "delivery",
+            Case::DiscoveryKill => "discovery-kill",
+            Case::DiscoveryFaults => "discovery-faults",
         }
     }
 
@@ -217,6 +249,12 @@ impl Case {
             Case::Delivery => {
                 "post gist files to Pipedrive while replicas are SIGKILLed and Pipedrive drops, limits and fails replies"
             }
+            Case::DiscoveryKill => {
+                "discover the developer graph while replicas are SIGKILLed, then compare with an undisturbed discovery"
+            }
+            Case::DiscoveryFaults => {
+                "discover the developer graph through GitHub faults, then compare with an undisturbed discovery"
+            }
         }
     }
 
@@ -240,6 +278,8 @@ pub async fn run<S: Stack>(stack: &S, profile: &Profile, case: Case) -> Report {
             Case::WorkerKill => worker_kill(stack, profile, &mut report).await,
             Case::Flood => flood(stack, profile, &mut report).await,
             Case::Delivery => delivery(stack, profile, &mut report).await,
+            Case::DiscoveryKill => discovery_kill(stack, profile, &mut report).await,
+            Case::DiscoveryFaults => discovery_faults(stack, profile, &mut report).await,
         }
     })
     .await;
