@@ -85,7 +85,7 @@ pub(super) async fn discovery_faults<S: Stack>(
         ..mild(p.slow_ms)
     })
     .await?;
-    let tasks = finish(&api, &run, p.job_timeout).await;
+    let tasks = finish(&api, &run, p.job_timeout * 2).await;
     let stats = sim.stats().await?.stats;
     sim.clear_faults().await?;
     sim.clear_list_controls().await?;
