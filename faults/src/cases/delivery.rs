@@ -3,6 +3,11 @@
 //! accepting, answers 429 and 5xx. At the end it must hold exactly one
 //! activity per gist file and one deal per tracked user, the outbox must
 //! be empty, and no job may have failed.
+//!
+//! Every kill lands while files wait in the outbox. A wave of files can
+//! drain before the profile's kills are spent (a hundred kills take longer
+//! than a few hundred posts under the burst limit), so a drained wave is
+//! followed by another of the same size until the kill count is reached.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -10,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use hubpulse_client::{ApiClient, ClientError};
 use hubpulse_sim::PipedriveFaults;
+use hubpulse_sim::admin_client::SimAdmin;
 use serde_json::Value;
 
 use super::{Profile, Report, Stack, new_failures, no_failed_jobs, sql};
@@ -47,6 +53,31 @@ fn marker(activity: &Value) -> Option<String> {
     Some(note[at..].chars().take_while(|c| *c != '<').collect())
 }
 
+/// Adds `gists_per_user` new gists of `FILES_PER_GIST` files to each
+/// user in the simulator and remembers their ids.
+async fn add_wave(
+    sim: &SimAdmin,
+    gists_per_user: usize,
+    new_gists: &mut BTreeSet<String>,
+) -> anyhow::Result<()> {
+    for user in USERS {
+        let ids = sim.add_gists(user, gists_per_user, FILES_PER_GIST).await?;
+        new_gists.extend(ids);
+    }
+    Ok(())
+}
+
+/// Queues a scan of each user now: it writes the new files and their
+/// outbox rows, and queues their delivery.
+async fn scan(api: &ApiClient) -> anyhow::Result<()> {
+    for user in USERS {
+        api.scan_user_gists(user)
+            .await
+            .with_context(|| format!("scanning {user}"))?;
+    }
+    Ok(())
+}
+
 pub(super) async fn delivery<S: Stack>(
     stack: &S,
     p: &Profile,
@@ -60,11 +91,8 @@ pub(super) async fn delivery<S: Stack>(
     // New gists for each user, so reruns on one stack count only their own.
     let gists_per_user = p.delivery_files.div_ceil(USERS.len() * FILES_PER_GIST);
     let mut new_gists: BTreeSet<String> = BTreeSet::new();
-    for user in USERS {
-        let ids = sim.add_gists(user, gists_per_user, FILES_PER_GIST).await?;
-        new_gists.extend(ids);
-    }
-    let files = new_gists.len() * FILES_PER_GIST;
+    let activities_before = sim.pipedrive().await?.activities;
+    add_wave(&sim, gists_per_user, &mut new_gists).await?;
     sim.set_pipedrive_faults(&PipedriveFaults {
         drop_after_accept_rate: 0.15,
         error_rate: 0.1,
@@ -79,22 +107,37 @@ pub(super) async fn delivery<S: Stack>(
         api.track_user(user)
             .await
             .with_context(|| format!("tracking {user}"))?;
-        api.scan_user_gists(user)
-            .await
-            .with_context(|| format!("scanning {user}"))?;
     }
+    scan(&api).await?;
 
-    // Kill replicas at random points until delivery is over or the kills are spent.
+    // Kill replicas at random points while files wait, feeding a new wave
+    // whenever one is fully posted, until the kills are spent.
     let started = Instant::now();
+    let kill_budget = p.job_timeout + Duration::from_secs(3) * p.delivery_kills as u32;
     let mut kills = 0;
+    let mut waves = 1;
     let mut waiting_seen = 0;
-    while kills < p.delivery_kills && started.elapsed() < p.job_timeout {
+    while kills < p.delivery_kills && started.elapsed() < kill_budget {
         tokio::time::sleep(Duration::from_millis(150 + jitter(700))).await;
-        if let Some((waiting, _)) = outbox(&api).await {
-            waiting_seen = waiting_seen.max(waiting);
-            if waiting == 0 && kills > 0 {
-                break;
+        match outbox(&api).await {
+            Some((waiting, _)) if waiting > 0 => waiting_seen = waiting_seen.max(waiting),
+            Some(_) => {
+                // Empty: either this wave is all posted, or its scans have
+                // not written their rows yet (then wait, killing nothing).
+                let posted = sim
+                    .pipedrive()
+                    .await?
+                    .activities
+                    .saturating_sub(activities_before);
+                if posted >= (new_gists.len() * FILES_PER_GIST) as u64 {
+                    add_wave(&sim, gists_per_user, &mut new_gists).await?;
+                    scan(&api).await?;
+                    waves += 1;
+                }
+                continue;
             }
+            // A replica is still coming up: not a point to count.
+            None => continue,
         }
         let victim = 1 + jitter(stack.replica_count() as u64) as usize;
         stack.kill_replica(victim).await?;
@@ -102,19 +145,23 @@ pub(super) async fn delivery<S: Stack>(
         stack.start_replica(victim).await?;
         kills += 1;
     }
+    let files = new_gists.len() * FILES_PER_GIST;
     report.note(format!(
-        "{kills} replicas SIGKILLed during delivery of {files} gist files (most waiting at once: {waiting_seen})"
+        "{kills} replicas SIGKILLed during delivery of {files} gist files in {waves} wave(s) \
+         over {:.1} s (most waiting at once: {waiting_seen})",
+        started.elapsed().as_secs_f64()
     ));
     clients::wait_ready(stack, Duration::from_secs(60)).await?;
     // The sweep cron runs: deliveries whose job a kill left rescheduled far
     // ahead are queued again at once. Pipedrive keeps failing meanwhile.
     let _ = api.deliver_gists().await;
+    let draining = Instant::now();
     let mut left = outbox(&api).await;
     while left.is_none_or(|(waiting, _)| waiting > 0) {
-        if started.elapsed() > p.job_timeout * 2 {
+        if draining.elapsed() > p.job_timeout * 2 {
             bail!(
-                "the outbox still held {left:?} after {:?}",
-                started.elapsed()
+                "the outbox still held {left:?} {:?} after the last kill",
+                draining.elapsed()
             );
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -198,6 +245,14 @@ pub(super) async fn delivery<S: Stack>(
         "the outbox is empty",
         left == (0, 0),
         format!("{} waiting, {} parked", left.0, left.1),
+    );
+    report.check(
+        "every kill landed during delivery",
+        kills == p.delivery_kills,
+        format!(
+            "{kills} of {} kills, each while files waited in the outbox",
+            p.delivery_kills
+        ),
     );
     report.check(
         "the faults happened",

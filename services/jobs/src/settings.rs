@@ -129,10 +129,14 @@ impl GistSettings {
         Ok(())
     }
 
-    /// The window `at` falls in (windows count from the Unix epoch).
+    /// The window `at` falls in, named by its first second (Unix time).
+    /// Seconds, not a count of windows: a one-off scan's window is the
+    /// second it was asked for (`POST /v1/tracked-users/{login}/scan`),
+    /// which sorts after this window and before the next, so the periodic
+    /// scan still runs in the next one (a scan claims only later windows).
     pub fn window(&self, at: chrono::DateTime<chrono::Utc>) -> i64 {
-        at.timestamp()
-            .div_euclid(self.scan_every_secs.max(1) as i64)
+        let secs = at.timestamp();
+        secs - secs.rem_euclid(self.scan_every_secs.max(1) as i64)
     }
 }
 
