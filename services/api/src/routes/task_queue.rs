@@ -243,7 +243,20 @@ pub async fn create(
             }
             queue_job(&state, &job).await?
         }
-        SyncRepository::KIND => queue_job(&state, &args::<SyncRepository>(body.args)?).await?,
+        SyncRepository::KIND => {
+            let job: SyncRepository = args(body.args)?;
+            if job.full_name.is_none() && job.id.is_none() {
+                return Err(ApiError::Unprocessable(
+                    "args of sync_repository: a full_name or an id".into(),
+                ));
+            }
+            if job.id.is_some_and(|id| id < 1) {
+                return Err(ApiError::Unprocessable(
+                    "args of sync_repository: id is a GitHub id, 1 or more".into(),
+                ));
+            }
+            queue_job(&state, &job).await?
+        }
         Discover::KIND => {
             let job: Discover = args(body.args)?;
             if job.batch.is_some_and(|b| !(1..=10_000).contains(&b)) {
