@@ -87,7 +87,7 @@ pub async fn tasks(
         (status = 401, description = "No or wrong admin token", body = crate::error::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
         (status = 415, description = "Not application/json", body = crate::error::ErrorBody),
-        (status = 404, description = "sync_developer naming no login and no id", body = crate::error::ErrorBody),
+        (status = 404, description = "sync_developer or sync_repository naming no one and nothing", body = crate::error::ErrorBody),
         (status = 422, description = "An unknown kind, or arguments of the wrong shape", body = crate::error::ErrorBody),
         (status = 503, description = "Postgres is unavailable", body = crate::error::ErrorBody),
     ))]

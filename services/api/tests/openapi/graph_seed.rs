@@ -82,10 +82,17 @@ pub(super) async fn drive_graph_seed(d: &Driver) {
     )
     .await;
     d.expect(
-        422,
+        404,
         Request::new(M::POST, path)
             .admin()
             .json(json!({"kind": "sync_repository", "args": {}})),
+    )
+    .await;
+    d.expect(
+        422,
+        Request::new(M::POST, path)
+            .admin()
+            .json(json!({"kind": "sync_repository", "args": {"id": 0}})),
     )
     .await;
     d.expect(
