@@ -212,3 +212,60 @@ pub async fn clear(
     tracing::info!(cleared, "rate budget pauses lifted by an admin");
     Ok(Json(PausesCleared { cleared }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
+    }
+
+    fn bucket(remaining: u64, reset: i64, paused: Option<i64>) -> BucketState {
+        BucketState {
+            limit: 100,
+            remaining,
+            reset: Some(at(reset)),
+            probe_until: None,
+            paused_until: paused.map(at),
+        }
+    }
+
+    #[test]
+    fn a_bucket_blocks_until_its_reset_when_down_to_the_reserve_or_until_its_pause() {
+        let now = at(0);
+        assert_eq!(blocked(&bucket(11, 60, None), 10, now), None);
+        assert_eq!(blocked(&bucket(10, 60, None), 10, now), Some(at(60)));
+        // A window already over blocks nothing: the next call learns anew.
+        assert_eq!(blocked(&bucket(0, -1, None), 10, now), None);
+        assert_eq!(blocked(&bucket(50, 60, Some(30)), 10, now), Some(at(30)));
+        assert_eq!(blocked(&bucket(0, 60, Some(90)), 10, now), Some(at(90)));
+        assert_eq!(blocked(&bucket(0, 60, Some(-5)), 10, now), Some(at(60)));
+    }
+
+    #[test]
+    fn the_forecast_goes_by_the_pace_and_starts_when_the_budget_allows() {
+        let now = at(0);
+        let pace = |waiting, running, finished| Throughput {
+            waiting,
+            running,
+            finished,
+        };
+        let idle = forecast(pace(0, 0, 9), None, now);
+        assert_eq!(idle.estimated_finish, None);
+        assert_eq!(idle.reason.as_deref(), Some("nothing is queued or running"));
+        let stalled = forecast(pace(4, 0, 0), None, now);
+        assert_eq!(stalled.estimated_finish, None);
+        assert!(stalled.reason.unwrap().contains("no pace"));
+        // 30 finished in 15 minutes: 2 a minute; 9 live take 4.5 minutes.
+        let going = forecast(pace(8, 1, 30), None, now);
+        assert_eq!(going.jobs_per_minute, 2.0);
+        assert_eq!(going.estimated_finish, Some(at(270)));
+        assert_eq!(going.reason, None);
+        // Nothing starts before the budget allows it.
+        let held = forecast(pace(8, 1, 30), Some(at(600)), now);
+        assert_eq!(held.estimated_finish, Some(at(870)));
+        let past = forecast(pace(8, 1, 30), Some(at(-600)), now);
+        assert_eq!(past.estimated_finish, Some(at(270)));
+    }
+}
