@@ -184,6 +184,7 @@ async fn run_workers(state: AppState, shutdown: CancellationToken) {
             gists: gist_context(&state),
             sign_in: state.sign_in().cloned(),
             graph: state.settings().graph.clone(),
+            graph_metrics: Some(state.metrics().graph.clone()),
         }),
         state.settings().workers.clone(),
         state.replica(),

@@ -26,6 +26,8 @@ pub struct Metrics {
     pub repository_stats: IntGaugeVec,
     /// Gist scans, Pipedrive posts and the outbox (`hubpulse_jobs::GistMetrics`).
     pub gists: hubpulse_jobs::GistMetrics,
+    /// Developer syncs and the discovery frontier (`hubpulse_jobs::GraphMetrics`).
+    pub graph: hubpulse_jobs::GraphMetrics,
 }
 
 impl Metrics {
@@ -124,6 +126,8 @@ impl Metrics {
             .expect("registered once");
         let gists = hubpulse_jobs::GistMetrics::register(&registry)
             .expect("static metric definition is valid");
+        let graph = hubpulse_jobs::GraphMetrics::register(&registry)
+            .expect("static metric definition is valid");
         Self {
             registry,
             http_requests,
@@ -134,6 +138,7 @@ impl Metrics {
             view_prefixes,
             queue_depth,
             gists,
+            graph,
             repository_stats,
         }
     }

@@ -725,7 +725,7 @@ async fn admin_routes_refuse_missing_and_wrong_tokens_with_401_json() {
             let body: &[u8] = if op.has_body {
                 head.push_str("\r\ncontent-type: application/json");
                 // A body each route accepts (POST /v1/tasks takes a kind).
-                if path == "/v1/tasks" {
+                if path == "/v1/tasks" || path == "/github/tasks/" {
                     b"{\"kind\":\"discover\",\"args\":{}}"
                 } else {
                     b"{\"name\":\"rust\"}"
@@ -756,7 +756,7 @@ async fn admin_routes_refuse_missing_and_wrong_tokens_with_401_json() {
             let body: &[u8] = if op.has_body {
                 head.push_str("\r\ncontent-type: application/json");
                 // A body each route accepts (POST /v1/tasks takes a kind).
-                if path == "/v1/tasks" {
+                if path == "/v1/tasks" || path == "/github/tasks/" {
                     b"{\"kind\":\"discover\",\"args\":{}}"
                 } else {
                     b"{\"name\":\"rust\"}"

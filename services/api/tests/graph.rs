@@ -167,6 +167,10 @@ async fn discovery_through_the_task_api_fills_the_lists() {
         s.graph.discover_interval_ms = 50;
     })
     .await;
+    // Nothing synced yet: every outcome's series is there, at 0.
+    let metrics = app.api.metrics().await.unwrap();
+    assert_eq!(metrics.sum(SYNCS, &[("outcome", "synced")]), 0.0);
+    assert_eq!(metrics.sum(FRONTIER, &[]), 0.0);
     let client = reqwest::Client::new();
     let post = |body: Value| {
         client
@@ -262,4 +266,174 @@ async fn discovery_through_the_task_api_fills_the_lists() {
     .await
     .unwrap();
     assert_eq!(svg.headers()["content-type"], "image/svg+xml");
+
+    // Every developer synced once, counted; the frontier is empty.
+    let metrics = app.api.metrics().await.unwrap();
+    assert!(
+        metrics.sum(SYNCS, &[("outcome", "synced")]) >= 151.0,
+        "{:?}",
+        metrics.by_label(SYNCS, "outcome")
+    );
+    assert_eq!(metrics.sum(FRONTIER, &[]), 0.0);
+
+    seed_aliases_answer_as_their_routes(&app).await;
+
+    // The frontier gauges read the graph at each scrape: three developers
+    // back to never synced, two synced long ago.
+    let store = app.db.store().await;
+    let conn = store.conn().await.unwrap();
+    conn.batch_execute(
+        "UPDATE developers SET synced_at = NULL WHERE id IN \
+           (SELECT id FROM developers WHERE state = 'synced' ORDER BY id LIMIT 3); \
+         UPDATE developers SET synced_at = now() - interval '400 days' WHERE id IN \
+           (SELECT id FROM developers WHERE state = 'synced' AND synced_at IS NOT NULL \
+            ORDER BY id LIMIT 2)",
+    )
+    .await
+    .unwrap();
+    let metrics = app.api.metrics().await.unwrap();
+    assert_eq!(
+        metrics.by_label(FRONTIER, "kind"),
+        [("never_synced".to_owned(), 3.0), ("stale".to_owned(), 2.0)].into()
+    );
+
+    // The seed's POST alias queues as /v1/tasks does: this discovery syncs
+    // those five again.
+    let before = metrics.sum(SYNCS, &[("outcome", "synced")]);
+    let queued: Value = client
+        .post(format!("http://{}/github/tasks/", app.addr))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"kind": "discover", "args": {}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&queued["kind"], &queued["new"]),
+        (&json!("discover"), &json!(true))
+    );
+    let done = app
+        .api
+        .wait_task(queued["id"].as_i64().unwrap(), Duration::from_secs(40))
+        .await
+        .unwrap();
+    assert_eq!(done.result("frontier"), 0, "{done:?}");
+    let metrics = app.api.metrics().await.unwrap();
+    assert_eq!(metrics.sum(FRONTIER, &[]), 0.0);
+    assert_eq!(metrics.sum(SYNCS, &[("outcome", "synced")]), before + 5.0);
+
+    // Last: its repository sync may meet developers the graph did not know.
+    typed_client_reads_the_graph(&app, &top).await;
+}
+
+const SYNCS: &str = "hubpulse_graph_developer_syncs_total";
+const FRONTIER: &str = "hubpulse_graph_frontier_developers";
+
+/// The seed's paths answer with their `/v1` route's body (links keep the
+/// path they were asked on).
+async fn seed_aliases_answer_as_their_routes(app: &TestApp) {
+    let client = reqwest::Client::new();
+    for (alias, v1) in [
+        (
+            "/github/developers/?per_page=100&state=synced",
+            "/v1/developers?per_page=100&state=synced",
+        ),
+        (
+            "/github/repositories/?per_page=7&sort=name",
+            "/v1/repositories?per_page=7&sort=name",
+        ),
+        (
+            "/github/tasks/?kind=sync_developer&per_page=5",
+            "/v1/tasks?kind=sync_developer&per_page=5",
+        ),
+        ("/github/rate_limit/", "/v1/rate_limit"),
+    ] {
+        let fetch = |path: &str| {
+            client
+                .get(format!("http://{}{path}", app.addr))
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+        };
+        let seed = fetch(alias).await.unwrap();
+        assert_eq!(seed.status(), StatusCode::OK, "{alias}");
+        let mut seed: Value = seed.json().await.unwrap();
+        let canonical: Value = fetch(v1).await.unwrap().json().await.unwrap();
+        let (alias_path, v1_path) = (
+            alias.split('?').next().unwrap(),
+            v1.split('?').next().unwrap(),
+        );
+        for link in ["next", "previous"] {
+            if let Some(url) = seed[link].as_str() {
+                assert!(url.starts_with(alias_path), "{alias}: {url}");
+                seed[link] = Value::from(url.replacen(alias_path, v1_path, 1));
+            }
+        }
+        assert_eq!(seed, canonical, "{alias}");
+    }
+}
+
+/// The typed client's graph calls, against what discovery stored.
+async fn typed_client_reads_the_graph(app: &TestApp, top: &str) {
+    let api = &app.api;
+    let page = api
+        .developers(&[("per_page", "100"), ("state", "synced")])
+        .await
+        .unwrap();
+    assert_eq!((page.count, page.results.len()), (151, 100));
+    let rest: hubpulse_client::ListPage<hubpulse_client::Developer> =
+        api.follow(page.next.as_deref().unwrap()).await.unwrap();
+    assert_eq!(rest.results.len(), 51);
+    let bot = api.developer("graph-helper[bot]").await.unwrap().unwrap();
+    assert_eq!(bot.kind, "Bot");
+    assert_eq!(api.developer_by_id(bot.id).await.unwrap(), Some(bot));
+    assert_eq!(api.developer("nobody-at-all").await.unwrap(), None);
+    let celebrity = "graph-celebrity";
+    let followers = api
+        .followers(celebrity, &[("per_page", "100")])
+        .await
+        .unwrap();
+    assert_eq!(followers.results.len(), 100);
+    let seed = api.following("graph-seed", &[]).await.unwrap();
+    assert!(!seed.results.is_empty());
+    let starred = api.starred("graph-seed", &[]).await.unwrap();
+    assert!(!starred.results.is_empty());
+    let repos = api
+        .repositories(&[("sort", "stars"), ("per_page", "5")])
+        .await
+        .unwrap();
+    assert_eq!(repos.results[0].full_name, top);
+    let repo = api.repository(top).await.unwrap().unwrap();
+    assert_eq!(
+        api.repository_by_id(repo.id).await.unwrap(),
+        Some(repo.clone())
+    );
+    api.stargazers(top, &[]).await.unwrap();
+    let history = api.star_history(top).await.unwrap();
+    assert_eq!(history.full_name, top);
+    if let Some(last) = history.weeks.last() {
+        assert_eq!(
+            last.cumulative,
+            history.weeks.iter().map(|w| w.stars).sum::<i64>()
+        );
+    }
+    let tasks = api
+        .tasks(&[("kind", "sync_developer"), ("per_page", "3")])
+        .await
+        .unwrap();
+    assert_eq!(tasks.jobs.len(), 3);
+    assert!(tasks.kinds.iter().any(|k| k.kind == "sync_repository"));
+    let view = api.rate_limit().await.unwrap();
+    let core = view.buckets.iter().find(|b| b.resource == "core").unwrap();
+    assert!(core.limit > 0 && core.remaining < core.limit, "{core:?}");
+    let queued = api
+        .create_task("sync_repository", json!({"id": repo.id}))
+        .await
+        .unwrap();
+    let done = api
+        .wait_task(queued.id, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(done.result("repository_full_name"), top, "{done:?}");
 }

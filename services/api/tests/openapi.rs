@@ -23,9 +23,11 @@ use tokio_util::sync::CancellationToken;
 
 #[path = "openapi/gists.rs"]
 mod gists;
+#[path = "openapi/graph_seed.rs"]
+mod graph_seed;
 
 /// Routes the README and the issue promise; each must be in the document.
-const PROMISED: [(&str, &str); 24] = [
+const PROMISED: [(&str, &str); 29] = [
     ("GET", "/health"),
     ("GET", "/ready"),
     ("GET", "/metrics"),
@@ -50,6 +52,12 @@ const PROMISED: [(&str, &str); 24] = [
     ("DELETE", "/v1/orgs/{name}"),
     ("GET", "/v1/orgs/{name}/new-contributors"),
     ("GET", "/v1/orgs/{name}/new-contributors.svg"),
+    // The seed's paths, as aliases of the /v1 graph routes.
+    ("GET", "/github/developers/"),
+    ("GET", "/github/repositories/"),
+    ("GET", "/github/rate_limit/"),
+    ("GET", "/github/tasks/"),
+    ("POST", "/github/tasks/"),
 ];
 
 const VIEWS: [&str; 3] = ["/api/", "/api/popularity/", "/api/activity/"];
@@ -574,6 +582,7 @@ async fn every_response_of_every_route_matches_the_document() {
     gists::drive_gists(&d).await;
     // The developer graph: a sync through the task API, then its lists.
     drive_graph(&d).await;
+    graph_seed::drive_graph_seed(&d).await;
 
     // Outside the document: wrong methods and unknown paths.
     d.expect(405, Request::new(M::DELETE, "/health")).await;
@@ -1069,6 +1078,7 @@ async fn with_postgres_and_redis_down_every_503_matches_the_document() {
     )
     .await;
     gists::drive_gists_down(&d).await;
+    graph_seed::drive_graph_seed_down(&d).await;
     let csrf = "x-hubpulse-csrf";
     let cookie = format!("hubpulse_session={}", "ab".repeat(32));
     d.expect(

@@ -141,5 +141,22 @@ async fn the_api_reads_writes_back_and_drops_views_on_a_redis_cluster() {
         listed,
         tokens.iter().map(String::as_str).collect::<Vec<_>>()
     );
+    // Every primary's buckets, each with its pause.
+    let buckets = body["buckets"].as_array().unwrap();
+    let mut listed: Vec<&str> = buckets
+        .iter()
+        .map(|b| b["credential"].as_str().unwrap())
+        .collect();
+    listed.sort_unstable();
+    assert_eq!(
+        listed,
+        tokens.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    assert!(
+        buckets
+            .iter()
+            .all(|b| b["resource"] == "core" && b["paused_until"].is_string()),
+        "{body}"
+    );
     app.shutdown().await;
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use fred::prelude::{Client, Error as FredError, HashesInterface, LuaInterface};
 use hubpulse_domain::rate::{
-    BucketState, BudgetError, BudgetFuture, BudgetPolicy, Grant, Pause, RESET_SKEW, RateBudget,
-    RateObservation, Resource, WINDOW_TOLERANCE,
+    BucketState, BucketView, BudgetError, BudgetFuture, BudgetPolicy, Grant, Pause, RESET_SKEW,
+    RateBudget, RateObservation, Resource, WINDOW_TOLERANCE,
 };
 
 use crate::{Cache, CacheError};
@@ -232,10 +232,14 @@ impl RedisBudget {
         token_id: &str,
         resource: Resource,
     ) -> Result<Option<BucketState>, CacheError> {
+        self.state_at(&self.bucket_key(token_id, resource)).await
+    }
+
+    async fn state_at(&self, key: &str) -> Result<Option<BucketState>, CacheError> {
         let client = self.client()?;
         let fields: Vec<Option<i64>> = client
             .hmget(
-                self.bucket_key(token_id, resource),
+                key,
                 vec!["limit", "remaining", "reset", "probe_until", "paused_until"],
             )
             .await?;
@@ -347,6 +351,27 @@ impl RateBudget for RedisBudget {
         })
     }
 
+    fn buckets(&self) -> BudgetFuture<'_, Vec<BucketView>> {
+        Box::pin(async move {
+            let mut buckets = Vec::new();
+            for key in self.bucket_keys().await? {
+                let Some((credential, resource)) = self.bucket_of(&key) else {
+                    continue;
+                };
+                // Expired between the scan and the read: nothing to show.
+                if let Some(state) = self.state_at(&key).await.map_err(unavailable)? {
+                    buckets.push(BucketView {
+                        credential,
+                        resource,
+                        state,
+                    });
+                }
+            }
+            buckets.sort_by(|a, b| (&a.credential, a.resource).cmp(&(&b.credential, b.resource)));
+            Ok(buckets)
+        })
+    }
+
     fn acquire<'a>(&'a self, token_id: &'a str, resource: Resource) -> BudgetFuture<'a, Grant> {
         Box::pin(self.do_acquire(token_id, resource))
     }
@@ -427,8 +452,11 @@ impl RateBudget for RedisBudget {
 }
 
 impl RedisBudget {
-    /// Every bucket key of this prefix whose pause has not ended, with it.
-    async fn paused_keys(&self) -> Result<Vec<(String, i64)>, BudgetError> {
+    /// Every bucket key of this prefix. The buckets are found by a scan, not
+    /// kept in a set: the scripts touch one bucket's key only (its token's
+    /// slot on a Cluster), and a set they also wrote would sit on another
+    /// slot. A key expires with its window, so the scan sees live ones.
+    async fn bucket_keys(&self) -> Result<Vec<String>, BudgetError> {
         use futures::TryStreamExt;
         let client = self.client().map_err(unavailable)?;
         let pattern = self.cache.key("ratelimit:*");
@@ -446,12 +474,15 @@ impl RedisBudget {
                 .await
         }
         .map_err(|err| unavailable(err.into()))?;
+        Ok(keys.into_iter().filter_map(|k| k.into_string()).collect())
+    }
+
+    /// Every bucket key of this prefix whose pause has not ended, with it.
+    async fn paused_keys(&self) -> Result<Vec<(String, i64)>, BudgetError> {
+        let client = self.client().map_err(unavailable)?;
         let now = chrono::Utc::now().timestamp_millis();
         let mut paused = Vec::new();
-        for key in keys {
-            let Some(key) = key.into_string() else {
-                continue;
-            };
+        for key in self.bucket_keys().await? {
             let until: Option<i64> = client
                 .hget(&key, "paused_until")
                 .await

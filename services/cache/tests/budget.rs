@@ -20,6 +20,7 @@ on_single_and_cluster!(
     observations_keep_the_lower_count_replace_on_a_new_window_and_ignore_old_ones,
     the_key_lives_past_the_reset_and_a_pause_holds_every_caller,
     every_token_s_pause_is_listed_and_cleared,
+    every_bucket_is_listed_with_what_it_holds,
 );
 
 fn policy(reserve_ratio: f64) -> BudgetPolicy {
@@ -205,6 +206,55 @@ async fn the_key_lives_past_the_reset_and_a_pause_holds_every_caller(url: &str, 
     }
     let ttl: i64 = cache.pool().next().pttl(&key).await.unwrap();
     assert!(ttl > 300_000, "the pause outlives the window: {ttl} ms");
+}
+
+/// Buckets are found by a scan too (every primary on a Cluster), each
+/// with its own limit, remaining, reset and pause.
+async fn every_bucket_is_listed_with_what_it_holds(url: &str, prefix: &str) {
+    let budget = RedisBudget::new(connected(url, prefix).await, policy(0.1)).unwrap();
+    let reset = in_secs(600);
+    for i in 0..8u64 {
+        let token = format!("token{i}");
+        budget
+            .observe(&token, Resource::Core, window(5_000, 4_000 + i, reset))
+            .await
+            .unwrap();
+        budget
+            .observe(&token, Resource::Search, window(30, 20 - i, in_secs(60)))
+            .await
+            .unwrap();
+    }
+    let paused_until = in_secs(300);
+    budget
+        .pause("token5", Resource::Search, paused_until)
+        .await
+        .unwrap();
+
+    let buckets = budget.buckets().await.unwrap();
+    assert_eq!(buckets.len(), 16, "{buckets:?}");
+    for (i, pair) in buckets.chunks(2).enumerate() {
+        let i = i as u64;
+        let (core, search) = (&pair[0], &pair[1]);
+        assert_eq!(core.credential, format!("token{i}"));
+        assert_eq!(
+            (core.resource, core.state.limit, core.state.remaining),
+            (Resource::Core, 5_000, 4_000 + i)
+        );
+        assert_eq!(
+            core.state.reset.map(|r| r.timestamp()),
+            Some(reset.timestamp())
+        );
+        assert_eq!(
+            (search.resource, search.state.limit, search.state.remaining),
+            (Resource::Search, 30, 20 - i)
+        );
+        let paused = search.state.paused_until.map(|p| p.timestamp_millis());
+        if i == 5 {
+            assert_eq!(paused, Some(paused_until.timestamp_millis()));
+        } else {
+            assert_eq!(paused, None, "{search:?}");
+        }
+    }
 }
 
 /// Pauses are found by a scan, which on a Cluster must visit every primary:

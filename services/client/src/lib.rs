@@ -2,6 +2,7 @@
 
 mod error;
 mod gists;
+mod graph;
 mod metrics;
 mod orgs;
 mod tasks;
@@ -22,6 +23,10 @@ pub use error::ClientError;
 pub use gists::{
     GistFile, GistJob, GistJobs, GistOutbox, LatestGists, ParkedFile, TrackedUser,
     TrackedUserChange, TrackedUserList,
+};
+pub use graph::{
+    Developer, Forecast, ListPage, QueuedTask, RateBucket, RateLimit, RatePause, RelatedPage,
+    Repository, StarHistory, StarWeek, StarredRepository, TaskKind, TaskList,
 };
 pub use hubpulse_domain::ViewKind;
 pub use metrics::{Metrics, Sample};

@@ -196,7 +196,7 @@ fn segment(name: &str) -> String {
 
 /// Percent-encodes all but RFC 3986's unreserved characters, so a value
 /// is one path segment or one query value whatever it holds.
-fn encode(value: &str) -> String {
+pub(crate) fn encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {

@@ -268,6 +268,19 @@ pub trait RateBudget: Send + Sync + fmt::Debug {
     /// Lifts every pause (an operator who knows better than the reply that
     /// set it); answers how many were lifted.
     fn clear_pauses(&self) -> BudgetFuture<'_, u64>;
+
+    /// Every bucket the budget holds now (met in a reply, paused or being
+    /// probed), sorted by credential and resource, for operators.
+    fn buckets(&self) -> BudgetFuture<'_, Vec<BucketView>>;
+}
+
+/// One bucket as `GET /v1/rate_limit` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketView {
+    /// The credential's token id (a hash), never the token.
+    pub credential: String,
+    pub resource: Resource,
+    pub state: BucketState,
 }
 
 /// A bucket held by a pause, as `GET /v1/rate_limit` shows it.
@@ -465,6 +478,20 @@ impl RateBudget for LocalBudget {
         }
         Box::pin(async move { Ok(cleared) })
     }
+
+    fn buckets(&self) -> BudgetFuture<'_, Vec<BucketView>> {
+        let mut buckets: Vec<BucketView> = self
+            .lock()
+            .iter()
+            .map(|((credential, resource), state)| BucketView {
+                credential: credential.clone(),
+                resource: *resource,
+                state: *state,
+            })
+            .collect();
+        buckets.sort_by(|a, b| (&a.credential, a.resource).cmp(&(&b.credential, b.resource)));
+        Box::pin(async { Ok(buckets) })
+    }
 }
 
 #[cfg(test)]
@@ -643,5 +670,17 @@ mod tests {
             Grant::Granted { window: None }
         );
         assert_eq!(budget.state("a", Resource::Search).unwrap().remaining, 0);
+        let listed: Vec<(String, Resource, u64)> = now(budget.buckets())
+            .into_iter()
+            .map(|b| (b.credential, b.resource, b.state.remaining))
+            .collect();
+        assert_eq!(
+            listed,
+            vec![
+                ("a".into(), Resource::Core, 0),
+                ("a".into(), Resource::Search, 0),
+                ("b".into(), Resource::Search, 0),
+            ]
+        );
     }
 }

@@ -218,6 +218,14 @@ impl GithubClient {
         self.inner.budget.pauses().await
     }
 
+    /// Every bucket of the shared budget, every credential's: limit,
+    /// remaining and reset as last seen, and any pause.
+    pub async fn buckets(
+        &self,
+    ) -> Result<Vec<hubpulse_domain::rate::BucketView>, hubpulse_domain::rate::BudgetError> {
+        self.inner.budget.buckets().await
+    }
+
     /// Lifts every pause, shared and this process's own; answers how many
     /// shared ones were lifted.
     pub async fn clear_pauses(&self) -> Result<u64, hubpulse_domain::rate::BudgetError> {
@@ -249,6 +257,17 @@ impl GithubClient {
         query: &[(&str, &str)],
     ) -> Result<Url, GithubError> {
         operation.url(self.origin_of(operation), params, query)
+    }
+
+    /// `operation`'s URL by a repository's id (see
+    /// [`Operation::url_by_repository_id`]).
+    pub fn repository_url(
+        &self,
+        operation: Operation,
+        id: i64,
+        query: &[(&str, &str)],
+    ) -> Result<Url, GithubError> {
+        operation.url_by_repository_id(self.origin_of(operation), id, query)
     }
 
     /// The first page of a repository search; later pages come from

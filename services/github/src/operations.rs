@@ -399,6 +399,32 @@ impl Operation {
         Ok(url)
     }
 
+    /// `operation`'s URL by a repository's id: its
+    /// `/repositories/{repository_id}` alias, which a rename or a transfer
+    /// does not change.
+    pub fn url_by_repository_id(
+        self,
+        base: &Url,
+        id: i64,
+        query: &[(&str, &str)],
+    ) -> Result<Url, GithubError> {
+        let alias = self
+            .spec()
+            .aliases
+            .iter()
+            .find(|a| a.starts_with("/repositories/{repository_id}"))
+            .ok_or_else(|| GithubError::Url(format!("{} has no by-id path", self.label())))?;
+        let id = id.to_string();
+        let segments: Vec<&str> = alias
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| if s.starts_with('{') { id.as_str() } else { s })
+            .collect();
+        let mut url = endpoint(base, &segments)?;
+        set_query(&mut url, query);
+        Ok(url)
+    }
+
     /// The operation a URL calls, matched against every path and alias in
     /// the table by its last segments (a `Link` URL may carry a prefix of
     /// its own: GitHub Enterprise's `/api/v3`, the simulator's). The longest
@@ -474,6 +500,28 @@ mod tests {
                 | Operation::AccessToken => (),
             };
         }
+    }
+
+    #[test]
+    fn by_id_urls_take_the_repositories_alias_and_match_back() {
+        let base = url("https://api.github.com/");
+        let got = Operation::GetRepo
+            .url_by_repository_id(&base, 1296269, &[])
+            .unwrap();
+        assert_eq!(got.as_str(), "https://api.github.com/repositories/1296269");
+        assert_eq!(Operation::matching(&got), Some(Operation::GetRepo));
+        let count = Operation::RepoStargazerCount
+            .url_by_repository_id(&base, 7, &[("x", "1")])
+            .unwrap();
+        assert_eq!(
+            count.as_str(),
+            "https://api.github.com/repositories/7/stargazers/count?x=1"
+        );
+        assert!(
+            Operation::GetUser
+                .url_by_repository_id(&base, 7, &[])
+                .is_err()
+        );
     }
 
     #[test]

@@ -571,3 +571,66 @@ fn metrics_text(registry: &prometheus::Registry) -> String {
         .unwrap();
     out
 }
+
+/// The body of a fresh page; anything else fails the test.
+fn fresh<T>(page: Page<T>) -> T {
+    match page {
+        Page::Fresh { body, .. } => body,
+        _ => panic!("expected a fresh page"),
+    }
+}
+
+#[tokio::test]
+async fn a_repository_and_its_star_count_answer_by_name_and_by_id() {
+    #[derive(serde::Deserialize)]
+    struct Count {
+        count: i64,
+    }
+    let sim = TestSim::spawn_with(|_| {}).await;
+    let client = client(&settings(&sim.url));
+    let account = sim.admin.account("graph-seed").await.unwrap();
+    let repo = account
+        .repositories
+        .iter()
+        .find(|r| !r.empty)
+        .expect("graph-seed owns a repository");
+    let (owner, name) = repo.full_name.split_once('/').unwrap();
+    let service = Credential::Service;
+    let by_name = client.url(Operation::GetRepo, &[owner, name], &[]).unwrap();
+    let by_id = client
+        .repository_url(Operation::GetRepo, repo.id, &[])
+        .unwrap();
+    assert!(
+        by_id
+            .path()
+            .ends_with(&format!("/repositories/{}", repo.id))
+    );
+    let named: hubpulse_domain::wire::RepoPayload = fresh(
+        client
+            .get(Operation::GetRepo, &by_name, &service, None)
+            .await
+            .unwrap(),
+    );
+    let numbered: hubpulse_domain::wire::RepoPayload = fresh(
+        client
+            .get(Operation::GetRepo, &by_id, &service, None)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        (named.id, &named.full_name),
+        (numbered.id, &numbered.full_name)
+    );
+    for url in [
+        client.url(Operation::RepoStargazerCount, &[owner, name], &[]),
+        client.repository_url(Operation::RepoStargazerCount, repo.id, &[]),
+    ] {
+        let count: Count = fresh(
+            client
+                .get(Operation::RepoStargazerCount, &url.unwrap(), &service, None)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(count.count, named.stargazers_count, "{}", repo.full_name);
+    }
+}

@@ -5,7 +5,7 @@ use hubpulse_github::GithubClient;
 use hubpulse_pipedrive::PipedriveClient;
 use hubpulse_store::Store;
 
-use crate::{DevGraphSettings, GistMetrics, GistSettings, OrgSettings};
+use crate::{DevGraphSettings, GistMetrics, GistSettings, GraphMetrics, OrgSettings};
 
 /// What production job kinds run with: one per replica, shared by its workers.
 #[derive(Clone)]
@@ -24,6 +24,8 @@ pub struct JobContext {
     pub sign_in: Option<Arc<crate::SignIn>>,
     /// Gist scans and their delivery to Pipedrive (`[gists]`, `[pipedrive]`).
     pub gists: GistContext,
+    /// Developers synced, by outcome; `None` where nothing exports them.
+    pub graph_metrics: Option<GraphMetrics>,
 }
 
 /// What `scan_gists` and `deliver_outbox` need beyond the store and GitHub.

@@ -2,6 +2,7 @@
 
 mod context;
 mod gist_metrics;
+mod graph_metrics;
 mod graph_settings;
 mod job;
 pub mod kinds;
@@ -14,6 +15,7 @@ mod worker;
 
 pub use context::{GistContext, JobContext};
 pub use gist_metrics::GistMetrics;
+pub use graph_metrics::GraphMetrics;
 pub use graph_settings::DevGraphSettings;
 pub use job::{Job, JobError, JobRun, Outcome, enqueue, enqueue_at};
 pub use pages::{PgPages, remember_page};

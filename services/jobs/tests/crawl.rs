@@ -229,6 +229,7 @@ impl Stack {
                     stats_max_computing: 5,
                 },
                 gists: Default::default(),
+                graph_metrics: None,
                 sign_in: None,
                 graph: hubpulse_jobs::DevGraphSettings {
                     staleness_secs: 3600,

@@ -91,6 +91,7 @@ impl Stack {
                         },
                         graph: graph_settings(),
                         gists: Default::default(),
+                        graph_metrics: None,
                         sign_in: None,
                     }),
                     WorkerSettings {
@@ -295,19 +296,37 @@ async fn renamed_users_and_repositories_keep_one_row_and_their_history() {
         return;
     };
     let old = RepoFullName::parse(&repo.full_name).unwrap();
-    stack
-        .run(&SyncRepository {
-            full_name: old.clone(),
-        })
-        .await;
+    stack.run(&SyncRepository::by_name(old.clone())).await;
     stack
         .sim
         .admin
         .rename_repository(repo.id, "renamed-here")
         .await
         .unwrap();
-    let moved = stack.run(&SyncRepository { full_name: old }).await;
+    let moved = stack.run(&SyncRepository::by_name(old)).await;
     assert_eq!(moved["moved_from"], repo.full_name.as_str(), "{moved}");
+    // By id: `/repositories/{id}` straight away, the current name back, no
+    // move to report, and still the one row.
+    let by_id = stack.run(&SyncRepository::by_id(repo.id)).await;
+    assert_eq!(by_id["repository_id"], repo.id, "{by_id}");
+    let owner = repo.full_name.split('/').next().unwrap();
+    assert_eq!(
+        by_id["repository_full_name"],
+        format!("{owner}/renamed-here"),
+        "{by_id}"
+    );
+    assert!(by_id.get("moved_from").is_none(), "{by_id}");
+    assert_eq!(
+        stack
+            .count(&format!(
+                "SELECT count(*) FROM repositories WHERE id = {}",
+                repo.id
+            ))
+            .await,
+        1
+    );
+    let gone = stack.run(&SyncRepository::by_id(987_654_321)).await;
+    assert_eq!(gone["stargazers"], "unknown", "{gone}");
     assert_eq!(
         stack
             .count(&format!(
@@ -352,9 +371,7 @@ async fn refused_stargazers_are_recorded_once_and_the_star_history_kept() {
         .collect();
     assert!(!starred.is_empty(), "the seed starred something");
     let (id, name, stars) = starred[0].clone();
-    let job = SyncRepository {
-        full_name: RepoFullName::parse(&name).unwrap(),
-    };
+    let job = SyncRepository::by_name(RepoFullName::parse(&name).unwrap());
     let first = stack.run(&job).await;
     assert_eq!(first["stargazers"], "restricted", "{first}");
     let total = stack

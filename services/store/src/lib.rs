@@ -7,6 +7,7 @@ mod error;
 pub mod gist_outbox;
 pub mod gists;
 pub mod graph_lists;
+pub mod graph_stats;
 pub mod job_feed;
 pub mod orgs;
 pub mod pages;

@@ -147,7 +147,24 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         let outbox = hubpulse_store::gist_outbox::stats(&conn, None).await?;
         Ok::<_, hubpulse_store::StoreError>((depth, stats, outbox))
     };
-    let (depth, stats, outbox) = match tokio::time::timeout(QUEUE_DEPTH_TIMEOUT, counts).await {
+    // Apart, so that a count over a large graph running late costs only
+    // its own gauges (left at their last value), never the queue depth.
+    let graph = &state.settings().graph;
+    let frontier = async {
+        let conn = state.store().conn().await?;
+        hubpulse_store::graph_stats::frontier_counts(&conn, graph.staleness(), graph.max_depth())
+            .await
+    };
+    let (counted, frontier) = tokio::join!(
+        tokio::time::timeout(QUEUE_DEPTH_TIMEOUT, counts),
+        tokio::time::timeout(QUEUE_DEPTH_TIMEOUT, frontier),
+    );
+    match frontier {
+        Ok(Ok(f)) => state.metrics().graph.set_frontier(f.never_synced, f.stale),
+        Ok(Err(err)) => tracing::debug!(error = %err, "frontier size not available"),
+        Err(_) => tracing::debug!("frontier size timed out"),
+    }
+    let (depth, stats, outbox) = match counted {
         Ok(Ok(counts)) => counts,
         Ok(Err(err)) => {
             tracing::debug!(error = %err, "queue depth not available");

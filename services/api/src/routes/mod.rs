@@ -3,6 +3,7 @@ mod docs;
 mod gists;
 mod gists_latest;
 mod graph_repos;
+mod graph_seed;
 mod health;
 mod keyset;
 mod maintenance;
@@ -87,6 +88,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(graph_repos::stargazers))
         .routes(routes!(graph_repos::star_history))
         .routes(routes!(graph_repos::star_history_svg))
+        .routes(routes!(graph_seed::developers))
+        .routes(routes!(graph_seed::repositories))
+        .routes(routes!(graph_seed::rate_limit))
+        .routes(routes!(graph_seed::tasks, graph_seed::create_task))
         .routes(routes!(orgs::list, orgs::track))
         .routes(routes!(orgs::sync_all))
         .routes(routes!(orgs::untrack))

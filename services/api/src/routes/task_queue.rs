@@ -221,7 +221,7 @@ async fn queue_job<J: Job>(state: &AppState, job: &J) -> Result<Enqueued, ApiErr
         (status = 401, description = "No or wrong admin token", body = crate::error::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
         (status = 415, description = "Not application/json", body = crate::error::ErrorBody),
-        (status = 404, description = "sync_developer naming no login and no id", body = crate::error::ErrorBody),
+        (status = 404, description = "sync_developer or sync_repository naming no one and nothing", body = crate::error::ErrorBody),
         (status = 422, description = "An unknown kind, or arguments of the wrong shape", body = crate::error::ErrorBody),
         (status = 503, description = "Postgres is unavailable", body = crate::error::ErrorBody),
     ))]
@@ -243,7 +243,21 @@ pub async fn create(
             }
             queue_job(&state, &job).await?
         }
-        SyncRepository::KIND => queue_job(&state, &args::<SyncRepository>(body.args)?).await?,
+        SyncRepository::KIND => {
+            let job: SyncRepository = args(body.args)?;
+            if job.full_name.is_none() && job.id.is_none() {
+                // As for sync_developer: no such repository was named.
+                return Err(ApiError::NotFound(
+                    "args name no full_name and no id".into(),
+                ));
+            }
+            if job.id.is_some_and(|id| id < 1) {
+                return Err(ApiError::Unprocessable(
+                    "args of sync_repository: id is a GitHub id, 1 or more".into(),
+                ));
+            }
+            queue_job(&state, &job).await?
+        }
         Discover::KIND => {
             let job: Discover = args(body.args)?;
             if job.batch.is_some_and(|b| !(1..=10_000).contains(&b)) {

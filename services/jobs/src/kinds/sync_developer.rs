@@ -83,6 +83,20 @@ impl Job for SyncDeveloper {
         ctx: &JobContext,
         run: &JobRun,
     ) -> Result<Outcome<SyncDeveloperOutput>, JobError> {
+        let outcome = self.sync(ctx, run).await;
+        if let (Ok(Outcome::Done(out)), Some(metrics)) = (&outcome, &ctx.graph_metrics) {
+            metrics.synced(&out.developer_state);
+        }
+        outcome
+    }
+}
+
+impl SyncDeveloper {
+    async fn sync(
+        &self,
+        ctx: &JobContext,
+        run: &JobRun,
+    ) -> Result<Outcome<SyncDeveloperOutput>, JobError> {
         let stored = {
             let conn = ctx.store.conn().await?;
             match (self.id, &self.login) {
@@ -184,9 +198,7 @@ impl Job for SyncDeveloper {
         );
         Ok(Outcome::Done(out))
     }
-}
 
-impl SyncDeveloper {
     /// Reads the profile (by login, then by id after a 404) and stores it;
     /// `None` when GitHub no longer has the account.
     async fn profile(

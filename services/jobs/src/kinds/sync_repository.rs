@@ -3,7 +3,8 @@
 //!
 //! A renamed or transferred repository answers 301 to
 //! `/repositories/{id}`: the client follows it once, the row (keyed by id)
-//! takes the new name and the old one joins `former_names`. Since July
+//! takes the new name and the old one joins `former_names`. Asked by id,
+//! the job reads `/repositories/{id}` straight away, which no rename moves. Since July
 //! 2026 GitHub lists a repository's stargazers only to its admins and
 //! collaborators; a 401, 403 or 404 on the list, or an empty list for a
 //! repository that has stars, is recorded as `restricted` and that list is
@@ -21,9 +22,31 @@ use crate::{Job, JobContext, JobError, JobRun, Outcome, PgPages, remember_page};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SyncRepository {
-    /// `owner/name`.
-    #[schema(value_type = String, example = "octocat/hello-world", pattern = "^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$")]
-    pub full_name: RepoFullName,
+    /// `owner/name`, when the id is not known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "octocat/hello-world", pattern = "^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$")]
+    pub full_name: Option<RepoFullName>,
+    /// The GitHub id, which survives renames and transfers; wins over
+    /// `full_name` when both are given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub id: Option<i64>,
+}
+
+impl SyncRepository {
+    pub fn by_name(full_name: RepoFullName) -> Self {
+        Self {
+            full_name: Some(full_name),
+            id: None,
+        }
+    }
+
+    pub fn by_id(id: i64) -> Self {
+        Self {
+            full_name: None,
+            id: Some(id),
+        }
+    }
 }
 
 /// What a finished `sync_repository` job reports.
@@ -47,10 +70,14 @@ impl Job for SyncRepository {
     type Output = SyncRepositoryOutput;
 
     fn dedup_key(&self) -> Option<String> {
-        Some(format!(
-            "sync_repository:{}",
-            self.full_name.to_string().to_lowercase()
-        ))
+        match (self.id, &self.full_name) {
+            (Some(id), _) => Some(format!("sync_repository:id:{id}")),
+            (None, Some(name)) => Some(format!(
+                "sync_repository:{}",
+                name.to_string().to_lowercase()
+            )),
+            (None, None) => None,
+        }
     }
 
     async fn run(
@@ -58,22 +85,43 @@ impl Job for SyncRepository {
         ctx: &JobContext,
         run: &JobRun,
     ) -> Result<Outcome<SyncRepositoryOutput>, JobError> {
-        let asked = self.full_name.to_string();
+        let (url, asked) = match (self.id, &self.full_name) {
+            (Some(id), _) => (
+                ctx.github.repository_url(Operation::GetRepo, id, &[])?,
+                self.full_name
+                    .as_ref()
+                    .map_or_else(String::new, ToString::to_string),
+            ),
+            (None, Some(name)) => (
+                ctx.github.url(
+                    Operation::GetRepo,
+                    &[name.owner().as_str(), name.name()],
+                    &[],
+                )?,
+                name.to_string(),
+            ),
+            (None, None) => {
+                return Err(JobError::Permanent("a full name or an id is needed".into()));
+            }
+        };
         let asked = asked.as_str();
         let mut out = SyncRepositoryOutput {
+            repository_id: self.id,
             repository_full_name: asked.to_owned(),
             stargazers: "unknown".into(),
             ..SyncRepositoryOutput::default()
         };
-        let (owner, name) = (self.full_name.owner().as_str(), self.full_name.name());
-        let url = ctx.github.url(Operation::GetRepo, &[owner, name], &[])?;
         let repo = match ctx
             .github
             .get::<RepoPayload>(Operation::GetRepo, &url, &Credential::Service, None)
             .await
         {
             Ok(Page::Fresh { body, moved, .. }) => {
-                out.moved_from = moved.map(|_| asked.to_owned());
+                // A name moves; `/repositories/{id}` has nothing to answer
+                // 301 from, and no name was asked then.
+                out.moved_from = moved
+                    .filter(|_| !asked.is_empty())
+                    .map(|_| asked.to_owned());
                 body
             }
             Ok(_) => {
