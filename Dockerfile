@@ -26,8 +26,11 @@ COPY --from=builder /out/ /usr/local/bin/
 # cron's default schedule_file is relative: cron/schedule.toml under /app.
 COPY cron/schedule.toml /app/cron/schedule.toml
 USER hubpulse:hubpulse
+# Two malloc arenas: glibc's default (eight per core) kept what each
+# thread's compression bursts freed, 20 MB more peak RSS per replica.
 ENV HUBPULSE__SERVER__HOST=0.0.0.0 \
-    HUBPULSE__LOG__FORMAT=json
+    HUBPULSE__LOG__FORMAT=json \
+    MALLOC_ARENA_MAX=2
 EXPOSE 3000
 STOPSIGNAL SIGTERM
 CMD ["hubpulse-api"]

@@ -4,7 +4,7 @@
 //! view or the new one, never a mix and never an empty gap.
 
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
@@ -38,11 +38,21 @@ impl Encoding {
     }
 }
 
+/// A brotli encoder's match finder is sized by its quality, not by the body:
+/// 16 MiB at quality 8 (32 MiB at 9, which heaptrack showed as half of a
+/// replica's 130 MB peak when two crawls built views at once). Held while a
+/// thorough view is compressed, so a replica holds one such table whatever
+/// its worker count; a crawl's three builds take tens of milliseconds each.
+/// (Quality 9 made bodies 1.3% smaller; 10 and 11 use a small match finder
+/// but take 15 to 40 times as long.)
+static THOROUGH_BUILDS: Mutex<()> = Mutex::new(());
+
 /// How hard a view's bodies are compressed when it is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
-    /// brotli 9 and gzip 6: what a crawl stores, compressed once for many
-    /// reads (about 50 ms for a 500-item view here).
+    /// brotli 8 and gzip 6: what a crawl stores, compressed once for many
+    /// reads (about 20 ms for a 500-item view here). One at a time per
+    /// process: see [`THOROUGH_BUILDS`].
     Thorough,
     /// brotli 1 and gzip 1 (a few ms; bodies about a quarter larger): a view
     /// built while a reader waits (a Redis miss), which the topic's next
@@ -94,9 +104,11 @@ impl View {
         compression: Compression,
     ) -> Result<Self, ViewError> {
         let (gzip_level, brotli_quality) = match compression {
-            Compression::Thorough => (6, 9),
+            Compression::Thorough => (6, 8),
             Compression::Quick => (1, 1),
         };
+        let _one_thorough_build = (compression == Compression::Thorough)
+            .then(|| THOROUGH_BUILDS.lock().unwrap_or_else(PoisonError::into_inner));
         let brotli_window = window_for(plain.len());
         // gzip on a second thread while brotli and the digest run on this
         // one: a reader waiting on a quick view waits for the slower of the
