@@ -107,8 +107,11 @@ impl View {
             Compression::Thorough => (6, 8),
             Compression::Quick => (1, 1),
         };
-        let _one_thorough_build = (compression == Compression::Thorough)
-            .then(|| THOROUGH_BUILDS.lock().unwrap_or_else(PoisonError::into_inner));
+        let _one_thorough_build = (compression == Compression::Thorough).then(|| {
+            THOROUGH_BUILDS
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        });
         let brotli_window = window_for(plain.len());
         // gzip on a second thread while brotli and the digest run on this
         // one: a reader waiting on a quick view waits for the slower of the
