@@ -3,6 +3,7 @@
 pub mod bench;
 mod ceiling;
 pub mod discovery;
+mod graphcases;
 pub mod graphgen;
 pub mod graphlists;
 pub mod graphload;
