@@ -17,6 +17,13 @@
 #   - organisation statistics (issue 15): 2,000 repositories x 500
 #     contributors over ten years computed in full, then a re-sync where one
 #     repository gained one contributor (rows written and time, both judged)
+#   - the developer graph (issue 13): discovery from graph-seed over the
+#     simulator's graph (GitHub calls against the minimum, again inside the
+#     staleness window: none, after it: 304s only); then a synthetic graph
+#     of 1,000,000 developers, 1,000,000 repositories and 10,000,000 follow
+#     edges loaded with COPY (timed), and every list order and two filters
+#     of /v1/developers and /v1/repositories, page 1 and page 10,000,
+#     through nginx (p99, each replica's memory before and after)
 #   - gist delivery: DELIVERY_FILES new gist files of two tracked users
 #     posted to the simulator's Pipedrive stand-in, the rate while staying
 #     under its burst limit, and the outbox latency (first seen to posted) p99
@@ -28,6 +35,8 @@
 #                      its report to target/bench/replicas-N/, beside the
 #                      two-replica one rather than over it
 #   BENCH_ORG_REPOS=2000  repositories of the organisation statistics benchmark
+#   BENCH_GRAPH_DEVELOPERS=1000000 BENCH_GRAPH_REPOSITORIES=1000000
+#   BENCH_GRAPH_EDGES=10000000  the synthetic graph of the graph lists benchmark
 #   BENCH_ROUNDS=3     wrk rounds of static file, ceiling and HubPulse
 #   SKIP_BUILD=1       use the release binaries already built
 #   BENCH_KEEP=1       leave the bench stack running afterwards (make down with
@@ -281,6 +290,30 @@ EOF
   say "static limit: nginx on 127.0.0.1:$STATIC_PORT serving the $(stat -c %s "$body") bytes of /api/popularity/$FIRST_TOPIC (br)"
 }
 
+# The developer graph (issue 13): discovery over the simulator's graph,
+# then the synthetic graph loaded beside it (ids above 1,000,000,000) and
+# its lists read through nginx. A checkpoint after the load, so its writes
+# do not land in the measurements that follow.
+bench_graph() {
+  local db="postgres://hubpulse:$HUBPULSE_DB_PASSWORD@127.0.0.1:$HUBPULSE_PG_PORT/hubpulse"
+  local developers=${BENCH_GRAPH_DEVELOPERS:-1000000} repositories=${BENCH_GRAPH_REPOSITORIES:-1000000}
+  local edges=${BENCH_GRAPH_EDGES:-10000000} replicas=() i pid
+  say "developer discovery from graph-seed over the simulator's graph: calls, again in the window, after it"
+  "$BIN/hubpulse-bench" discovery --base "$BASE" --token "$TOKEN" --sim "http://127.0.0.1:$HUBPULSE_SIM_PORT" \
+    --database-url "$db" --out "$RAW/discovery.json" || die "the discovery benchmark failed"
+  say "graph lists: loading $developers developers, $repositories repositories, $edges follow edges with COPY"
+  "$BIN/hubpulse-bench" graphgen --database-url "$db" --developers "$developers" \
+    --repositories "$repositories" --edges "$edges" --out "$RAW/graphgen.json" || die "the graph load failed"
+  as_pg "$(pg_bin psql)" -h "$(pg_data_dir)" -p "$HUBPULSE_PG_PORT" -U postgres -d postgres -qtAX \
+    -c CHECKPOINT >/dev/null || warn "the checkpoint after the graph load failed"
+  for i in $(seq 1 "$REPLICAS"); do
+    if pid=$(live_pid "$RUN/api-$i.pid" hubpulse-api); then replicas+=(--replica "api-$i=$pid"); fi
+  done
+  say "graph lists: every order and two filters, page 1 and page 10,000, through nginx"
+  "$BIN/hubpulse-bench" graphlists --base "$BASE" --database-url "$db" "${replicas[@]}" \
+    --out "$RAW/graphlists.json" || die "the graph lists benchmark failed"
+}
+
 DELIVERY_FILES=${DELIVERY_FILES:-600}
 
 # Gist delivery against the Pipedrive stand-in: files per second from the
@@ -455,6 +488,8 @@ main() {
   "$BIN/hubpulse-bench" orgstats --repositories "${BENCH_ORG_REPOS:-2000}" --out "$RAW/orgstats.json" \
     --database-url "postgres://hubpulse:$HUBPULSE_DB_PASSWORD@127.0.0.1:$HUBPULSE_PG_PORT/hubpulse" \
     || die "the organisation statistics benchmark failed"
+
+  bench_graph
 
   start_static
   start_ceiling

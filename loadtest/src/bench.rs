@@ -332,6 +332,14 @@ pub struct Report {
     /// The organisation statistics benchmark (`orgstats.json`).
     #[serde(default)]
     pub org_stats: Option<crate::orgstats::OrgStatsBench>,
+    /// The developer graph (issue 13): `discovery.json`, `graphgen.json`,
+    /// `graphlists.json`.
+    #[serde(default)]
+    pub discovery: Option<crate::discovery::DiscoveryBench>,
+    #[serde(default)]
+    pub graph_load: Option<crate::graphload::GraphLoad>,
+    #[serde(default)]
+    pub graph_lists: Option<crate::graphlists::GraphListsBench>,
     pub targets: Vec<Target>,
     pub passed: bool,
 }
@@ -418,12 +426,19 @@ impl Report {
         } else {
             None
         };
-        let org_stats_path = dir.join("orgstats.json");
-        let org_stats = if org_stats_path.exists() {
-            Some(read_json(&org_stats_path)?)
-        } else {
-            None
-        };
+        let optional = |name: &str| dir.join(name).exists().then(|| dir.join(name));
+        let org_stats = optional("orgstats.json")
+            .map(|p| read_json(&p))
+            .transpose()?;
+        let discovery = optional("discovery.json")
+            .map(|p| read_json(&p))
+            .transpose()?;
+        let graph_load = optional("graphgen.json")
+            .map(|p| read_json(&p))
+            .transpose()?;
+        let graph_lists = optional("graphlists.json")
+            .map(|p| read_json(&p))
+            .transpose()?;
         let mut names: Vec<String> = std::fs::read_dir(dir)
             .with_context(|| format!("reading {}", dir.display()))?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -448,6 +463,9 @@ impl Report {
             rows,
             ingest,
             org_stats,
+            discovery,
+            graph_load,
+            graph_lists,
             targets: Vec::new(),
             passed: false,
         };
@@ -547,6 +565,28 @@ impl Report {
                 false,
             ),
         }
+        let graph = [
+            (
+                "developer discovery",
+                self.discovery.as_ref().map(crate::discovery::targets),
+            ),
+            (
+                "graph load",
+                self.graph_load.as_ref().map(crate::graphload::targets),
+            ),
+            (
+                "graph lists",
+                self.graph_lists.as_ref().map(crate::graphlists::targets),
+            ),
+        ];
+        for (name, targets) in graph {
+            match targets {
+                Some(ts) => ts
+                    .into_iter()
+                    .for_each(|t| target(&t.name, t.wanted, t.measured, t.passed)),
+                None => target(name, String::new(), "not run".into(), false),
+            }
+        }
         let failed: Vec<&str> = self
             .rows
             .iter()
@@ -641,6 +681,9 @@ impl Report {
                 );
             }
         }
+        if let Some(lists) = &self.graph_lists {
+            md.push_str(&crate::graphlists::markdown(lists));
+        }
         let _ = writeln!(md, "\n| target | wanted | measured | |\n|---|---|---|---|");
         for t in &self.targets {
             let _ = writeln!(
@@ -679,6 +722,46 @@ mod tests {
             "errors": { "connect": 0, "read": 0, "write": 0, "status": 0, "timeout": 0 },
             "latency_us": { "p50": 900.0, "p95": 2000.0, "p99": 3000.0, "max": 9000.0 },
         })
+    }
+
+    /// The developer graph's three results, every target held.
+    fn write_graph(d: &Path) {
+        let cost = |requests: u64, not_modified: u64, quota: u64| json!({ "seconds": 30.0, "requests": requests, "not_modified": not_modified, "quota": quota });
+        write(
+            d,
+            "discovery.json",
+            json!({
+                "seed": "graph-seed", "developers_synced": 3000, "developers_gone": 1,
+                "minimum": 15002, "first": cost(15004, 0, 15004), "second": cost(0, 0, 0),
+                "after_window": cost(15000, 15000, 0), "retries": 1,
+            }),
+        );
+        write(
+            d,
+            "graphgen.json",
+            json!({
+                "developers": 1_000_000, "repositories": 1_000_000, "owners": 400_000,
+                "edges": 10_000_000, "seed": 42, "generate_seconds": 5.0, "copy_seconds": 100.0,
+                "index_seconds": 60.0, "vacuum_seconds": 20.0, "seconds": 185.0,
+            }),
+        );
+        let case = |page: u64, p99: f64| {
+            json!({
+                "path": "/v1/developers", "query": "sort=followers", "page": page,
+                "offset": (page - 1) * 30, "requests": 200, "errors": 0, "first_row_ok": true,
+                "p50_ms": 1.0, "p99_ms": p99, "max_ms": 6.0,
+            })
+        };
+        write(
+            d,
+            "graphlists.json",
+            json!({
+                "developers": 1_000_152, "repositories": 1_020_000, "per_page": 30,
+                "requests_per_case": 200, "cases": [case(1, 2.5), case(10_000, 3.5)],
+                "memory": [{ "replica": "api-1", "before_kb": 40_000, "after_kb": 41_000, "peak_kb": 42_000 }],
+                "seconds": 60.0,
+            }),
+        );
     }
 
     #[test]
@@ -750,6 +833,7 @@ mod tests {
                             "first_weeks_written": 1, "months_written": 1 },
             }),
         );
+        write_graph(d);
         let report = Report::load(d).unwrap();
         let ratio = report.rows[2].ratio_to_static.unwrap();
         assert!((ratio - 0.6).abs() < 1e-9, "{ratio}");
@@ -772,10 +856,41 @@ mod tests {
                 .iter()
                 .any(|v| v.0.starts_with("organisation statistics, re-sync") && v.1)
         );
+        assert!(
+            verdicts
+                .iter()
+                .any(|v| v.0.starts_with("discovery again inside") && v.1)
+        );
+        assert!(
+            verdicts
+                .iter()
+                .any(|v| v.0.starts_with("graph lists through nginx") && v.1)
+        );
         let md = report.markdown();
         assert!(md.contains("| 0.60 | 0.92 |"), "{md}");
+        assert!(
+            md.contains("| /v1/developers | `sort=followers` | 10000 | 1.00 | 3.50 |"),
+            "{md}"
+        );
         assert!(md.contains("**FAIL**"));
         assert!(md.contains("8000"));
+
+        // A deep page over 10 ms fails the graph lists.
+        let mut lists: Value =
+            serde_json::from_slice(&std::fs::read(d.join("graphlists.json")).unwrap()).unwrap();
+        lists["cases"][1]["p99_ms"] = json!(12.0);
+        write(d, "graphlists.json", lists);
+        let report = Report::load(d).unwrap();
+        let t = report
+            .targets
+            .iter()
+            .find(|t| t.name.starts_with("graph lists through nginx"))
+            .unwrap();
+        assert!(
+            !t.passed && t.measured.starts_with("worst p99 12.00 ms"),
+            "{t:?}"
+        );
+        write_graph(d);
 
         // Below 0.9 of the ceiling fails, however it compares with the file.
         write(d, "03-max-wrk.wrk.json", wrk(110_000));

@@ -2,6 +2,12 @@
 
 pub mod bench;
 mod ceiling;
+pub mod discovery;
+mod graphcases;
+pub mod graphgen;
+pub mod graphlists;
+pub mod graphload;
+mod graphrows;
 pub mod orgstats;
 mod plan;
 mod summary;

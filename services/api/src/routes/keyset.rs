@@ -31,8 +31,7 @@ pub struct Envelope<T> {
 
 /// A cursor as the client sees it: opaque hex of `a|b:id:key`.
 pub fn encode(cursor: &Keyset) -> String {
-    let dir = if cursor.before { 'b' } else { 'a' };
-    hex::encode(format!("{dir}:{}:{}", cursor.id, cursor.key))
+    cursor.cursor()
 }
 
 /// Every string of the documented pattern decodes; others are a 400.
