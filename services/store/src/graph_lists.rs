@@ -124,8 +124,23 @@ pub struct Count {
     pub estimated: bool,
 }
 
-fn take_values(filters: Vec<Filter>, params: &mut Vec<Box<dyn ToSql + Sync + Send>>) {
-    params.extend(filters.into_iter().filter_map(|f| f.value));
+/// The filters as ` AND ...` clauses, their values numbered `$1`, `$2`, ...
+/// in order, and those values as query parameters.
+fn filter_sql(filters: &[Filter]) -> (String, Vec<&(dyn ToSql + Sync)>) {
+    let mut sql = String::new();
+    let mut values: Vec<&(dyn ToSql + Sync)> = Vec::new();
+    for f in filters {
+        let n = match &f.value {
+            Some(value) => {
+                values.push(value.as_ref() as _);
+                values.len()
+            }
+            None => 0,
+        };
+        sql.push_str(" AND ");
+        sql.push_str(&f.sql.replace("$?", &format!("${n}")));
+    }
+    (sql, values)
 }
 
 /// What a list reads: a table (or view), aliased `t`, its columns and how
@@ -152,7 +167,7 @@ pub const REPOSITORIES: Source<RepositoryRow> = Source {
 pub async fn page<T>(
     db: &impl Db,
     source: &Source<T>,
-    filters: Vec<Filter>,
+    filters: &[Filter],
     order: Order,
     from: Option<&Keyset>,
     limit: i64,
@@ -162,21 +177,7 @@ pub async fn page<T>(
     } else {
         order
     };
-    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-    let mut sql_where = String::new();
-    let mut numbered = Vec::new();
-    for f in &filters {
-        let n = if f.value.is_some() {
-            numbered.len() + 1
-        } else {
-            0
-        };
-        if f.value.is_some() {
-            numbered.push(());
-        }
-        numbered_sql(&mut sql_where, f.sql, n);
-    }
-    take_values(filters, &mut params);
+    let (mut sql_where, mut params) = filter_sql(filters);
     if let Some(k) = from {
         let cmp = if walk.descending { "<" } else { ">" };
         let (a, b) = (params.len() + 1, params.len() + 2);
@@ -185,8 +186,8 @@ pub async fn page<T>(
             key = walk.key,
             cast = walk.cast
         ));
-        params.push(Box::new(k.key.clone()));
-        params.push(Box::new(k.id));
+        params.push(&k.key);
+        params.push(&k.id);
     }
     let dir = if walk.descending { "DESC" } else { "ASC" };
     let sql = format!(
@@ -197,8 +198,7 @@ pub async fn page<T>(
         columns = source.columns,
         table = source.table,
     );
-    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
-    let rows = db.client().query(&sql, &refs).await?;
+    let rows = db.client().query(&sql, &params).await?;
     let more = rows.len() as i64 > limit;
     let mut rows: Vec<(T, i64, String)> = rows
         .iter()
@@ -209,11 +209,6 @@ pub async fn page<T>(
         rows.reverse();
     }
     Ok(KeyPage { rows, more })
-}
-
-fn numbered_sql(out: &mut String, sql: &str, n: usize) {
-    out.push_str(" AND ");
-    out.push_str(&sql.replace("$?", &format!("${n}")));
 }
 
 /// An estimate this many times the bound is trusted without counting.
@@ -227,23 +222,10 @@ pub const TRUSTED_ESTIMATE: i64 = 10;
 pub async fn count(
     db: &impl Db,
     table: &'static str,
-    filters: Vec<Filter>,
+    filters: &[Filter],
     bound: i64,
 ) -> Result<Count, StoreError> {
-    let mut sql_where = String::new();
-    let mut n = 0;
-    for f in &filters {
-        let k = if f.value.is_some() {
-            n += 1;
-            n
-        } else {
-            0
-        };
-        numbered_sql(&mut sql_where, f.sql, k);
-    }
-    let mut params = Vec::new();
-    take_values(filters, &mut params);
-    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
+    let (sql_where, refs) = filter_sql(filters);
     let plan: serde_json::Value = db
         .client()
         .query_one(

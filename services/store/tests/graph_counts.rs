@@ -31,7 +31,9 @@ async fn counts_are_exact_up_to_the_bound_and_estimated_far_above_it() {
         .await
         .unwrap();
     let conn = store.conn().await.unwrap();
-    let count = |filters: Vec<Filter>| graph_lists::count(&conn, "repositories", filters, BOUND);
+    let count = async |filters: Vec<Filter>| {
+        graph_lists::count(&conn, "repositories", &filters, BOUND).await
+    };
 
     let all = count(Vec::new()).await.unwrap();
     assert!(all.estimated, "far above the bound: the estimate");

@@ -194,7 +194,7 @@ pub async fn list(
     let order = order(params.sort.as_deref(), params.direction.as_deref())?;
     let per_page = keyset::per_page(params.per_page.as_deref())?;
     let from = params.cursor.as_deref().map(keyset::decode).transpose()?;
-    filters(&params)?;
+    let filters = filters(&params)?;
     let conn = state.store().read_conn().await?;
     if from
         .as_ref()
@@ -205,13 +205,13 @@ pub async fn list(
     let page = graph_lists::page(
         &conn,
         &graph_lists::DEVELOPERS,
-        filters(&params)?,
+        &filters,
         order,
         from.as_ref(),
         per_page,
     )
     .await?;
-    let count = graph_lists::count(&conn, "developers", filters(&params)?, COUNT_BOUND).await?;
+    let count = graph_lists::count(&conn, "developers", &filters, COUNT_BOUND).await?;
     Ok(Json(keyset::envelope(
         &uri,
         page,

@@ -166,7 +166,7 @@ pub async fn list(
     let order = order(params.sort.as_deref(), params.direction.as_deref())?;
     let per_page = keyset::per_page(params.per_page.as_deref())?;
     let from = params.cursor.as_deref().map(keyset::decode).transpose()?;
-    filters(&params)?;
+    let filters = filters(&params)?;
     let conn = state.store().read_conn().await?;
     if from
         .as_ref()
@@ -177,7 +177,7 @@ pub async fn list(
     let page = graph_lists::page(
         &conn,
         &graph_lists::REPOSITORIES,
-        filters(&params)?,
+        &filters,
         order,
         from.as_ref(),
         per_page,
@@ -185,7 +185,7 @@ pub async fn list(
     .await?;
     // The table, not the view: every filter is on its columns, and every
     // repository has its owner, so the count is the same without the join.
-    let count = graph_lists::count(&conn, "repositories", filters(&params)?, COUNT_BOUND).await?;
+    let count = graph_lists::count(&conn, "repositories", &filters, COUNT_BOUND).await?;
     Ok(Json(keyset::envelope(
         &uri,
         page,
