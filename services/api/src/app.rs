@@ -7,7 +7,7 @@ use std::convert::Infallible;
 use axum::BoxError;
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderValue, Response, StatusCode};
+use axum::http::{HeaderValue, Response};
 use bytes::Bytes;
 use hubpulse_cache::Cache;
 use hubpulse_github::GithubClient;
@@ -20,9 +20,9 @@ use tokio_util::sync::CancellationToken;
 use tower::{Service, ServiceBuilder};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::TimeoutLayer;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::deadline::DeadlineLayer;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::middleware::ErrorsLayer;
@@ -299,10 +299,7 @@ impl Stack {
                 CompressionLayer::new().quality(CompressionLevel::Precise(1)),
             ))
             .layer(ErrorsLayer)
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::SERVICE_UNAVAILABLE,
-                timeout,
-            ))
+            .layer(DeadlineLayer::new(timeout))
             .layer(RequestBodyLimitLayer::new(body_limit))
             .layer(axum::extract::DefaultBodyLimit::max(body_limit))
             .service(self.router.clone())

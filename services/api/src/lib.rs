@@ -2,7 +2,9 @@
 
 mod app;
 mod auth;
+mod deadline;
 pub mod error;
+mod http_metrics;
 pub mod metrics;
 mod middleware;
 mod observe;

@@ -1,3 +1,4 @@
+use crate::http_metrics::HttpMetrics;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -8,10 +9,9 @@ const QUEUE_STATUSES: [&str; 3] = ["queued", "running", "rescheduled"];
 /// Every metric the API exports, registered once at start-up.
 pub struct Metrics {
     registry: Registry,
-    /// HTTP requests by route template, method and status.
-    pub http_requests: IntCounterVec,
-    /// HTTP request latency in seconds, by route template and method.
-    pub http_latency: HistogramVec,
+    /// HTTP requests by route template, method and status, and their
+    /// latency in seconds by route template and method.
+    pub http: HttpMetrics,
     /// Job attempts by kind and outcome.
     pub job_attempts: IntCounterVec,
     /// Job attempt duration in seconds, by kind.
@@ -130,8 +130,7 @@ impl Metrics {
             .expect("static metric definition is valid");
         Self {
             registry,
-            http_requests,
-            http_latency,
+            http: HttpMetrics::new(http_latency, http_requests),
             job_attempts,
             job_duration,
             view_reads,

@@ -159,15 +159,10 @@ where
         let status = response.status();
         let route = this.route.0.get();
         let route = route.map_or("unmatched", |m| m.as_str());
-        let metrics = &this.shared.metrics;
-        metrics
-            .http_latency
-            .with_label_values(&[route, this.method.as_str()])
-            .observe(elapsed.as_secs_f64());
-        metrics
-            .http_requests
-            .with_label_values(&[route, this.method.as_str(), status.as_str()])
-            .inc();
+        this.shared
+            .metrics
+            .http
+            .record(route, &*this.method, status.as_u16(), elapsed);
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
         if status.is_server_error() {
             tracing::error!(status = status.as_u16(), latency_ms, "response failed");

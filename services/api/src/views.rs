@@ -20,14 +20,18 @@ pub enum ReadError {
     Internal(String),
 }
 
-type Memory = moka::future::Cache<(Topic, ViewKind), Arc<View>>;
+/// Hashed with foldhash rather than moka's default SipHash: a cached read
+/// looks its view up here, and SipHash of the key was a few hundred
+/// instructions of it (scripts/callgrind.sh). The keys are topic names the
+/// operator tracked, not what a client chooses to flood one bucket with.
+type Memory = moka::future::Cache<(Topic, ViewKind), Arc<View>, hashbrown::DefaultHashBuilder>;
 
 fn memory_cache(ttl: Duration, max_bytes: u64) -> Memory {
     moka::future::Cache::builder()
         .max_capacity(max_bytes)
         .weigher(|_key, view: &Arc<View>| view_weight(view))
         .time_to_live(ttl)
-        .build()
+        .build_with_hasher(hashbrown::DefaultHashBuilder::default())
 }
 
 /// What a view costs the process cache: its bodies and offsets (moka's

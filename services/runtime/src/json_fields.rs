@@ -177,8 +177,13 @@ impl<W: Write> Write for Escaping<'_, W> {
 
 fn write_escaped(out: &mut impl Write, s: &str) -> fmt::Result {
     let needs_escape = |b: &u8| *b < 0x20 || *b == b'"' || *b == b'\\' || *b == 0x7f;
+    // Most values (ids, paths, methods) need no escape: a test of every byte
+    // without an early exit, which the compiler turns into wide compares,
+    // then one write. `position` below goes a byte at a time.
+    if !s.bytes().fold(false, |found, b| found | needs_escape(&b)) {
+        return out.write_str(s);
+    }
     let mut rest = s;
-    // Most values (ids, paths, methods) need no escape: one write.
     while let Some(i) = rest.as_bytes().iter().position(needs_escape) {
         out.write_str(&rest[..i])?;
         match rest.as_bytes()[i] {
