@@ -9,7 +9,7 @@
 # release replica under `valgrind --tool=callgrind` on a Unix socket, as nginx
 # reaches the replicas, and sends it cached GET /api/popularity/kubernetes
 # requests on one keep-alive connection, with the headers nginx sends
-# (X-Request-Id, X-Real-IP, X-Forwarded-*; Accept-Encoding: gzip, br).
+# (X-Request-Id, X-Forwarded-For; Accept-Encoding: gzip, br).
 #
 # Counting: after a warm-up (the view in the process cache), the counters are
 # zeroed and dumped around a short window of CALLGRIND_BASE requests and then
@@ -63,8 +63,7 @@ cleanup() {
 requests_config() { # n
   local i
   printf '%s\n' 'silent' 'header = "Accept-Encoding: gzip, br"' 'header = "User-Agent:"' 'header = "Accept:"' \
-    'header = "X-Request-Id: 5f0c2a4e9d3b41c7a8e6f1b2c3d4e5f6"' 'header = "X-Real-IP: 127.0.0.1"' \
-    'header = "X-Forwarded-For: 127.0.0.1"' 'header = "X-Forwarded-Proto: http"' \
+    'header = "X-Request-Id: 5f0c2a4e9d3b41c7a8e6f1b2c3d4e5f6"' 'header = "X-Forwarded-For: 127.0.0.1"' \
     "unix-socket = \"$CG_SOCKET\"" 'write-out = "%{http_code} %{num_connects}\n"'
   for i in $(seq 1 "$1"); do
     printf 'url = "http://127.0.0.1/api/popularity/%s"\noutput = "/dev/null"\n' "$TOPIC"

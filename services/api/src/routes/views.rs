@@ -1,3 +1,5 @@
+use std::sync::LazyLock;
+
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -162,34 +164,89 @@ async fn serve(
     respond(&view, limit, headers, state.views().prefixes()).await
 }
 
-/// The best encoding the client accepts among those stored.
+/// The best encoding the client accepts among those stored: one pass over
+/// the header's bytes (a cached read does this every time).
 fn negotiate(headers: &HeaderMap) -> Encoding {
-    let Some(accept) = headers
-        .get(header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(accept) = headers.get(header::ACCEPT_ENCODING) else {
         return Encoding::Identity;
     };
-    let accepts = |name: &str| {
-        accept.split(',').any(|part| {
-            let mut pieces = part.split(';');
-            let coding = pieces.next().unwrap_or("").trim();
-            let refused = pieces.any(|p| {
-                let p = p.trim();
-                p.strip_prefix("q=")
-                    .and_then(|q| q.parse::<f32>().ok())
-                    .is_some_and(|q| q == 0.0)
-            });
-            (coding.eq_ignore_ascii_case(name) || coding == "*") && !refused
-        })
-    };
-    if accepts("br") {
+    let (mut brotli, mut gzip) = (false, false);
+    for part in accept.as_bytes().split(|&b| b == b',') {
+        let mut pieces = part.split(|&b| b == b';');
+        let coding = pieces.next().unwrap_or_default().trim_ascii();
+        let any = coding == b"*";
+        let is_brotli = any || coding.eq_ignore_ascii_case(b"br");
+        let is_gzip = any || coding.eq_ignore_ascii_case(b"gzip");
+        if !(is_brotli || is_gzip) {
+            continue;
+        }
+        let refused = pieces.any(|p| {
+            p.trim_ascii()
+                .strip_prefix(b"q=")
+                .and_then(|q| std::str::from_utf8(q).ok())
+                .and_then(|q| q.parse::<f32>().ok())
+                .is_some_and(|q| q == 0.0)
+        });
+        if !refused {
+            brotli |= is_brotli;
+            gzip |= is_gzip;
+        }
+    }
+    if brotli {
         Encoding::Brotli
-    } else if accepts("gzip") {
+    } else if gzip {
         Encoding::Gzip
     } else {
         Encoding::Identity
     }
+}
+
+/// The headers of a view answer but its ETag, built once and cloned: a
+/// clone copies two small arrays where inserting them one by one hashed
+/// each name again on every read. The room reserved is for what is added
+/// on the way out (ETag, content-length, replica, request id).
+fn view_headers(answer: Answer) -> HeaderMap {
+    static HEADERS: LazyLock<[HeaderMap; 4]> = LazyLock::new(|| {
+        let headers = |encoding: Option<Encoding>| {
+            let mut map = HeaderMap::with_capacity(12);
+            map.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=5"),
+            );
+            map.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+            if let Some(encoding) = encoding {
+                map.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                if let Some(name) = encoding.header_value() {
+                    map.insert(header::CONTENT_ENCODING, HeaderValue::from_static(name));
+                }
+            }
+            map
+        };
+        [
+            headers(None),
+            headers(Some(Encoding::Identity)),
+            headers(Some(Encoding::Gzip)),
+            headers(Some(Encoding::Brotli)),
+        ]
+    });
+    let index = match answer {
+        Answer::NotModified => 0,
+        Answer::Body(Encoding::Identity) => 1,
+        Answer::Body(Encoding::Gzip) => 2,
+        Answer::Body(Encoding::Brotli) => 3,
+    };
+    let mut map = HEADERS[index].clone();
+    map.reserve(4);
+    map
+}
+
+#[derive(Clone, Copy)]
+enum Answer {
+    NotModified,
+    Body(Encoding),
 }
 
 async fn respond(
@@ -218,28 +275,15 @@ async fn respond(
                 })
             })
     });
-    // Built in place, with room for every header it will carry (the replica
-    // and request id are added on the way out): no map grown, merged or
-    // rehashed on the cached path.
     let mut response = Response::new(Body::empty());
-    let out = response.headers_mut();
-    out.reserve(8);
-    if let Some(etag) = etag {
-        out.insert(header::ETAG, etag);
-    }
-    out.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=5"),
-    );
-    out.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     if not_modified {
+        *response.headers_mut() = view_headers(Answer::NotModified);
+        if let Some(etag) = etag {
+            response.headers_mut().insert(header::ETAG, etag);
+        }
         *response.status_mut() = StatusCode::NOT_MODIFIED;
         return Ok(response);
     }
-    out.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
     let encoding = negotiate(headers);
     let body = match limit {
         // A prefix, cut and encoded the first time a client asks for it and
@@ -250,9 +294,10 @@ async fn respond(
             .map_err(|e| ApiError::Internal(format!("a ?limit={n} answer: {e}")))?,
         _ => view.body(encoding),
     };
-    // Set, the compression layer leaves the body as it is.
-    if let Some(name) = encoding.header_value() {
-        out.insert(header::CONTENT_ENCODING, HeaderValue::from_static(name));
+    // With content-encoding set, the compression layer leaves the body as it is.
+    *response.headers_mut() = view_headers(Answer::Body(encoding));
+    if let Some(etag) = etag {
+        response.headers_mut().insert(header::ETAG, etag);
     }
     *response.body_mut() = Body::from(body);
     Ok(response)
