@@ -121,6 +121,7 @@ impl Application {
             max_connections: server.max_connections,
             header_read_timeout: Duration::from_millis(server.header_read_timeout_ms),
             shutdown_grace: Duration::from_secs(server.shutdown_grace_secs),
+            zerocopy: state.zerocopy().cloned(),
         };
         // Workers start once the schema is there; until then /ready says why not.
         let background = tokio::spawn(run_workers(state.clone(), shutdown.clone()));
@@ -359,6 +360,7 @@ mod tests {
             max_connections: 16,
             header_read_timeout: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(1),
+            zerocopy: None,
         };
         tokio::spawn(serve(listener, None, service, options, shutdown.clone()));
         (addr, shutdown)

@@ -16,6 +16,7 @@ mod session;
 pub mod settings;
 mod state;
 mod views;
+mod zerocopy;
 
 pub use app::{Application, StartError};
 pub use observe::REPLICA_HEADER;

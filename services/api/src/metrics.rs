@@ -1,6 +1,7 @@
 use crate::http_metrics::HttpMetrics;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// The statuses `/metrics` counts live jobs in (store::queue::queue_depth).
@@ -20,6 +21,8 @@ pub struct Metrics {
     pub view_reads: IntCounterVec,
     /// `?limit=N` answers: a kept prefix reused, or one computed.
     pub view_prefixes: IntCounterVec,
+    /// Response bytes sent by sendfile(2) from a cached view's memfd copy.
+    pub http_sendfile_bytes: IntCounter,
     /// Live jobs by kind and status, read from Postgres at each scrape.
     pub queue_depth: IntGaugeVec,
     /// Tracked owners' repositories by statistics state, read at each scrape.
@@ -84,6 +87,11 @@ impl Metrics {
             &["result"],
         )
         .expect("static metric definition is valid");
+        let http_sendfile_bytes = IntCounter::new(
+            "http_sendfile_bytes_total",
+            "Response bytes sent by sendfile from a cached view's memfd copy",
+        )
+        .expect("static metric definition is valid");
         let queue_depth = IntGaugeVec::new(
             Opts::new(
                 "job_queue_depth",
@@ -107,6 +115,7 @@ impl Metrics {
             Box::new(job_duration.clone()),
             Box::new(view_reads.clone()),
             Box::new(view_prefixes.clone()),
+            Box::new(http_sendfile_bytes.clone()),
         ] {
             registry.register(collector).expect("registered once");
         }
@@ -135,6 +144,7 @@ impl Metrics {
             job_duration,
             view_reads,
             view_prefixes,
+            http_sendfile_bytes,
             queue_depth,
             gists,
             graph,

@@ -24,11 +24,14 @@ use tokio_util::sync::CancellationToken;
 use tower::Service;
 
 use crate::auth::Peer;
+use crate::zerocopy::{Registry, Socket, Zerocopy};
 
 pub struct ServeOptions {
     pub max_connections: usize,
     pub header_read_timeout: Duration,
     pub shutdown_grace: Duration,
+    /// Writes of registered view bodies go by sendfile; `None`: all by writev.
+    pub zerocopy: Option<Arc<Registry>>,
 }
 
 /// A Unix socket listener that removes its socket file when dropped.
@@ -99,6 +102,7 @@ pub async fn serve<S, B>(
     let connections = Connections {
         builder,
         graceful: GracefulShutdown::new(),
+        zerocopy: options.zerocopy,
     };
     let slots = Arc::new(Semaphore::new(options.max_connections));
     let accept_backoff =
@@ -118,10 +122,10 @@ pub async fn serve<S, B>(
             accepted = tcp.accept() => accepted.map(|(stream, peer)| {
                 let _ = stream.set_nodelay(true);
                 let local = peer.ip().is_loopback();
-                connections.spawn(stream, service.clone(), permit, Peer { local });
+                connections.accepted(stream, service.clone(), permit, Peer { local });
             }),
             accepted = accept_unix(unix.as_ref()) => accepted.map(|stream| {
-                connections.spawn(stream, service.clone(), permit, Peer { local: true });
+                connections.accepted(stream, service.clone(), permit, Peer { local: true });
             }),
             () = shutdown.cancelled() => break,
         };
@@ -164,9 +168,33 @@ async fn accept_unix(unix: Option<&UnixSocket>) -> io::Result<tokio::net::UnixSt
 struct Connections {
     builder: auto::Builder<TokioExecutor>,
     graceful: GracefulShutdown,
+    zerocopy: Option<Arc<Registry>>,
 }
 
 impl Connections {
+    /// Serves an accepted socket, wrapped so that cached view bodies go out
+    /// by sendfile when that is on.
+    fn accepted<S, B, IO>(&self, stream: IO, service: S, permit: OwnedSemaphorePermit, peer: Peer)
+    where
+        S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+            + Clone
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+        IO: Socket + Send + 'static,
+    {
+        match &self.zerocopy {
+            Some(registry) => {
+                let stream = Zerocopy::new(stream, registry.clone());
+                self.spawn(stream, service, permit, peer);
+            }
+            None => self.spawn(stream, service, permit, peer),
+        }
+    }
+
     fn spawn<S, B, IO>(&self, stream: IO, service: S, permit: OwnedSemaphorePermit, peer: Peer)
     where
         S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>

@@ -64,6 +64,9 @@ pub struct ServerSettings {
     /// Tokio worker threads; 0 means one per core. Replicas sharing a small
     /// host do better with one each than with threads that fight for cores.
     pub worker_threads: usize,
+    /// Send cached full-view bodies with sendfile(2) from a memfd copy of
+    /// each (src/zerocopy.rs) rather than copying them into the socket.
+    pub sendfile: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -22,6 +22,8 @@ struct Inner {
     github: Arc<GithubClient>,
     metrics: Arc<Metrics>,
     views: ViewReader,
+    /// Cached view bodies registered for sendfile; `None`: `server.sendfile` off.
+    zerocopy: Option<Arc<crate::zerocopy::Registry>>,
     /// Signing in with GitHub; `None` when `[auth]` leaves it off.
     sign_in: Option<Arc<hubpulse_jobs::SignIn>>,
     /// The OpenAPI document, serialized once the routes are known.
@@ -36,6 +38,10 @@ impl AppState {
         github: Arc<GithubClient>,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let zerocopy = settings
+            .server
+            .sendfile
+            .then(|| crate::zerocopy::Registry::new(metrics.http_sendfile_bytes.clone()));
         let views = ViewReader::new(
             cache.clone(),
             store.clone(),
@@ -43,6 +49,7 @@ impl AppState {
             settings.views.process_max_bytes,
             metrics.view_reads.clone(),
             crate::prefixes::Prefixes::new(settings.views.prefix_max_bytes, &metrics.view_prefixes),
+            zerocopy.clone(),
         );
         // Settings were validated at load; a key that does not parse here
         // leaves sign-in off rather than taking the API down.
@@ -56,6 +63,7 @@ impl AppState {
                 github,
                 metrics,
                 views,
+                zerocopy,
                 openapi: std::sync::OnceLock::new(),
             }),
         }
@@ -67,6 +75,11 @@ impl AppState {
 
     pub fn views(&self) -> &ViewReader {
         &self.inner.views
+    }
+
+    /// Where the server looks up the slices it writes; `None`: plain writes.
+    pub fn zerocopy(&self) -> Option<&Arc<crate::zerocopy::Registry>> {
+        self.inner.zerocopy.as_ref()
     }
 
     pub fn settings(&self) -> &Settings {

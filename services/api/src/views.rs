@@ -11,6 +11,7 @@ use hubpulse_store::{Store, StoreError, topics};
 use prometheus::{IntCounter, IntCounterVec};
 
 use crate::prefixes::Prefixes;
+use crate::zerocopy;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ReadError {
@@ -24,12 +25,23 @@ pub enum ReadError {
 /// looks its view up here, and SipHash of the key was a few hundred
 /// instructions of it (scripts/callgrind.sh). The keys are topic names the
 /// operator tracked, not what a client chooses to flood one bucket with.
-type Memory = moka::future::Cache<(Topic, ViewKind), Arc<View>, hashbrown::DefaultHashBuilder>;
+type Memory = moka::future::Cache<(Topic, ViewKind), Arc<Cached>, hashbrown::DefaultHashBuilder>;
+
+/// A view in this process, its bodies registered for sendfile while it is
+/// here (`server.sendfile`): dropped when moka lets it go, it unregisters.
+struct Cached {
+    view: Arc<View>,
+    zerocopy: Option<zerocopy::Registration>,
+}
 
 fn memory_cache(ttl: Duration, max_bytes: u64) -> Memory {
     moka::future::Cache::builder()
         .max_capacity(max_bytes)
-        .weigher(|_key, view: &Arc<View>| view_weight(view))
+        // The memfd copy counts: it is memory this process holds too.
+        .weigher(|_key, cached: &Arc<Cached>| {
+            let copy = cached.zerocopy.as_ref().map_or(0, |r| r.bytes());
+            view_weight(&cached.view).saturating_add(u32::try_from(copy).unwrap_or(u32::MAX))
+        })
         .time_to_live(ttl)
         .build_with_hasher(hashbrown::DefaultHashBuilder::default())
 }
@@ -82,6 +94,9 @@ pub struct ViewReader {
     hits: TierCounters,
     write_backs: Arc<tokio::sync::Semaphore>,
     prefixes: Prefixes,
+    /// Where the bodies of cached views are registered for sendfile; `None`
+    /// when `server.sendfile` is off.
+    zerocopy: Option<Arc<zerocopy::Registry>>,
 }
 
 /// The counters of each tier, looked up once rather than by label per read.
@@ -103,6 +118,7 @@ impl ViewReader {
         max_bytes: u64,
         hits: IntCounterVec,
         prefixes: Prefixes,
+        zerocopy: Option<Arc<zerocopy::Registry>>,
     ) -> Self {
         Self {
             tracked: Arc::default(),
@@ -117,6 +133,7 @@ impl ViewReader {
             },
             write_backs: Arc::new(tokio::sync::Semaphore::new(1)),
             prefixes,
+            zerocopy,
         }
     }
 
@@ -211,21 +228,36 @@ impl ViewReader {
             return Ok(None);
         }
         let key = (topic.clone(), kind);
-        if let Some(view) = self.memory.get(&key).await {
+        if let Some(cached) = self.memory.get(&key).await {
             self.hits.process.inc();
-            return Ok(Some(view));
+            return Ok(Some(cached.view.clone()));
         }
         // One load per view in this process at a time: readers that miss
         // together wait for the same Redis or Postgres read instead of each
         // running their own.
-        let load = Box::pin(self.memory.try_get_with(key, self.load(topic, kind)));
+        let load = async { self.load(topic, kind).await.map(|view| self.cached(view)) };
+        let load = Box::pin(self.memory.try_get_with(key, load));
         match load.await {
-            Ok(view) => Ok(Some(view)),
+            Ok(cached) => Ok(Some(cached.view.clone())),
             Err(err) => match &*err {
                 LoadError::NotTracked => Ok(None),
                 LoadError::Read(err) => Err(err.clone()),
             },
         }
+    }
+
+    /// A loaded view as the process cache keeps it: with a registration
+    /// when sendfile is on. A copy that cannot be made costs speed only.
+    fn cached(&self, view: Arc<View>) -> Arc<Cached> {
+        let zerocopy = self.zerocopy.as_ref().and_then(|registry| {
+            registry
+                .register(&[&view.plain, &view.gzip, &view.brotli])
+                .inspect_err(
+                    |err| tracing::warn!(error = %err, "could not copy a view for sendfile"),
+                )
+                .ok()
+        });
+        Arc::new(Cached { view, zerocopy })
     }
 
     async fn load(&self, topic: &Topic, kind: ViewKind) -> Result<Arc<View>, LoadError> {
@@ -327,9 +359,12 @@ mod tests {
         let items: Vec<String> = (0..4000u64)
             .map(|i| format!("{:x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
             .collect();
-        let view = Arc::new(View::from_items(&items).unwrap());
-        let weight = u64::from(view_weight(&view));
-        assert!(weight > view.plain.len() as u64 * 2, "{weight}");
+        let view = Arc::new(Cached {
+            view: Arc::new(View::from_items(&items).unwrap()),
+            zerocopy: None,
+        });
+        let weight = u64::from(view_weight(&view.view));
+        assert!(weight > view.view.plain.len() as u64 * 2, "{weight}");
         // Room for two such views, offered five.
         let memory = memory_cache(Duration::from_secs(60), weight * 2 + weight / 2);
         for n in 0..5 {
