@@ -175,3 +175,26 @@ async fn a_closed_peer_is_an_error_not_a_hang() {
         .unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::BrokenPipe, "{err}");
 }
+
+#[tokio::test]
+async fn a_sendfile_the_kernel_refuses_falls_back_to_writev() {
+    let (registry, sent) = registry();
+    let one = body(256 * 1024, 7);
+    let _registration = registry.register(&[&one]).unwrap();
+    // A directory cannot be spliced from: sendfile says EINVAL, as a kernel
+    // or socket without support for it would.
+    let dir = std::fs::File::open(std::env::temp_dir()).unwrap();
+    let refusing = Arc::new(OwnedFd::from(dir));
+    for entry in registry.entries.write().unwrap().values_mut() {
+        entry.file = refusing.clone();
+    }
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let mut ours = Zerocopy::new(ours, registry.clone());
+    let parts = [Bytes::from_static(b"head"), one.clone()];
+    let reader = tokio::spawn(read_slowly(theirs, 4 + one.len()));
+    write_like_hyper(&mut ours, &parts).await;
+    let received = reader.await.unwrap();
+    assert!(received == concat(&parts));
+    assert_eq!(sent.get(), 0);
+    assert!(registry.fallback_logged.load(Ordering::Relaxed));
+}
