@@ -26,11 +26,9 @@ COPY --from=builder /out/ /usr/local/bin/
 # cron's default schedule_file is relative: cron/schedule.toml under /app.
 COPY cron/schedule.toml /app/cron/schedule.toml
 USER hubpulse:hubpulse
-# Two malloc arenas: glibc's default (eight per core) kept what each
-# thread's compression bursts freed, 20 MB more peak RSS per replica.
+# The API's allocator is jemalloc, its options compiled in (.cargo/config.toml).
 ENV HUBPULSE__SERVER__HOST=0.0.0.0 \
-    HUBPULSE__LOG__FORMAT=json \
-    MALLOC_ARENA_MAX=2
+    HUBPULSE__LOG__FORMAT=json
 EXPOSE 3000
 STOPSIGNAL SIGTERM
 CMD ["hubpulse-api"]

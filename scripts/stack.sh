@@ -174,8 +174,6 @@ start_replicas() {
     case $(replica_upstream "$i") in
       unix:*) socket_env=("HUBPULSE__SERVER__UNIX_SOCKET=$(replica_socket "$i")") ;;
     esac
-    # Two malloc arenas, as in the Dockerfile: fewer arenas keep less of
-    # what the view builds' compression freed (peak RSS).
     spawn "api-$i" \
       "${unsets[@]}" \
       HUBPULSE__SERVER__HOST=127.0.0.1 \
@@ -183,7 +181,6 @@ start_replicas() {
       HUBPULSE__SERVER__WORKER_THREADS="${HUBPULSE__SERVER__WORKER_THREADS:-$(replica_threads)}" \
       "${socket_env[@]}" \
       HUBPULSE__SERVER__REPLICA="api-$i" \
-      MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" \
       HUBPULSE__LOG__FORMAT=json \
       HUBPULSE__DATABASE__URL="postgres://hubpulse:$HUBPULSE_DB_PASSWORD@127.0.0.1:$HUBPULSE_PG_PORT/hubpulse" \
       HUBPULSE__REDIS__URL="$(redis_url)" \
