@@ -18,6 +18,10 @@ command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 command -v curl >/dev/null 2>&1 || missing+=(curl ca-certificates)
 command -v jq >/dev/null 2>&1 || missing+=(jq)
+# The API's allocator, jemalloc (tikv-jemalloc-sys), is compiled from C with
+# its own configure script and make.
+command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+command -v make >/dev/null 2>&1 || missing+=(make)
 # schemathesis and kubernetes-validate (scripts/install-pytool.sh) run in venvs of Debian's python3.
 if ! command -v python3 >/dev/null 2>&1; then
   missing+=(python3 python3-venv)
