@@ -17,7 +17,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -122,10 +121,10 @@ pub async fn serve<S, B>(
             accepted = tcp.accept() => accepted.map(|(stream, peer)| {
                 let _ = stream.set_nodelay(true);
                 let local = peer.ip().is_loopback();
-                connections.accepted(stream, service.clone(), permit, Peer { local });
+                connections.spawn(stream, service.clone(), permit, Peer { local });
             }),
             accepted = accept_unix(unix.as_ref()) => accepted.map(|stream| {
-                connections.accepted(stream, service.clone(), permit, Peer { local: true });
+                connections.spawn(stream, service.clone(), permit, Peer { local: true });
             }),
             () = shutdown.cancelled() => break,
         };
@@ -172,9 +171,7 @@ struct Connections {
 }
 
 impl Connections {
-    /// Serves an accepted socket, wrapped so that cached view bodies go out
-    /// by sendfile when that is on.
-    fn accepted<S, B, IO>(&self, stream: IO, service: S, permit: OwnedSemaphorePermit, peer: Peer)
+    fn spawn<S, B, IO>(&self, stream: IO, service: S, permit: OwnedSemaphorePermit, peer: Peer)
     where
         S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
             + Clone
@@ -186,27 +183,8 @@ impl Connections {
         B::Error: Into<BoxError>,
         IO: Socket + Send + 'static,
     {
-        match &self.zerocopy {
-            Some(registry) => {
-                let stream = Zerocopy::new(stream, registry.clone());
-                self.spawn(stream, service, permit, peer);
-            }
-            None => self.spawn(stream, service, permit, peer),
-        }
-    }
-
-    fn spawn<S, B, IO>(&self, stream: IO, service: S, permit: OwnedSemaphorePermit, peer: Peer)
-    where
-        S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-            + Clone
-            + Send
-            + 'static,
-        S::Future: Send + 'static,
-        B: Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<BoxError>,
-        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
+        // Cached view bodies go out by sendfile when that is on.
+        let stream = Zerocopy::new(stream, self.zerocopy.clone());
         let service =
             tower::ServiceExt::map_request(service, move |mut request: Request<Incoming>| {
                 request.extensions_mut().insert(peer);

@@ -189,14 +189,15 @@ macro_rules! socket {
 socket!(tokio::net::TcpStream);
 socket!(tokio::net::UnixStream);
 
-/// An accepted socket whose writes of registered bodies go by sendfile.
+/// An accepted socket whose writes of registered bodies go by sendfile;
+/// without a registry (`server.sendfile = false`) every write is a writev.
 pub struct Zerocopy<S> {
     socket: S,
-    registry: Arc<Registry>,
+    registry: Option<Arc<Registry>>,
 }
 
 impl<S: Socket> Zerocopy<S> {
-    pub fn new(socket: S, registry: Arc<Registry>) -> Self {
+    pub fn new(socket: S, registry: Option<Arc<Registry>>) -> Self {
         Self { socket, registry }
     }
 
@@ -204,6 +205,7 @@ impl<S: Socket> Zerocopy<S> {
     /// socket's buffer; what went out (maybe less than `len`).
     fn poll_sendfile(
         &self,
+        registry: &Registry,
         cx: &mut Context<'_>,
         file: &OwnedFd,
         offset: u64,
@@ -219,7 +221,7 @@ impl<S: Socket> Zerocopy<S> {
                 // The memfd is sealed at its full length: not expected.
                 Ok(0) => return Poll::Ready(Err(io::ErrorKind::UnexpectedEof.into())),
                 Ok(n) => {
-                    self.registry.sent.inc_by(n as u64);
+                    registry.sent.inc_by(n as u64);
                     return Poll::Ready(Ok(n));
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
@@ -259,7 +261,11 @@ impl<S: Socket> AsyncWrite for Zerocopy<S> {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let Some((index, file, offset)) = this.registry.first_match(bufs) else {
+        let matched = this
+            .registry
+            .as_deref()
+            .and_then(|registry| Some((registry, registry.first_match(bufs)?)));
+        let Some((registry, (index, file, offset))) = matched else {
             return Pin::new(&mut this.socket).poll_write_vectored(cx, bufs);
         };
         let mut written = 0;
@@ -270,13 +276,13 @@ impl<S: Socket> AsyncWrite for Zerocopy<S> {
                 other => return other,
             }
         }
-        match this.poll_sendfile(cx, &file, offset, bufs[index].len()) {
+        match this.poll_sendfile(registry, cx, &file, offset, bufs[index].len()) {
             Poll::Ready(Ok(n)) => Poll::Ready(Ok(written + n)),
             // The head went out: that is this write's result; an error of
             // the socket shows again at the next one.
             Poll::Pending | Poll::Ready(Err(_)) if written > 0 => Poll::Ready(Ok(written)),
             Poll::Ready(Err(err)) if unsupported(&err) => {
-                this.registry.log_fallback(&err);
+                registry.log_fallback(&err);
                 Pin::new(&mut this.socket).poll_write_vectored(cx, &bufs[index..])
             }
             other => other,

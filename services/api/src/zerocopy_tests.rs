@@ -83,7 +83,7 @@ async fn registered_bodies_go_by_sendfile_in_order_through_partial_writes() {
     let registration = registry.register(&[&first, &second]).unwrap();
     assert_eq!(registration.bytes(), first.len() + second.len());
     let (ours, theirs) = UnixStream::pair().unwrap();
-    let mut ours = Zerocopy::new(ours, registry.clone());
+    let mut ours = Zerocopy::new(ours, Some(registry.clone()));
 
     // Heads between the bodies, and a registered body's middle on its own.
     let parts = [
@@ -114,7 +114,7 @@ async fn unregistered_and_unregistered_again_bodies_go_by_writev() {
     let (kept, other) = (body(1 << 20, 3), body(1 << 20, 4));
     let registration = registry.register(&[&kept]).unwrap();
     let (ours, theirs) = UnixStream::pair().unwrap();
-    let mut ours = Zerocopy::new(ours, registry.clone());
+    let mut ours = Zerocopy::new(ours, Some(registry.clone()));
     let reader = tokio::spawn(read_slowly(theirs, 3 << 20));
 
     // Same bytes, other memory: not matched.
@@ -168,7 +168,7 @@ async fn a_closed_peer_is_an_error_not_a_hang() {
     let _registration = registry.register(&[&one]).unwrap();
     let (ours, theirs) = UnixStream::pair().unwrap();
     drop(theirs);
-    let mut ours = Zerocopy::new(ours, registry);
+    let mut ours = Zerocopy::new(ours, Some(registry));
     let err = ours
         .write_vectored(&[IoSlice::new(&one)])
         .await
@@ -189,7 +189,7 @@ async fn a_sendfile_the_kernel_refuses_falls_back_to_writev() {
         entry.file = refusing.clone();
     }
     let (ours, theirs) = UnixStream::pair().unwrap();
-    let mut ours = Zerocopy::new(ours, registry.clone());
+    let mut ours = Zerocopy::new(ours, Some(registry.clone()));
     let parts = [Bytes::from_static(b"head"), one.clone()];
     let reader = tokio::spawn(read_slowly(theirs, 4 + one.len()));
     write_like_hyper(&mut ours, &parts).await;
