@@ -22,6 +22,7 @@ use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::limit::RequestBodyLimitLayer;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::cached_reads::CachedReadsLayer;
 use crate::deadline::DeadlineLayer;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -300,6 +301,9 @@ impl Stack {
                 CompressionLayer::new().quality(CompressionLevel::Precise(1)),
             ))
             .layer(ErrorsLayer)
+            // Reads of views this process holds are answered here (a panic
+            // still a JSON 500 above); the layers below are for the rest.
+            .layer(CachedReadsLayer::new(self.state.clone()))
             .layer(DeadlineLayer::new(timeout))
             .layer(RequestBodyLimitLayer::new(body_limit))
             .layer(axum::extract::DefaultBodyLimit::max(body_limit))

@@ -2,6 +2,7 @@
 
 mod app;
 mod auth;
+mod cached_reads;
 mod deadline;
 pub mod error;
 mod http_metrics;

@@ -41,7 +41,30 @@ fn request_span<B>(req: &Request<B>, request_id: &HeaderValue) -> tracing::Span 
 /// router, so it sees responses the router never made (a timeout, a panic)
 /// and still counts them under their route.
 #[derive(Clone, Default)]
-struct RouteSlot(Arc<OnceLock<MatchedPath>>);
+struct RouteSlot(Arc<OnceLock<Route>>);
+
+enum Route {
+    Matched(MatchedPath),
+    /// Answered before the router, by a lane that knows its route.
+    Known(&'static str),
+}
+
+impl Route {
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Matched(path) => path.as_str(),
+            Self::Known(template) => template,
+        }
+    }
+}
+
+/// Labels a request answered before the router (cached_reads.rs) with the
+/// route template the router would have matched.
+pub fn label_route<B>(req: &Request<B>, template: &'static str) {
+    if let Some(slot) = req.extensions().get::<RouteSlot>() {
+        let _ = slot.0.set(Route::Known(template));
+    }
+}
 
 #[derive(Clone)]
 pub struct ObserveLayer {
@@ -158,7 +181,7 @@ where
         let elapsed = this.started.elapsed();
         let status = response.status();
         let route = this.route.0.get();
-        let route = route.map_or("unmatched", |m| m.as_str());
+        let route = route.map_or("unmatched", Route::as_str);
         this.shared
             .metrics
             .http
@@ -213,7 +236,7 @@ where
             extensions.get::<RouteSlot>(),
             extensions.get::<MatchedPath>(),
         ) {
-            let _ = slot.0.set(path.clone());
+            let _ = slot.0.set(Route::Matched(path.clone()));
         }
         self.inner.call(req)
     }

@@ -224,14 +224,13 @@ impl ViewReader {
 
     /// `Ok(None)`: the topic is not tracked.
     pub async fn get(&self, topic: &Topic, kind: ViewKind) -> Result<Option<Arc<View>>, ReadError> {
+        if let Some(view) = self.in_memory(topic, kind).await {
+            return Ok(Some(view));
+        }
         if self.is_tracked(topic).await == Some(false) {
             return Ok(None);
         }
         let key = (topic.clone(), kind);
-        if let Some(cached) = self.memory.get(&key).await {
-            self.hits.process.inc();
-            return Ok(Some(cached.view.clone()));
-        }
         // One load per view in this process at a time: readers that miss
         // together wait for the same Redis or Postgres read instead of each
         // running their own.
@@ -244,6 +243,23 @@ impl ViewReader {
                 LoadError::Read(err) => Err(err.clone()),
             },
         }
+    }
+
+    /// The view when this process holds it and the topic is tracked, by a
+    /// snapshot this process has: what [`Self::get`] answers without an
+    /// await on Postgres or Redis. `None` is a miss, an untracked topic, or
+    /// no snapshot yet; `get` tells those apart.
+    pub async fn in_memory(&self, topic: &Topic, kind: ViewKind) -> Option<Arc<View>> {
+        let snapshot = self.tracked_snapshot()?;
+        if snapshot.at.elapsed() >= self.ttl {
+            self.refresh_tracked_in_background();
+        }
+        if !snapshot.names.contains(topic.as_str()) {
+            return None;
+        }
+        let cached = self.memory.get(&(topic.clone(), kind)).await?;
+        self.hits.process.inc();
+        Some(cached.view.clone())
     }
 
     /// A loaded view as the process cache keeps it: with a registration

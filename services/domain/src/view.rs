@@ -43,6 +43,16 @@ impl ViewKind {
             Self::Activity => "/api/activity/",
         }
     }
+
+    /// The route that serves the view, as the router registers it and the
+    /// request metrics label it.
+    pub fn route_template(self) -> &'static str {
+        match self {
+            Self::ByName => "/api/{topic}",
+            Self::Popularity => "/api/popularity/{topic}",
+            Self::Activity => "/api/activity/{topic}",
+        }
+    }
 }
 
 /// One repository as the views serve it; every field is always present

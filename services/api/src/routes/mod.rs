@@ -16,7 +16,7 @@ mod task_queue;
 mod tasks;
 mod topics;
 mod user_repos;
-mod views;
+pub(crate) mod views;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;

@@ -4,6 +4,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use hubpulse_cache::{Encoding, View};
 use hubpulse_domain::{Topic, VIEW_SIZE, ViewKind};
@@ -255,52 +256,68 @@ async fn respond(
     headers: &HeaderMap,
     prefixes: &Prefixes,
 ) -> Result<Response, ApiError> {
-    let etag = match limit {
-        // A prefix has an ETag of its own, derived from the whole view's.
-        Some(n) if n < view.len() => {
-            let inner = String::from_utf8_lossy(&view.etag);
-            HeaderValue::from_str(&format!("{}-{n}\"", inner.trim_end_matches('"'))).ok()
-        }
-        // Shares the view's bytes rather than copying them.
-        _ => HeaderValue::from_maybe_shared(view.etag.clone()).ok(),
+    let n = match limit {
+        Some(n) if n < view.len() => n,
+        _ => return Ok(whole_view(view, headers)),
     };
-    let not_modified = etag.as_ref().is_some_and(|etag| {
-        headers
-            .get(header::IF_NONE_MATCH)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|inm| {
-                inm.split(',').any(|t| {
-                    t.trim().trim_start_matches("W/") == etag.to_str().unwrap_or_default()
-                        || t.trim() == "*"
-                })
-            })
-    });
-    let mut response = Response::new(Body::empty());
-    if not_modified {
-        *response.headers_mut() = view_headers(Answer::NotModified);
-        if let Some(etag) = etag {
-            response.headers_mut().insert(header::ETAG, etag);
-        }
-        *response.status_mut() = StatusCode::NOT_MODIFIED;
-        return Ok(response);
+    // A prefix has an ETag of its own, derived from the whole view's.
+    let inner = String::from_utf8_lossy(&view.etag);
+    let etag = HeaderValue::from_str(&format!("{}-{n}\"", inner.trim_end_matches('"'))).ok();
+    if not_modified(etag.as_ref(), headers) {
+        return Ok(answer(Answer::NotModified, etag, Body::empty()));
     }
     let encoding = negotiate(headers);
-    let body = match limit {
-        // A prefix, cut and encoded the first time a client asks for it and
-        // kept: the next read of it costs what a full read does.
-        Some(n) if n < view.len() => prefixes
-            .get(view, n, encoding)
-            .await
-            .map_err(|e| ApiError::Internal(format!("a ?limit={n} answer: {e}")))?,
-        _ => view.body(encoding),
+    // Cut and encoded the first time a client asks for it and kept: the
+    // next read of it costs what a full read does.
+    let body = prefixes
+        .get(view, n, encoding)
+        .await
+        .map_err(|e| ApiError::Internal(format!("a ?limit={n} answer: {e}")))?;
+    Ok(answer(Answer::Body(encoding), etag, Body::from(body)))
+}
+
+/// The answer to a read of a whole view: 304 when If-None-Match names its
+/// ETag, else its body in the best stored encoding the client accepts. The
+/// handlers above and the cached-read lane (cached_reads.rs) both answer
+/// with this, each in its own body type.
+pub(crate) fn whole_view<B: From<Bytes> + Default>(
+    view: &View,
+    headers: &HeaderMap,
+) -> Response<B> {
+    // Shares the view's bytes rather than copying them.
+    let etag = HeaderValue::from_maybe_shared(view.etag.clone()).ok();
+    if not_modified(etag.as_ref(), headers) {
+        return answer(Answer::NotModified, etag, B::default());
+    }
+    let encoding = negotiate(headers);
+    answer(Answer::Body(encoding), etag, B::from(view.body(encoding)))
+}
+
+fn not_modified(etag: Option<&HeaderValue>, headers: &HeaderMap) -> bool {
+    let Some(etag) = etag else {
+        return false;
     };
-    // With content-encoding set, the compression layer leaves the body as it is.
-    *response.headers_mut() = view_headers(Answer::Body(encoding));
+    let etag = etag.to_str().unwrap_or_default();
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|inm| {
+            inm.split(',')
+                .any(|t| t.trim().trim_start_matches("W/") == etag || t.trim() == "*")
+        })
+}
+
+fn answer<B>(answer: Answer, etag: Option<HeaderValue>, body: B) -> Response<B> {
+    let mut response = Response::new(body);
+    *response.headers_mut() = view_headers(answer);
     if let Some(etag) = etag {
         response.headers_mut().insert(header::ETAG, etag);
     }
-    *response.body_mut() = Body::from(body);
-    Ok(response)
+    if let Answer::NotModified = answer {
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+    }
+    // With content-encoding set, the compression layer leaves the body as it is.
+    response
 }
 
 #[cfg(test)]
