@@ -567,7 +567,10 @@ start_replica() {
   [ "$mode" = demo ] && github_url="http://127.0.0.1:$HUBPULSE_SIM_PORT"
   # start_replicas starts every replica up to REPLICAS that is not running,
   # so bound it to this one; the lower ones are running (or restarted too).
-  REPLICAS=$i start_replicas "$github_url"
+  # Its thread count stays the stack's (cores / REPLICAS), not that bound's:
+  # a restarted api-1 of two had two threads where its peer had one.
+  local threads=${HUBPULSE__SERVER__WORKER_THREADS:-$(replica_threads)}
+  HUBPULSE__SERVER__WORKER_THREADS=$threads REPLICAS=$i start_replicas "$github_url"
   if ! grep -qF "server $(replica_upstream "$i") " "$NGINX_DIR/nginx.conf" 2>/dev/null; then
     start_nginx
   fi
