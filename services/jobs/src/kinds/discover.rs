@@ -74,6 +74,12 @@ impl Job for Discover {
             }
         }
         let batch = i64::from(self.batch.unwrap_or(graph.discover_batch).clamp(1, 10_000));
+        // Counted before the claim: a sync that finishes between the claim
+        // and a later count adds accounts the claim never saw, and with
+        // nothing live by then the job would end with them on the frontier.
+        // No sync live before the claim means the claim saw every account
+        // any sync added.
+        let live = developers::live_syncs(&ctx.store.conn().await?).await?;
         let queued = {
             let mut conn = ctx.store.conn().await?;
             let tx = conn.transaction().await.map_err(StoreError::from)?;
@@ -100,13 +106,12 @@ impl Job for Discover {
             tx.commit().await.map_err(StoreError::from)?;
             next.len() as u64
         };
-        let (frontier, live) = {
-            let conn = ctx.store.conn().await?;
-            (
-                developers::frontier_size(&conn, graph.staleness(), graph.max_depth()).await?,
-                developers::live_syncs(&conn).await?,
-            )
-        };
+        let frontier = developers::frontier_size(
+            &ctx.store.conn().await?,
+            graph.staleness(),
+            graph.max_depth(),
+        )
+        .await?;
         run.set_progress(0, Some(frontier)).await;
         if queued > 0 || live > 0 {
             let wait = Duration::from_millis(graph.discover_interval_ms);
