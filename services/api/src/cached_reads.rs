@@ -44,20 +44,16 @@ impl ViewRead {
         {
             return None;
         }
-        let rest = req
-            .uri()
-            .path()
-            .strip_prefix(ViewKind::ByName.route_prefix())?;
-        let kind = [ViewKind::Popularity, ViewKind::Activity]
+        let path = req.uri().path();
+        // `/api/popularity/x` is the popularity view of x, `/api/popularity`
+        // the by-name view of a topic so named: the longest prefix wins.
+        let kind = ViewKind::ALL
             .into_iter()
-            .find(|kind| req.uri().path().starts_with(kind.route_prefix()));
-        let (kind, raw) = match kind {
-            Some(kind) => (kind, &req.uri().path()[kind.route_prefix().len()..]),
-            None => (ViewKind::ByName, rest),
-        };
+            .filter(|kind| path.starts_with(kind.route_prefix()))
+            .max_by_key(|kind| kind.route_prefix().len())?;
         // Anything but a plain topic name (a slash, a percent escape) is
         // the router's to resolve.
-        let topic = Topic::parse(raw).ok()?;
+        let topic = Topic::parse(&path[kind.route_prefix().len()..]).ok()?;
         Some(Self { topic, kind })
     }
 }
@@ -220,7 +216,7 @@ mod tests {
     fn labels_a_read_with_the_route_the_router_registers() {
         // The router's templates are the handlers' `#[utoipa::path]`s.
         let (_, openapi) = crate::routes::router().split_for_parts();
-        for kind in [ViewKind::ByName, ViewKind::Popularity, ViewKind::Activity] {
+        for kind in ViewKind::ALL {
             assert!(
                 openapi.paths.paths.contains_key(kind.route_template()),
                 "{} is not a route",

@@ -29,7 +29,7 @@ async fn seed(app: &TestApp) -> View {
     let view = View::from_items(&items).unwrap();
     let topic = Topic::parse(TOPIC).unwrap();
     let cache = app.redis.cache().await;
-    for kind in [ViewKind::ByName, ViewKind::Popularity, ViewKind::Activity] {
+    for kind in ViewKind::ALL {
         cache.put_view(&topic, kind, &view).await.unwrap();
     }
     view
@@ -75,7 +75,7 @@ async fn the_lane_answers_as_the_full_way_does_and_counts_under_the_route() {
     let view = seed(&app).await;
     let etag = String::from_utf8(view.etag.to_vec()).unwrap();
 
-    for kind in [ViewKind::ByName, ViewKind::Popularity, ViewKind::Activity] {
+    for kind in ViewKind::ALL {
         let path = format!("{}{TOPIC}", kind.route_prefix());
         let route = kind.route_template();
         // The first read finds nothing in the process: the full way loads it.
