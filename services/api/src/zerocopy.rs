@@ -42,7 +42,10 @@ pub struct Registry {
     entries: RwLock<BTreeMap<(usize, u64), Entry>>,
     serial: AtomicU64,
     sent: IntCounter,
-    fallback_logged: AtomicBool,
+    /// Set at the first sendfile the kernel refuses (logged then): the
+    /// refusal is the kernel's or the socket type's, so from then on every
+    /// write goes straight to writev instead of failing a sendfile first.
+    refused: AtomicBool,
 }
 
 /// Unregisters its bodies when dropped.
@@ -79,7 +82,7 @@ impl Registry {
             entries: RwLock::default(),
             serial: AtomicU64::new(0),
             sent,
-            fallback_logged: AtomicBool::new(false),
+            refused: AtomicBool::new(false),
         })
     }
 
@@ -131,6 +134,9 @@ impl Registry {
     /// The first of `bufs` that lies wholly inside a registered body: its
     /// index, the memfd and where the slice's bytes are in it.
     fn first_match(&self, bufs: &[IoSlice<'_>]) -> Option<(usize, Arc<OwnedFd>, u64)> {
+        if self.refused.load(Ordering::Relaxed) {
+            return None;
+        }
         let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
         if entries.is_empty() {
             return None;
@@ -151,9 +157,9 @@ impl Registry {
         })
     }
 
-    fn log_fallback(&self, err: &io::Error) {
-        if !self.fallback_logged.swap(true, Ordering::Relaxed) {
-            tracing::warn!(error = %err, "sendfile failed; writing view bodies with writev (logged once)");
+    fn refuse(&self, err: &io::Error) {
+        if !self.refused.swap(true, Ordering::Relaxed) {
+            tracing::warn!(error = %err, "sendfile refused; writing view bodies with writev from now on");
         }
     }
 }
@@ -282,7 +288,7 @@ impl<S: Socket> AsyncWrite for Zerocopy<S> {
             // the socket shows again at the next one.
             Poll::Pending | Poll::Ready(Err(_)) if written > 0 => Poll::Ready(Ok(written)),
             Poll::Ready(Err(err)) if unsupported(&err) => {
-                registry.log_fallback(&err);
+                registry.refuse(&err);
                 Pin::new(&mut this.socket).poll_write_vectored(cx, &bufs[index..])
             }
             other => other,
