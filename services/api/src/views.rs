@@ -146,14 +146,8 @@ impl ViewReader {
     /// refresh under way may land a moment later); `None` when Postgres has
     /// never answered (the tiers below still do).
     async fn is_tracked(&self, topic: &Topic) -> Option<bool> {
-        let current = self.tracked_snapshot();
-        let snapshot = match current {
-            Some(snapshot) => {
-                if snapshot.at.elapsed() >= self.ttl {
-                    self.refresh_tracked_in_background();
-                }
-                snapshot
-            }
+        let snapshot = match self.tracked_snapshot_kept_fresh() {
+            Some(snapshot) => snapshot,
             // The first read after start or after a track/untrack asks
             // Postgres itself: there is nothing to answer from meanwhile.
             // Boxed, as every path that reaches Postgres or Redis here: a
@@ -165,6 +159,16 @@ impl ViewReader {
             }
         };
         Some(snapshot.names.contains(topic.as_str()))
+    }
+
+    /// The snapshot as it is, with a background refresh begun once it is
+    /// `ttl` old: a read never waits for one.
+    fn tracked_snapshot_kept_fresh(&self) -> Option<TrackedSnapshot> {
+        let snapshot = self.tracked_snapshot()?;
+        if snapshot.at.elapsed() >= self.ttl {
+            self.refresh_tracked_in_background();
+        }
+        Some(snapshot)
     }
 
     fn tracked_snapshot(&self) -> Option<TrackedSnapshot> {
@@ -250,10 +254,7 @@ impl ViewReader {
     /// await on Postgres or Redis. `None` is a miss, an untracked topic, or
     /// no snapshot yet; `get` tells those apart.
     pub async fn in_memory(&self, topic: &Topic, kind: ViewKind) -> Option<Arc<View>> {
-        let snapshot = self.tracked_snapshot()?;
-        if snapshot.at.elapsed() >= self.ttl {
-            self.refresh_tracked_in_background();
-        }
+        let snapshot = self.tracked_snapshot_kept_fresh()?;
         if !snapshot.names.contains(topic.as_str()) {
             return None;
         }
