@@ -6,6 +6,7 @@ mod cached_reads;
 mod deadline;
 pub mod error;
 mod http_metrics;
+mod local_stream;
 pub mod metrics;
 mod middleware;
 mod observe;

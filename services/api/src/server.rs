@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tower::Service;
 
 use crate::auth::Peer;
+use crate::local_stream::LocalStream;
 use crate::zerocopy::{Registry, Socket, Zerocopy};
 
 pub struct ServeOptions {
@@ -129,7 +130,7 @@ pub async fn serve<S, B>(
                 let local = peer.ip().is_loopback();
                 connections.spawn(&connections.remote, stream, service.clone(), permit, Peer { local });
             }),
-            accepted = accept_unix(unix.as_ref()) => accepted.map(|stream| {
+            accepted = accept_unix(unix.as_ref()) => accepted.and_then(LocalStream::new).map(|stream| {
                 connections.spawn(&connections.local, stream, service.clone(), permit, Peer { local: true });
             }),
             () = shutdown.cancelled() => break,

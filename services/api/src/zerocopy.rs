@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, IoSlice, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -175,19 +175,33 @@ fn unsupported(err: &io::Error) -> bool {
 
 /// An accepted non-blocking socket that tokio drives.
 pub trait Socket: AsyncRead + AsyncWrite + AsFd + Unpin {
-    fn poll_send_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
-    /// Runs `f` if the socket may be writable; clears that on `WouldBlock`.
-    fn try_send(&self, f: impl FnOnce() -> io::Result<usize>) -> io::Result<usize>;
+    /// Runs `send`, a write of `len` bytes to the socket it is given, until
+    /// it does not find the socket's buffer full, waiting for room between.
+    fn poll_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        len: usize,
+        send: impl FnMut(BorrowedFd<'_>) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>>;
 }
 
 macro_rules! socket {
     ($type:ty) => {
         impl Socket for $type {
-            fn poll_send_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                self.poll_write_ready(cx)
-            }
-            fn try_send(&self, f: impl FnOnce() -> io::Result<usize>) -> io::Result<usize> {
-                self.try_io(Interest::WRITABLE, f)
+            fn poll_send(
+                &mut self,
+                cx: &mut Context<'_>,
+                _len: usize,
+                mut send: impl FnMut(BorrowedFd<'_>) -> io::Result<usize>,
+            ) -> Poll<io::Result<usize>> {
+                loop {
+                    match self.try_io(Interest::WRITABLE, || send(self.as_fd())) {
+                        Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                            ready!(self.poll_write_ready(cx))?;
+                        }
+                        other => return Poll::Ready(other),
+                    }
+                }
             }
         }
     };
@@ -210,32 +224,26 @@ impl<S: Socket> Zerocopy<S> {
     /// One sendfile of `len` bytes from `offset`, waiting for room in the
     /// socket's buffer; what went out (maybe less than `len`).
     fn poll_sendfile(
-        &self,
+        socket: &mut S,
         registry: &Registry,
         cx: &mut Context<'_>,
         file: &OwnedFd,
         offset: u64,
         len: usize,
     ) -> Poll<io::Result<usize>> {
-        loop {
+        let sent = ready!(socket.poll_send(cx, len, |socket| {
             let mut at = offset;
-            let sent = self.socket.try_send(|| {
-                rustix::fs::sendfile(self.socket.as_fd(), file, Some(&mut at), len)
-                    .map_err(io::Error::from)
-            });
-            match sent {
-                // The memfd is sealed at its full length: not expected.
-                Ok(0) => return Poll::Ready(Err(io::ErrorKind::UnexpectedEof.into())),
-                Ok(n) => {
-                    registry.sent.inc_by(n as u64);
-                    return Poll::Ready(Ok(n));
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    ready!(self.socket.poll_send_ready(cx))?;
-                }
-                Err(err) => return Poll::Ready(Err(err)),
+            rustix::fs::sendfile(socket, file, Some(&mut at), len).map_err(io::Error::from)
+        }));
+        Poll::Ready(match sent {
+            // The memfd is sealed at its full length: not expected.
+            Ok(0) => Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
+                registry.sent.inc_by(n as u64);
+                Ok(n)
             }
-        }
+            Err(err) => Err(err),
+        })
     }
 }
 
@@ -282,7 +290,14 @@ impl<S: Socket> AsyncWrite for Zerocopy<S> {
                 other => return other,
             }
         }
-        match this.poll_sendfile(registry, cx, &file, offset, bufs[index].len()) {
+        match Self::poll_sendfile(
+            &mut this.socket,
+            registry,
+            cx,
+            &file,
+            offset,
+            bufs[index].len(),
+        ) {
             Poll::Ready(Ok(n)) => Poll::Ready(Ok(written + n)),
             // The head went out: that is this write's result; an error of
             // the socket shows again at the next one.

@@ -32,7 +32,7 @@ fn registry() -> (Arc<Registry>, IntCounter) {
 /// Writes `parts` as hyper does: all that is left as one vectored write,
 /// then advanced by what went out (so the next write may start inside a
 /// body). Returns how many writes it took.
-async fn write_like_hyper(socket: &mut Zerocopy<UnixStream>, parts: &[Bytes]) -> usize {
+async fn write_like_hyper<S: Socket>(socket: &mut Zerocopy<S>, parts: &[Bytes]) -> usize {
     let mut queue: VecDeque<Bytes> = parts.iter().cloned().collect();
     let mut writes = 0;
     while !queue.is_empty() {
@@ -76,6 +76,15 @@ fn concat(parts: &[Bytes]) -> Vec<u8> {
 
 #[tokio::test]
 async fn registered_bodies_go_by_sendfile_in_order_through_partial_writes() {
+    sendfile_through_partial_writes(|s| s).await;
+}
+
+#[tokio::test]
+async fn the_same_through_a_local_stream() {
+    sendfile_through_partial_writes(|s| crate::local_stream::LocalStream::new(s).unwrap()).await;
+}
+
+async fn sendfile_through_partial_writes<S: Socket>(open: fn(UnixStream) -> S) {
     let (registry, sent) = registry();
     // Several MB against a socket buffer of a few hundred kB: dozens of
     // partial writes, most of them resuming inside a body.
@@ -83,7 +92,7 @@ async fn registered_bodies_go_by_sendfile_in_order_through_partial_writes() {
     let registration = registry.register(&[&first, &second]).unwrap();
     assert_eq!(registration.bytes(), first.len() + second.len());
     let (ours, theirs) = UnixStream::pair().unwrap();
-    let mut ours = Zerocopy::new(ours, Some(registry.clone()));
+    let mut ours = Zerocopy::new(open(ours), Some(registry.clone()));
 
     // Heads between the bodies, and a registered body's middle on its own.
     let parts = [
