@@ -15,6 +15,7 @@
 //! registration and whoever waits on it are never touched) and drops it once
 //! that write has gone out whole.
 
+use std::cell::RefCell;
 use std::io::{self, IoSlice, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -25,6 +26,18 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 
 use crate::zerocopy::Socket;
+
+/// The most one read takes; a request's head is far less.
+const READ_CHUNK: usize = 16 * 1024;
+
+thread_local! {
+    /// What reads land in before they are copied to the caller's buffer.
+    /// hyper hands over its buffer's spare capacity uninitialised, and
+    /// without unsafe code (forbidden here) it would have to be zeroed
+    /// first: 8 kB or more per read, against a copy of the request's few
+    /// hundred bytes.
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
+}
 
 pub struct LocalStream {
     reads: AsyncFd<UnixStream>,
@@ -108,10 +121,22 @@ impl AsyncRead for LocalStream {
     ) -> Poll<io::Result<()>> {
         loop {
             let mut ready = ready!(self.reads.poll_read_ready(cx))?;
-            let unfilled = buf.initialize_unfilled();
-            match ready.try_io(|stream| stream.get_ref().read(unfilled)) {
+            let want = buf.remaining().min(READ_CHUNK);
+            let read = SCRATCH.with_borrow_mut(|scratch| {
+                ready.try_io(|stream| {
+                    let n = stream.get_ref().read(&mut scratch[..want])?;
+                    buf.put_slice(&scratch[..n]);
+                    Ok(n)
+                })
+            });
+            match read {
                 Ok(Ok(n)) => {
-                    buf.advance(n);
+                    // Less than asked for: the socket is drained, as tokio
+                    // concludes too, so the next read waits for epoll
+                    // rather than asking the kernel to hear "try again".
+                    if n > 0 && n < want {
+                        ready.clear_ready();
+                    }
                     return Poll::Ready(Ok(()));
                 }
                 Ok(Err(err)) if err.kind() == io::ErrorKind::Interrupted => continue,
