@@ -27,7 +27,7 @@ use crate::deadline::DeadlineLayer;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::middleware::ErrorsLayer;
-use crate::observe::{ObserveLayer, RouteLabelLayer};
+use crate::observe::{ObserveLayer, RequestSpanLayer, RouteLabelLayer};
 use crate::precompressed::PrecompressedLayer;
 use crate::routes;
 use crate::server::{ServeOptions, UnixSocket, serve};
@@ -269,8 +269,9 @@ impl Stack {
     }
 
     /// The service the connections run. Listed outermost first: the request
-    /// id and the span exist before anything below runs, and every error
-    /// below the errors layer gets a JSON body.
+    /// id exists before anything below runs, the span before anything below
+    /// the cached-read lane, and every error below the errors layer gets a
+    /// JSON body.
     fn service(
         &self,
     ) -> impl Service<
@@ -304,6 +305,7 @@ impl Stack {
             // Reads of views this process holds are answered here (a panic
             // still a JSON 500 above); the layers below are for the rest.
             .layer(CachedReadsLayer::new(self.state.clone()))
+            .layer(RequestSpanLayer)
             .layer(DeadlineLayer::new(timeout))
             .layer(RequestBodyLimitLayer::new(body_limit))
             .layer(axum::extract::DefaultBodyLimit::max(body_limit))
@@ -322,79 +324,5 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
 }
 
 #[cfg(test)]
-mod tests {
-    //! Failure paths no production route can be asked to take: a handler that
-    //! panics and one that overruns the request timeout, served over real HTTP.
-    use super::*;
-    use axum::routing::get;
-
-    async fn panicking() -> &'static str {
-        panic!("boom with a secret inside")
-    }
-
-    async fn serve_with_test_routes() -> (SocketAddr, CancellationToken) {
-        let mut settings = Settings::load(None).unwrap();
-        settings.server.request_timeout_ms = 200;
-        settings.server.replica = "unit".into();
-        let cache = Cache::connect(&settings.redis).unwrap();
-        let metrics = Arc::new(Metrics::new("unit"));
-        let budget =
-            hubpulse_cache::RedisBudget::new(cache.clone(), settings.github.budget_policy())
-                .unwrap();
-        let github = Arc::new(GithubClient::new(&settings.github, Arc::new(budget), None).unwrap());
-        let state = AppState::new(
-            settings.clone(),
-            Store::connect(&settings.database).unwrap(),
-            cache,
-            github,
-            metrics,
-        );
-        let routes = routes::router().route("/panic", get(panicking)).route(
-            "/slow",
-            get(|| async {
-                tokio::time::sleep(Duration::from_secs(5)).await;
-                "late"
-            }),
-        );
-        let service = Stack::new(state, routes).unwrap().service();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let shutdown = CancellationToken::new();
-        let options = ServeOptions {
-            max_connections: 16,
-            header_read_timeout: Duration::from_secs(1),
-            shutdown_grace: Duration::from_secs(1),
-            zerocopy: None,
-        };
-        tokio::spawn(serve(listener, None, service, options, shutdown.clone()));
-        (addr, shutdown)
-    }
-
-    #[tokio::test]
-    async fn a_panicking_handler_is_a_500_json_error_without_the_panic_text() {
-        let (addr, shutdown) = serve_with_test_routes().await;
-        let resp = reqwest::get(format!("http://{addr}/panic")).await.unwrap();
-        assert_eq!(resp.status(), 500);
-        assert_eq!(resp.headers()["x-hubpulse-replica"], "unit");
-        let body = resp.text().await.unwrap();
-        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(json["error"]["code"], "internal");
-        assert!(!body.contains("secret"), "{body}");
-        // The server is still up after the panic.
-        let resp = reqwest::get(format!("http://{addr}/health")).await.unwrap();
-        assert_eq!(resp.status(), 200);
-        shutdown.cancel();
-    }
-
-    #[tokio::test]
-    async fn a_request_past_the_timeout_is_a_503_json_error() {
-        let (addr, shutdown) = serve_with_test_routes().await;
-        let started = std::time::Instant::now();
-        let resp = reqwest::get(format!("http://{addr}/slow")).await.unwrap();
-        assert_eq!(resp.status(), 503);
-        assert!(started.elapsed() < Duration::from_secs(2));
-        let json: serde_json::Value = resp.json().await.unwrap();
-        assert_eq!(json["error"]["code"], "unavailable");
-        shutdown.cancel();
-    }
-}
+#[path = "app_tests.rs"]
+mod tests;

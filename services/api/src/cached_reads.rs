@@ -2,11 +2,11 @@
 //! `/api/popularity/{topic}`, `/api/activity/{topic}`, no query, no body)
 //! is most of what the API answers, and most of those find the view in this
 //! process (views.rs, the process tier). Those are answered here, inside
-//! `Observe` (their request id, span, and metrics under the route's
-//! template) and the errors layer (a panic is still a JSON 500), without
-//! the deadline and body-limit layers, the router and the handler's
-//! extractors: those were a quarter of a cached read's instructions and
-//! did nothing for it. A lookup in the process awaits nothing outside it,
+//! `Observe` (their request id, metrics under the route's template, and the
+//! log line of a failure, with the request id) and the errors layer (a
+//! panic is still a JSON 500), without the request's span, the deadline and
+//! body-limit layers, the router and the handler's extractors: those were
+//! over a third of a cached read's instructions and did nothing for it. A lookup in the process awaits nothing outside it,
 //! and the lane takes only requests without a body.
 //!
 //! Everything else goes the full way, a miss included, and so does any

@@ -171,6 +171,12 @@ fn default_message(status: StatusCode) -> String {
     }
 }
 
+/// What a handler's panic said, on its 500 for `Observe` to log in the
+/// request's span (a read the cached-read lane answers has none open).
+/// Never written to the client.
+#[derive(Clone)]
+pub struct Panicked(pub String);
+
 /// A panic's answer: a 500 JSON error. The panic payload goes to the log only.
 fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response<Body> {
     let detail = payload
@@ -178,7 +184,6 @@ fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response<Body> {
         .map(String::as_str)
         .or_else(|| payload.downcast_ref::<&str>().copied())
         .unwrap_or("non-string panic payload");
-    tracing::error!(panic = %detail, "handler panicked");
     let mut response = error_response(
         StatusCode::INTERNAL_SERVER_ERROR,
         "internal",
@@ -187,5 +192,8 @@ fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response<Body> {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .extensions_mut()
+        .insert(Panicked(detail.to_owned()));
     response
 }
