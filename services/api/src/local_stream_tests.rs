@@ -24,6 +24,22 @@ fn sleeps(task: &Path) -> u64 {
         .unwrap()
 }
 
+/// Waits until the thread at `/proc/{task}` is asleep (in `epoll_wait`:
+/// it blocks nowhere else), so that what it was woken for is counted.
+fn asleep(task: &Path) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let stat = std::fs::read_to_string(task.join("stat")).unwrap();
+        // The state follows the command name's closing parenthesis.
+        let state = stat[stat.rfind(')').unwrap() + 2..].chars().next();
+        if state == Some('S') {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "never asleep: {stat}");
+        std::thread::sleep(Duration::from_micros(50));
+    }
+}
+
 /// A runtime thread writes a chunk and waits for the peer's next byte,
 /// `ROUNDS` times; each time the peer reads the whole chunk while that
 /// thread sleeps, then sends the byte. How many times the thread woke: once
@@ -55,19 +71,19 @@ where
     });
     let (task, mut theirs) = written.recv().unwrap().unwrap();
     theirs.set_nonblocking(false).unwrap();
-    let settle = || std::thread::sleep(Duration::from_millis(5));
     let mut chunk = vec![0; CHUNK];
     let mut woken = 0;
     for _ in 0..ROUNDS {
         written.recv().unwrap();
-        // Asleep in epoll_wait by now, waiting for the byte.
-        settle();
+        // Waiting for the byte. A wakeup happens within the peer's call
+        // that causes it, so once that returns, "asleep" means settled.
+        asleep(&task);
         let before = sleeps(&task);
         theirs.read_exact(&mut chunk).unwrap();
         assert!(chunk.iter().all(|&b| b == 7));
-        settle();
+        asleep(&task);
         theirs.write_all(b"n").unwrap();
-        settle();
+        asleep(&task);
         woken += sleeps(&task) - before;
     }
     drop(theirs);
