@@ -122,13 +122,49 @@ pub async fn add_members(
     Ok(())
 }
 
+/// Refreshes the planner's statistics of `repository_topics` when one
+/// topic alone holds more members than they say the whole table has, and
+/// says whether it did. That is a first crawl of a large topic: the rows
+/// arrive within seconds, before autovacuum's next look (a minute), and the
+/// topic's view queries, run right after, were planned for an empty table.
+/// `ANALYZE` samples at most 30,000 rows of this narrow table (10 ms for
+/// 20,000 here); in steady state the estimate is above every topic's count
+/// and nothing runs.
+pub async fn refresh_member_statistics(db: &impl Db, topic_id: i64) -> Result<bool, StoreError> {
+    let row = db
+        .client()
+        .query_one(
+            "SELECT t.member_count > c.reltuples \
+             FROM topics t, pg_class c \
+             WHERE t.id = $1 AND c.oid = 'repository_topics'::regclass",
+            &[&topic_id],
+        )
+        .await?;
+    let stale: bool = row.get(0);
+    if stale {
+        db.client()
+            .batch_execute("ANALYZE repository_topics")
+            .await?;
+    }
+    Ok(stale)
+}
+
 /// A view's items: the first [`VIEW_SIZE`] of a topic's repositories in
 /// the view's order, ties by id.
+///
+/// The topic's id goes into the query as a value, not through a join on
+/// its name, so the planner reads how many members that topic has from the
+/// statistics of `repository_topics` (see [`refresh_member_statistics`]):
+/// estimated from a join, a 20,000-member topic planned as a hundred rows,
+/// 20,000 index probes per join, 160 ms for what takes 4.
 pub async fn view_items(
     db: &impl Db,
     topic: &Topic,
     kind: ViewKind,
 ) -> Result<Vec<ViewItem>, StoreError> {
+    let Some(topic_id) = id(db, topic).await? else {
+        return Ok(Vec::new());
+    };
     let order_by = match kind {
         ViewKind::ByName => "lower(o.login), lower(r.name), r.id",
         ViewKind::Popularity => "r.stargazers_count DESC, r.id",
@@ -142,15 +178,14 @@ pub async fn view_items(
                 "SELECT r.id, r.name, o.login, r.html_url, r.description, r.homepage, r.language, l.spdx_id, \
                      r.stargazers_count, r.forks_count, r.open_issues_count, r.archived, \
                      r.created_at, r.updated_at, r.pushed_at \
-                 FROM topics t \
-                 JOIN repository_topics rt ON rt.topic_id = t.id \
+                 FROM repository_topics rt \
                  JOIN repositories r ON r.id = rt.repository_id \
                  JOIN owners o ON o.id = r.owner_id \
                  LEFT JOIN licenses l ON l.key = r.license_key \
-                 WHERE t.name = $1 \
+                 WHERE rt.topic_id = $1 \
                  ORDER BY {order_by} LIMIT $2"
             ),
-            &[&topic.as_str(), &limit],
+            &[&topic_id, &limit],
         )
         .await?;
     Ok(rows

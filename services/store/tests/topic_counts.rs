@@ -106,3 +106,61 @@ async fn member_counts_follow_every_write_to_the_memberships() {
     assert_eq!(listed.len(), 2);
     lock.rollback().await.unwrap();
 }
+
+/// A first crawl fills `repository_topics` faster than autovacuum looks at
+/// it: the planner's statistics are refreshed once one topic outgrows them,
+/// and not again while they hold.
+#[tokio::test]
+async fn member_statistics_are_refreshed_once_a_topic_outgrows_them() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let client = db.client().await;
+    client
+        .batch_execute(
+            "INSERT INTO owners (id, login, kind) VALUES (1, 'zeta', 'User');
+             INSERT INTO repositories (id, owner_id, name, html_url, created_at, updated_at)
+               SELECT i, 1, 'r' || i, 'https://github.com/zeta/r' || i, '2020-01-01Z', '2020-01-01Z'
+               FROM generate_series(1, 3000) i;",
+        )
+        .await
+        .unwrap();
+    let topic = Topic::parse("rust").unwrap();
+    let conn = store.conn().await.unwrap();
+    topics::track(&conn, &topic).await.unwrap();
+    let topic_id = topics::id(&conn, &topic).await.unwrap().unwrap();
+    let ids: Vec<i64> = (1..=3000).collect();
+    topics::add_members(&conn, topic_id, &ids).await.unwrap();
+    let estimate = || async {
+        client
+            .query_one(
+                "SELECT reltuples::float8 FROM pg_class WHERE oid = 'repository_topics'::regclass",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, f64>(0)
+    };
+    assert!(estimate().await < 3000.0, "not analyzed yet");
+
+    assert!(
+        topics::refresh_member_statistics(&conn, topic_id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(estimate().await, 3000.0);
+    assert!(
+        !topics::refresh_member_statistics(&conn, topic_id)
+            .await
+            .unwrap()
+    );
+    // The view query plans with them: the topic's 3,000 rows, not a guess.
+    let plan: String = client
+        .query(
+            "EXPLAIN SELECT * FROM repository_topics WHERE topic_id = $1",
+            &[&topic_id],
+        )
+        .await
+        .unwrap()[0]
+        .get(0);
+    assert!(plan.contains("rows=3000"), "{plan}");
+}
