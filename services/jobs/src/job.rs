@@ -117,9 +117,11 @@ pub struct JobRun {
 }
 
 impl JobRun {
-    /// Call first in every transaction that writes the job's work: it fails
-    /// with [`StoreError::LeaseLost`] once this run's lease has moved on, and
-    /// holds the lease still until the transaction ends. The worker also
+    /// Call in every transaction that writes the job's work, before its
+    /// commit: it fails with [`StoreError::LeaseLost`] once this run's lease
+    /// has moved on, and holds the lease still until the transaction ends.
+    /// First, a lost lease stops the work early; last (a crawl's pages,
+    /// written two at once), the job's row is held only while committing. The worker also
     /// stops the handler when the lease is lost; this covers a write already
     /// under way at that moment.
     pub async fn fence(&self, tx: &impl Db) -> Result<(), StoreError> {

@@ -10,12 +10,14 @@ use tokio_postgres::{GenericClient, Transaction};
 use crate::queue::JobId;
 use crate::{Db, StoreError, repositories, topics};
 
-/// One fetched search page to store.
+/// One fetched search page to store: its [`repositories::storable_by_id`]
+/// repositories, whose owners and licenses are stored already
+/// ([`repositories::upsert_references`]).
 #[derive(Debug, Clone, Copy)]
 pub struct PageWrite<'a> {
     pub job_id: JobId,
     pub topic_id: i64,
-    pub repos: &'a [RepoPayload],
+    pub repos: &'a [&'a RepoPayload],
 }
 
 /// What a crawl asked GitHub, in one run or over every run of a job (a
@@ -111,22 +113,24 @@ pub async fn add_crawl_calls(
 }
 
 /// Stores a fetched search page in the caller's transaction: its
-/// repositories with their owners and licenses, topic membership and the
-/// job's seen-set, one multi-row statement each. Returns the ids stored,
-/// ascending.
+/// repositories, the job's seen-set and topic membership, one multi-row
+/// statement each. Membership goes last: its count trigger locks the topic's
+/// row until the transaction ends, and two pages written side by side wait
+/// on each other only for that tail. Returns the ids stored, ascending.
 pub async fn store_search_page(
     tx: &Transaction<'_>,
     page: &PageWrite<'_>,
 ) -> Result<Vec<i64>, StoreError> {
-    let stored = repositories::upsert(tx, page.repos).await?;
+    repositories::upsert_repositories(tx, page.repos).await?;
+    let stored: Vec<i64> = page.repos.iter().map(|r| r.id).collect();
     if !stored.is_empty() {
-        topics::add_members(tx, page.topic_id, &stored).await?;
         tx.execute(
             "INSERT INTO crawl_seen (job_id, topic_id, repository_id) \
              SELECT $1, $2, unnest($3::bigint[]) ON CONFLICT DO NOTHING",
             &[&page.job_id, &page.topic_id, &stored],
         )
         .await?;
+        topics::add_members(tx, page.topic_id, &stored).await?;
     }
     Ok(stored)
 }

@@ -26,6 +26,15 @@ pub fn storable(repo: &RepoPayload) -> bool {
 /// Three statements: pass a transaction when they must land together with
 /// the caller's other writes.
 pub async fn upsert(db: &impl Db, repos: &[RepoPayload]) -> Result<Vec<i64>, StoreError> {
+    let kept = storable_by_id(repos);
+    upsert_references(db, &kept).await?;
+    upsert_repositories(db, &kept).await?;
+    Ok(kept.iter().map(|r| r.id).collect())
+}
+
+/// The [`storable`] repositories of a batch, one per id, ascending; the
+/// others are logged and left out.
+pub fn storable_by_id(repos: &[RepoPayload]) -> Vec<&RepoPayload> {
     let mut kept: BTreeMap<i64, &RepoPayload> = BTreeMap::new();
     for repo in repos {
         if storable(repo) {
@@ -37,13 +46,18 @@ pub async fn upsert(db: &impl Db, repos: &[RepoPayload]) -> Result<Vec<i64>, Sto
             );
         }
     }
-    let kept: Vec<&RepoPayload> = kept.into_values().collect();
-    let licenses: Vec<&LicensePayload> = kept.iter().filter_map(|r| r.license.as_ref()).collect();
-    let owners: Vec<&OwnerPayload> = kept.iter().map(|r| &r.owner).collect();
+    kept.into_values().collect()
+}
+
+/// The licenses and owners of a batch of repositories, which
+/// [`upsert_repositories`] needs stored first. Two statements; a writer that
+/// runs pages side by side commits these on their own, so the rows every
+/// page shares are locked for a statement, not for a page's transaction.
+pub async fn upsert_references(db: &impl Db, repos: &[&RepoPayload]) -> Result<(), StoreError> {
+    let licenses: Vec<&LicensePayload> = repos.iter().filter_map(|r| r.license.as_ref()).collect();
+    let owners: Vec<&OwnerPayload> = repos.iter().map(|r| &r.owner).collect();
     upsert_licenses(db, &licenses).await?;
-    upsert_owners(db, &owners).await?;
-    upsert_repositories(db, &kept).await?;
-    Ok(kept.iter().map(|r| r.id).collect())
+    upsert_owners(db, &owners).await
 }
 
 /// Inserts or refreshes licenses by key; a row whose name and SPDX id are

@@ -18,7 +18,11 @@
 //! tallied across its runs the same way: the result counts every run, and
 //! its `quota_spent` (calls answered in full) is what the quota lost.
 
+use std::future::Future;
+use std::time::Instant;
+
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+use futures::stream::{FuturesOrdered, StreamExt};
 use hubpulse_cache::View;
 use hubpulse_domain::wire::{RepoPayload, SearchPage};
 use hubpulse_domain::{Topic, ViewKind};
@@ -26,7 +30,7 @@ use hubpulse_github::{
     Credential, FreshPage, Operation, SearchQuery, UnchangedPage, Url, WalkPage, Walker,
 };
 use hubpulse_store::crawl::{self, CrawlCalls, PageWrite};
-use hubpulse_store::{StoreError, read_model, topics};
+use hubpulse_store::{StoreError, read_model, repositories, topics};
 use serde::{Deserialize, Serialize};
 
 use crate::{Job, JobContext, JobError, JobRun, Outcome, PgPages, remember_page, stored_view};
@@ -36,6 +40,15 @@ const SEARCH_CAP: u64 = 1_000;
 
 /// A search serves its 1,000 results 100 a page: a walk never needs more.
 const SEARCH_PAGES: u32 = 10;
+
+/// Pages of one search written at once, each in its own transaction. A
+/// page's foreign-key checks and index entries are most of a crawl's time,
+/// and one write at a time left Postgres idle between them and the second
+/// core unused.
+const WRITES_IN_FLIGHT: usize = 2;
+
+/// How often a crawl records its progress at most.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 type Search = SearchPage<RepoPayload>;
 
@@ -107,8 +120,12 @@ impl Job for CrawlTopic {
             complete: true,
             items_done: 0,
             total: None,
+            progress_recorded: Instant::now(),
+            progress_task: None,
         };
-        if let Err(stop) = crawl.walk().await {
+        let walked = crawl.walk().await;
+        crawl.record_progress().await;
+        if let Err(stop) = walked {
             // Best effort: a tally lost here only makes the result count
             // fewer calls than were made.
             let recorded = async {
@@ -294,6 +311,8 @@ struct Crawl<'a> {
     complete: bool,
     items_done: i64,
     total: Option<i64>,
+    progress_recorded: Instant,
+    progress_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Crawl<'_> {
@@ -391,13 +410,19 @@ impl Crawl<'_> {
     /// Walks every page of one search from its first, following `Link`
     /// next URLs as given. With `can_split`, stops after the first page when
     /// the search holds more than the cap.
+    ///
+    /// Pages are written behind the walk, [`WRITES_IN_FLIGHT`] at once, each
+    /// in its own transaction, while the next page is fetched; the walk
+    /// waits for the oldest write, so it never runs further ahead of a
+    /// stalled page than that. A fetch that fails (a rate limit) first lets
+    /// the writes under way finish, so a later run finds their pages stored.
     async fn walk_search(
         &mut self,
         query: &SearchQuery,
         can_split: bool,
     ) -> Result<Walked, JobError> {
         let pages = self.pages.clone();
-        let ctx = self.ctx;
+        let (ctx, run, topic_id) = (self.ctx, self.run, self.topic_id);
         let mut walk = Walker::<Search, _>::new(
             &ctx.github,
             &pages,
@@ -406,75 +431,138 @@ impl Crawl<'_> {
             Credential::Service,
             SEARCH_PAGES,
         );
+        let mut writes = FuturesOrdered::new();
         let mut total = None;
-        while let Some(page) = walk.next().await {
-            let first = total.is_none();
-            let (count, stored) = self.page(&mut walk, page?, first && can_split).await?;
-            if first {
-                if self.total.is_none() {
-                    self.total = Some(i64::try_from(count).unwrap_or(i64::MAX));
+        loop {
+            while writes.len() >= WRITES_IN_FLIGHT {
+                if let Some(stored) = writes.next().await {
+                    self.written(stored?);
                 }
-                if count > SEARCH_CAP && can_split {
+            }
+            let step = {
+                let fetch = walk.next();
+                tokio::pin!(fetch);
+                loop {
+                    tokio::select! {
+                        step = &mut fetch => break step,
+                        Some(stored) = writes.next() => self.written(stored?),
+                    }
+                }
+            };
+            let Some(step) = step else { break };
+            let page = match step {
+                Ok(page) => page,
+                Err(err) => {
+                    self.finish_writes(&mut writes).await?;
+                    return Err(err.into());
+                }
+            };
+            self.stats.calls.github_calls += 1;
+            let page = match page {
+                WalkPage::Fresh(page) => page,
+                WalkPage::Unchanged(page) => {
+                    self.stats.calls.not_modified += 1;
+                    // Its memberships are written here and now: after the
+                    // pages before it, one transaction at a time.
+                    self.finish_writes(&mut writes).await?;
+                    if let Some((count, reused)) = self.reuse(&page).await? {
+                        if total.is_none() {
+                            let stop = self.first_page(count, can_split);
+                            if stop {
+                                return Ok(Walked::OverCap(count));
+                            }
+                            total = Some(count);
+                        }
+                        self.written(reused);
+                        continue;
+                    }
+                    // The memory no longer matches the database: ask again in full.
+                    tracing::info!("stored page is stale; fetching it again");
+                    self.stats.calls.github_calls += 1;
+                    match walk.refetch().await? {
+                        WalkPage::Fresh(page) => page,
+                        _ => return Err(unexpected()),
+                    }
+                }
+                WalkPage::Empty { .. } | WalkPage::Computing { .. } => return Err(unexpected()),
+            };
+            if page.body.incomplete_results {
+                self.complete = false;
+            }
+            let count = page.body.total_count;
+            if total.is_none() {
+                if self.first_page(count, can_split) {
                     // Its repositories are stored, but the windows meet them
-                    // again: counting them here would take progress past the total.
+                    // again: counting them here would take progress past the
+                    // total. No next page is fetched: it would be quota spent
+                    // for nothing.
+                    store_page(ctx, run, topic_id, page).await?;
                     return Ok(Walked::OverCap(count));
                 }
-                if count > SEARCH_CAP {
-                    // A one-second window over the cap: take the 1,000 GitHub gives.
-                    self.complete = false;
-                }
-                self.stats.windows += 1;
                 total = Some(count);
             }
-            self.items_done += stored;
-            self.run.set_progress(self.items_done, self.total).await;
+            writes.push_back(store_page(ctx, run, topic_id, page));
         }
+        self.finish_writes(&mut writes).await?;
         Ok(Walked::All(total.unwrap_or(0)))
     }
 
-    /// One page: stored, or a 304 that reuses what is stored. Returns the
-    /// search's `total_count` and how many repositories the page held. While
-    /// a fresh page is written the walker fetches the next one, so GitHub's
-    /// latency and Postgres's overlap; not when `over_cap_stops` and the
-    /// search is over the cap, as the walk stops after this page and a
-    /// fetched next page would be quota spent for nothing. A failure to
-    /// fetch it stops the walk at the next page, after this one's progress.
-    async fn page(
-        &mut self,
-        walk: &mut Walker<'_, Search, PgPages>,
-        page: WalkPage<Search>,
-        over_cap_stops: bool,
-    ) -> Result<(u64, i64), JobError> {
-        self.stats.calls.github_calls += 1;
-        let page = match page {
-            WalkPage::Fresh(page) => page,
-            WalkPage::Unchanged(page) => {
-                self.stats.calls.not_modified += 1;
-                if let Some(reused) = self.reuse(&page).await? {
-                    return Ok(reused);
-                }
-                // The memory no longer matches the database: ask again in full.
-                tracing::info!("stored page is stale; fetching it again");
-                self.stats.calls.github_calls += 1;
-                match walk.refetch().await? {
-                    WalkPage::Fresh(page) => page,
-                    _ => return Err(unexpected()),
-                }
-            }
-            WalkPage::Empty { .. } | WalkPage::Computing { .. } => return Err(unexpected()),
-        };
-        if page.body.incomplete_results {
+    /// What the first page of a search says: its size, and whether the walk
+    /// stops there to split it (`true`).
+    fn first_page(&mut self, count: u64, can_split: bool) -> bool {
+        if self.total.is_none() {
+            self.total = Some(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+        if count > SEARCH_CAP && can_split {
+            return true;
+        }
+        if count > SEARCH_CAP {
+            // A one-second window over the cap: take the 1,000 GitHub gives.
             self.complete = false;
         }
-        let count = page.body.total_count;
-        let prefetch = !(over_cap_stops && count > SEARCH_CAP);
-        let stored = if prefetch {
-            let (stored, ()) = tokio::join!(self.store(&page), walk.prefetch());
-            stored?
-        } else {
-            self.store(&page).await?
-        };
-        Ok((count, stored))
+        self.stats.windows += 1;
+        false
+    }
+
+    /// Waits for the page writes under way.
+    async fn finish_writes<F>(&mut self, writes: &mut FuturesOrdered<F>) -> Result<(), StoreError>
+    where
+        F: Future<Output = Result<i64, StoreError>>,
+    {
+        while let Some(stored) = writes.next().await {
+            self.written(stored?);
+        }
+        Ok(())
+    }
+
+    /// Counts a written page's repositories, and records the job's progress
+    /// every [`PROGRESS_EVERY`] in a task of its own: its update waits for
+    /// the job's row, which a page write holds while it commits, and that
+    /// write only moves while this walk polls it.
+    fn written(&mut self, stored: i64) {
+        self.items_done += stored;
+        // One update at a time, so they land in order.
+        let idle = self
+            .progress_task
+            .as_ref()
+            .is_none_or(|task| task.is_finished());
+        if idle && self.progress_recorded.elapsed() >= PROGRESS_EVERY {
+            let (run, done, total) = (self.run.clone(), self.items_done, self.total);
+            self.progress_task = Some(tokio::spawn(
+                async move { run.set_progress(done, total).await },
+            ));
+            self.progress_recorded = Instant::now();
+        }
+    }
+
+    /// Records the progress and waits for it, after the update under way:
+    /// only with no write under way.
+    async fn record_progress(&mut self) {
+        if let Some(task) = self.progress_task.take() {
+            let _ = task.await;
+        }
+        self.run.set_progress(self.items_done, self.total).await;
+        self.progress_recorded = Instant::now();
     }
 
     /// A page answered 304: its stored repositories are members still and
@@ -488,42 +576,55 @@ impl Crawl<'_> {
         let total = page.total.and_then(|t| u64::try_from(t).ok()).unwrap_or(0);
         Ok((found == page.ids.len()).then_some((total, found as i64)))
     }
+}
 
-    /// Writes a fresh page and its validator in one transaction; returns how
-    /// many repositories were stored.
-    async fn store(&self, page: &FreshPage<Search>) -> Result<i64, StoreError> {
-        let body = &page.body;
-        let mut conn = self.ctx.store.conn().await?;
-        let tx = conn.transaction().await?;
-        self.run.fence(&tx).await?;
-        let stored = crawl::store_search_page(
-            &tx,
-            &PageWrite {
-                job_id: self.run.id,
-                topic_id: self.topic_id,
-                repos: &body.items,
-            },
-        )
-        .await?;
-        // The ids in the page's own order, for a later 304.
-        let ids: Vec<i64> = body
-            .items
-            .iter()
-            .filter(|r| stored.binary_search(&r.id).is_ok())
-            .map(|r| r.id)
-            .collect();
-        let mut record = page.record(
-            ids,
-            Some(i64::try_from(body.total_count).unwrap_or(i64::MAX)),
-        );
-        if body.incomplete_results {
-            // An incomplete page must not be reused as if whole.
-            record.etag = None;
-        }
-        remember_page(&tx, &record).await?;
-        tx.commit().await?;
-        Ok(stored.len() as i64)
+/// Writes a fresh page: first its owners and licenses, committed on their
+/// own (every page shares some, and a transaction holding them would make
+/// the page written beside it wait for its end); then, in one transaction,
+/// its validator, its repositories, the seen-set and membership. Returns how
+/// many repositories were stored.
+async fn store_page(
+    ctx: &JobContext,
+    run: &JobRun,
+    topic_id: i64,
+    page: Box<FreshPage<Search>>,
+) -> Result<i64, StoreError> {
+    let body = &page.body;
+    let repos = repositories::storable_by_id(&body.items);
+    let mut conn = ctx.store.conn().await?;
+    repositories::upsert_references(&conn, &repos).await?;
+    let tx = conn.transaction().await?;
+    // The ids in the page's own order, for a later 304.
+    let ids: Vec<i64> = body
+        .items
+        .iter()
+        .filter(|r| repos.binary_search_by_key(&r.id, |kept| kept.id).is_ok())
+        .map(|r| r.id)
+        .collect();
+    let mut record = page.record(
+        ids,
+        Some(i64::try_from(body.total_count).unwrap_or(i64::MAX)),
+    );
+    if body.incomplete_results {
+        // An incomplete page must not be reused as if whole.
+        record.etag = None;
     }
+    remember_page(&tx, &record).await?;
+    let stored = crawl::store_search_page(
+        &tx,
+        &PageWrite {
+            job_id: run.id,
+            topic_id,
+            repos: &repos,
+        },
+    )
+    .await?;
+    // Fenced last: the job's row stays locked only while this commits, so
+    // the page written beside this one, and the lease's renewal, wait for
+    // a commit rather than for a whole page.
+    run.fence(&tx).await?;
+    tx.commit().await?;
+    Ok(stored.len() as i64)
 }
 
 fn unexpected() -> JobError {
