@@ -768,6 +768,69 @@ async fn repositories_that_left_a_topic_lose_it_after_the_next_complete_crawl_on
     stack.stop().await;
 }
 
+/// Two pages are written at once: while one page's write waits on a row
+/// lock, the page after it is written and committed; the walk goes no
+/// further ahead than that until the stalled write is done.
+#[tokio::test]
+async fn a_stalled_page_write_lets_the_next_page_commit_and_holds_the_walk() {
+    let stack = Stack::start(1, |_| {}, |_| {}).await;
+    stack.crawl(BIG).await;
+    let conn = stack.store.conn().await.unwrap();
+    let pages: BTreeMap<String, (Vec<i64>, Option<String>)> = conn
+        .query(
+            "SELECT url, ids, next_url FROM github_pages WHERE cardinality(ids) > 0",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), (row.get(1), row.get(2))))
+        .collect();
+    // A window's page with two more after it, none sharing a repository.
+    let (held, next, after) = pages
+        .iter()
+        .filter(|(url, _)| url.contains("created"))
+        .find_map(|(_, (ids, next))| {
+            let next_page = pages.get(next.as_ref()?)?;
+            let after = &pages.get(next_page.1.as_ref()?)?.0;
+            Some((*ids.last()?, next_page.0.clone(), after.clone()))
+        })
+        .expect("a window of three pages or more");
+    // Every page fetched in full again: only a full page writes.
+    conn.execute("DELETE FROM github_pages", &[]).await.unwrap();
+    drop(conn);
+
+    let row = stack.hold_row(held).await;
+    let id = stack.enqueue(BIG).await;
+    stack.wait_blocked(&row).await;
+    let seen = |ids: &[i64]| {
+        format!(
+            "SELECT count(*) FROM crawl_seen WHERE job_id = {id} AND repository_id IN ({})",
+            ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+        )
+    };
+    let deadline = tokio::time::Instant::now() + CRAWL_DEADLINE;
+    while stack.count(&seen(&next)).await < next.len() as i64 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the page after the stalled one was never written"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Time enough for a walk that ran ahead to write the page after that.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        stack.count(&seen(&after)).await,
+        0,
+        "the walk ran more than a page ahead of a stalled write"
+    );
+    row.release().await;
+    let job = stack.wait_finished(id).await;
+    assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
+    assert_stored_in_full(&stack, BIG).await;
+    stack.stop().await;
+}
+
 #[tokio::test]
 async fn a_member_skipped_when_pages_shift_mid_walk_keeps_its_topic() {
     let stack = Stack::start(2, |_| {}, |_| {}).await;
