@@ -306,6 +306,41 @@ impl Stack {
         (job, result)
     }
 
+    /// The pages the last crawl remembers that held repositories: by URL,
+    /// their ids and next URL.
+    async fn remembered_pages(&self) -> BTreeMap<String, (Vec<i64>, Option<String>)> {
+        self.store
+            .conn()
+            .await
+            .unwrap()
+            .query(
+                "SELECT url, ids, next_url FROM github_pages WHERE cardinality(ids) > 0",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| (row.get(0), (row.get(1), row.get(2))))
+            .collect()
+    }
+
+    /// Forgets every page (so each is fetched in full again, as after a
+    /// lost memory: only a full page writes), then crawls `topic` until its
+    /// write of the held row waits on the lock.
+    async fn crawl_until_blocked(&self, topic: &str, held: i64) -> (HeldRow, JobId) {
+        self.store
+            .conn()
+            .await
+            .unwrap()
+            .execute("DELETE FROM github_pages", &[])
+            .await
+            .unwrap();
+        let row = self.hold_row(held).await;
+        let id = self.enqueue(topic).await;
+        self.wait_blocked(&row).await;
+        (row, id)
+    }
+
     async fn hold_row(&self, repository_id: i64) -> HeldRow {
         let session = self.db.client().await;
         session
@@ -775,17 +810,7 @@ async fn repositories_that_left_a_topic_lose_it_after_the_next_complete_crawl_on
 async fn a_stalled_page_write_lets_the_next_page_commit_and_holds_the_walk() {
     let stack = Stack::start(1, |_| {}, |_| {}).await;
     stack.crawl(BIG).await;
-    let conn = stack.store.conn().await.unwrap();
-    let pages: BTreeMap<String, (Vec<i64>, Option<String>)> = conn
-        .query(
-            "SELECT url, ids, next_url FROM github_pages WHERE cardinality(ids) > 0",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| (row.get(0), (row.get(1), row.get(2))))
-        .collect();
+    let pages = stack.remembered_pages().await;
     // A window's page with two more after it, none sharing a repository.
     let (held, next, after) = pages
         .iter()
@@ -796,13 +821,7 @@ async fn a_stalled_page_write_lets_the_next_page_commit_and_holds_the_walk() {
             Some((*ids.last()?, next_page.0.clone(), after.clone()))
         })
         .expect("a window of three pages or more");
-    // Every page fetched in full again: only a full page writes.
-    conn.execute("DELETE FROM github_pages", &[]).await.unwrap();
-    drop(conn);
-
-    let row = stack.hold_row(held).await;
-    let id = stack.enqueue(BIG).await;
-    stack.wait_blocked(&row).await;
+    let (row, id) = stack.crawl_until_blocked(BIG, held).await;
     let seen = |ids: &[i64]| {
         format!(
             "SELECT count(*) FROM crawl_seen WHERE job_id = {id} AND repository_id IN ({})",
@@ -842,18 +861,7 @@ async fn a_member_skipped_when_pages_shift_mid_walk_keeps_its_topic() {
     // crawl is held on P's last one; every later page of the window then
     // shifts by one, and the first repository of the next page slides onto
     // P, which the crawl has already read: a member no page shows it.
-    let conn = stack.store.conn().await.unwrap();
-    let pages: BTreeMap<String, (Vec<i64>, Option<String>)> = conn
-        .query(
-            "SELECT url, ids, next_url FROM github_pages \
-             WHERE cardinality(ids) > 0",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| (row.get(0), (row.get(1), row.get(2))))
-        .collect();
+    let pages = stack.remembered_pages().await;
     // The unsplit search's first page is read before any window.
     let first: BTreeSet<i64> = pages
         .iter()
@@ -871,14 +879,7 @@ async fn a_member_skipped_when_pages_shift_mid_walk_keeps_its_topic() {
                 .then_some((leaving, held, skipped))
         })
         .expect("a window of two pages or more");
-    // Every page fetched in full again, as after a lost memory: only a
-    // full page writes the held row.
-    conn.execute("DELETE FROM github_pages", &[]).await.unwrap();
-    drop(conn);
-
-    let row = stack.hold_row(held).await;
-    let id = stack.enqueue(BIG).await;
-    stack.wait_blocked(&row).await;
+    let (row, id) = stack.crawl_until_blocked(BIG, held).await;
     stack.sim.leave(BIG, leaving).await;
     row.release().await;
     let job = stack.wait_finished(id).await;

@@ -10,6 +10,26 @@ use hubpulse_domain::Topic;
 use hubpulse_store::topics;
 use hubpulse_testkit::TestDb;
 
+/// Repositories 1 to `n` of one owner.
+async fn seed_repositories(client: &tokio_postgres::Client, n: i64) {
+    client
+        .execute(
+            "INSERT INTO owners (id, login, kind) VALUES (1, 'zeta', 'User')",
+            &[],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO repositories (id, owner_id, name, html_url, created_at, updated_at) \
+             SELECT i, 1, 'r' || i, 'https://github.com/zeta/r' || i, '2020-01-01Z', '2020-01-01Z' \
+             FROM generate_series(1, $1::bigint) i",
+            &[&n],
+        )
+        .await
+        .unwrap();
+}
+
 /// The kept count and a fresh one, per topic name.
 async fn counts(client: &tokio_postgres::Client) -> Vec<(String, i64, i64)> {
     client
@@ -40,15 +60,7 @@ async fn member_counts_follow_every_write_to_the_memberships() {
     let db = TestDb::new().await;
     let store = db.store().await;
     let client = db.client().await;
-    client
-        .batch_execute(
-            "INSERT INTO owners (id, login, kind) VALUES (1, 'zeta', 'User');
-             INSERT INTO repositories (id, owner_id, name, html_url, created_at, updated_at)
-               SELECT i, 1, 'r' || i, 'https://github.com/zeta/r' || i, '2020-01-01Z', '2020-01-01Z'
-               FROM generate_series(1, 10) i;",
-        )
-        .await
-        .unwrap();
+    seed_repositories(&client, 10).await;
     let (rust, go) = (Topic::parse("rust").unwrap(), Topic::parse("go").unwrap());
     let mut conn = store.conn().await.unwrap();
     topics::track(&conn, &rust).await.unwrap();
@@ -115,15 +127,7 @@ async fn member_statistics_are_refreshed_once_a_topic_outgrows_them() {
     let db = TestDb::new().await;
     let store = db.store().await;
     let client = db.client().await;
-    client
-        .batch_execute(
-            "INSERT INTO owners (id, login, kind) VALUES (1, 'zeta', 'User');
-             INSERT INTO repositories (id, owner_id, name, html_url, created_at, updated_at)
-               SELECT i, 1, 'r' || i, 'https://github.com/zeta/r' || i, '2020-01-01Z', '2020-01-01Z'
-               FROM generate_series(1, 3000) i;",
-        )
-        .await
-        .unwrap();
+    seed_repositories(&client, 3000).await;
     let topic = Topic::parse("rust").unwrap();
     let conn = store.conn().await.unwrap();
     topics::track(&conn, &topic).await.unwrap();
