@@ -121,9 +121,9 @@ impl JobRun {
     /// commit: it fails with [`StoreError::LeaseLost`] once this run's lease
     /// has moved on, and holds the lease still until the transaction ends.
     /// First, a lost lease stops the work early; last (a crawl's pages,
-    /// written two at once), the job's row is held only while committing. The worker also
-    /// stops the handler when the lease is lost; this covers a write already
-    /// under way at that moment.
+    /// written two at once), the job's row is held only while committing.
+    /// The worker also stops the handler when the lease is lost; this covers
+    /// a write already under way at that moment.
     pub async fn fence(&self, tx: &impl Db) -> Result<(), StoreError> {
         queue::hold_lease(tx, self.id, &self.worker).await
     }

@@ -178,9 +178,9 @@ impl Job for CrawlTopic {
         // Untracked while this crawl ran: its views must not come back. (A
         // publish racing an untrack is caught by the readers, which check
         // that a topic is tracked before serving it.)
-        if topics::is_tracked(&ctx.store.conn().await?, &self.topic).await? {
+        let conn = ctx.store.conn().await?;
+        if topics::is_tracked(&conn, &self.topic).await? {
             // Best effort: without it the views are built all the same, slower.
-            let conn = ctx.store.conn().await?;
             match topics::refresh_member_statistics(&conn, topic_id).await {
                 Ok(true) => {
                     tracing::info!(topic = %self.topic, "planner statistics of topic memberships refreshed")
